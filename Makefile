@@ -1,0 +1,36 @@
+# Two commands: `make run` (set up, build the demo database, search it) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared
+DB     ?= disinfodb.sqlite
+DEMO_FILES := $(wildcard $(SHARED)/seeds/*.txt) $(wildcard $(SHARED)/data/*/cases.csv)
+
+.PHONY: setup run demo-db test lint bench
+
+$(BIN)/disinfodb: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/disinfodb
+
+# Importing is idempotent: a second run reports every case as unchanged.
+demo-db: setup
+	$(BIN)/disinfodb import --db $(DB) $(DEMO_FILES)
+
+run: demo-db
+	$(BIN)/disinfodb stats --db $(DB)
+	$(BIN)/disinfodb search --db $(DB) "colour revolution" --per-page 5
+	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
+
+lint: setup
+	$(BIN)/ruff check disinfodb tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/import_search.py

@@ -1,0 +1,3 @@
+from disinfodb.cli import main
+
+main()

@@ -1,0 +1,332 @@
+"""The `disinfodb` command line: a thin layer over the library.
+
+Exit codes: 0 ok, 1 a user error (message on stderr), 2 a usage error (from Typer).
+Every read command takes --json for machine output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from enum import Enum
+from itertools import chain
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from disinfodb.cases import Case
+from disinfodb.errors import DisinfoError, ImportRejected
+from disinfodb.export import EXPORTERS
+from disinfodb.ingest import FORMATS, read_file
+from disinfodb.ingest.base import Record
+from disinfodb.ingest.pipeline import ImportReport, import_records
+from disinfodb.search import Results, SearchQuery
+from disinfodb.store import SQLiteStore, default_location, open_store
+from disinfodb.vocab import language_name
+
+app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", envvar="DISINFODB_DB", help="SQLite file (default ./disinfodb.sqlite).",
+    show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+SHOWN_WARNINGS = 10
+
+
+class Sort(str, Enum):
+    relevance = "relevance"
+    date = "date"
+    date_asc = "date_asc"
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(1)
+
+
+@contextmanager
+def opened(db: str | None) -> Iterator[SQLiteStore]:
+    """Open the store and turn library errors into a clean exit 1."""
+    store = None
+    try:
+        store = open_store(db)
+        yield store
+    except DisinfoError as error:
+        fail(str(error))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command()
+def init(db: DbOption = None) -> None:
+    """Create the database (or upgrade its schema) and say where it is."""
+    with opened(db) as store:
+        out.print(f"Database [bold]{store.path}[/] ready (schema version {store.schema_version}, "
+                  f"{store.count():,} cases).")
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Files to import ('-' for standard input).",
+                                                show_default=False)],
+    fmt: Annotated[str | None, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}. "
+                                            "Detected from name and content if left out.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Import the valid records even if some are bad.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import cases from listing text, JSON Lines, JSON, CSV or ClaimReview files.
+
+    All files go in one transaction: if any record is bad, nothing is written
+    (unless --skip-invalid), and every bad record is reported with file, line and field.
+    """
+    for path in files:
+        if str(path) != "-" and not path.is_file():
+            fail(f"{path}: no such file")
+    with opened(db) as store:
+        records = chain.from_iterable(read_file(str(path), fmt) for path in files)
+        try:
+            with _progress(as_json) as tick:
+                report = import_records(store, records, dry_run=dry_run,
+                                        skip_invalid=skip_invalid, progress=tick)
+        except ImportRejected as rejected:
+            if as_json:
+                print_json({"error": "rejected", "problems": [str(p) for p in rejected.problems]})
+            fail(str(rejected))
+        if as_json:
+            print_json(report.as_dict() | {"cases": store.count()})
+        else:
+            _print_report(report, store.count())
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("reading")
+
+        def tick(record: Record) -> None:
+            progress.update(task, advance=1, description=f"{record.source}: {record.line:,} lines read")
+
+        yield tick
+
+
+def _print_report(report: ImportReport, total: int) -> None:
+    verb = "Would import" if report.dry_run else "Imported"
+    out.print(f"{verb} {report.records:,} records: [green]{report.created:,} created[/], "
+              f"{report.updated:,} updated, {report.unchanged:,} unchanged, "
+              f"{len(report.duplicates):,} exact duplicates skipped, "
+              f"{len(report.conflicts):,} conflicting repeats skipped. Database: {total:,} cases.")
+    for title, problems in (("Skipped (invalid)", report.problems), ("Duplicates", report.duplicates),
+                            ("Conflicts", report.conflicts)):
+        if problems:
+            err.print(f"[yellow]{title}:[/]")
+            for problem in problems[:SHOWN_WARNINGS]:
+                err.print(f"  {escape(str(problem))}")
+            if len(problems) > SHOWN_WARNINGS:
+                err.print(f"  ... and {len(problems) - SHOWN_WARNINGS:,} more (--json lists all)")
+
+
+def _query(text: str, keyword: list[str] | None, country: list[str] | None,
+           language: list[str] | None, outlet: list[str] | None, issue: list[int] | None,
+           since: str | None, until: str | None, **extra: Any) -> SearchQuery:
+    try:
+        return SearchQuery(
+            text=text, keywords=tuple(keyword or ()), countries=tuple(country or ()),
+            languages=tuple(language or ()), outlets=tuple(outlet or ()), issues=tuple(issue or ()),
+            since=date.fromisoformat(since) if since else None,
+            until=date.fromisoformat(until) if until else None, **extra)
+    except ValueError as error:
+        fail(f"bad date: {error} (use YYYY-MM-DD)")
+
+
+KeywordOpt = Annotated[list[str] | None, typer.Option("--keyword", "-k", help="Keyword (repeatable).")]
+CountryOpt = Annotated[list[str] | None, typer.Option("--country", "-c", help="Country or region.")]
+LanguageOpt = Annotated[list[str] | None, typer.Option("--language", "-l", help="Language name or code.")]
+OutletOpt = Annotated[list[str] | None, typer.Option("--outlet", "-o", help="Outlet name.")]
+IssueOpt = Annotated[list[int] | None, typer.Option("--issue", "-i", help="Review issue number.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Published on or after YYYY-MM-DD.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Published on or before YYYY-MM-DD.")]
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(
+        help='Words, "phrases", prefix*, -excluded, a OR b. Diacritics are ignored.')] = "",
+    keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
+    outlet: OutletOpt = None, issue: IssueOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    sort: Annotated[Sort, typer.Option("--sort")] = Sort.relevance,
+    page: Annotated[int, typer.Option("--page", min=1)] = 1,
+    per_page: Annotated[int, typer.Option("--per-page", min=1, max=200)] = 10,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search cases by text and filters; shows facet counts for the result set."""
+    request = _query(query, keyword, country, language, outlet, issue, since, until,
+                     sort=sort.value, page=page, per_page=per_page)
+    with opened(db) as store:
+        results = store.search(request)
+    if as_json:
+        print_json(results_json(results))
+    else:
+        _print_results(results)
+
+
+def results_json(results: Results) -> dict[str, Any]:
+    return {
+        "total": results.total, "page": results.page, "per_page": results.per_page,
+        "results": [dataclasses.asdict(hit) for hit in results.hits],
+        "facets": {name: [dataclasses.asdict(v) for v in values]
+                   for name, values in results.facets.items()},
+    }
+
+
+def _print_results(results: Results) -> None:
+    first = (results.page - 1) * results.per_page
+    out.print(f"[bold]{results.total:,}[/] cases"
+              + (f" (showing {first + 1}-{first + len(results.hits)})" if results.hits else ""))
+    for number, hit in enumerate(results.hits, start=first + 1):
+        meta = " · ".join(filter(None, [
+            hit.published.isoformat() if hit.published else "", f"issue {hit.issue}" if hit.issue else "",
+            ", ".join(language_name(code) for code in hit.languages), ", ".join(hit.countries[:4])]))
+        out.print(f"\n[bold]{number}. {escape(hit.title)}[/]  [dim]{hit.id}[/]")
+        if meta:
+            out.print(f"   [dim]{escape(meta)}[/]")
+        out.print("   " + _marked(hit.snippet))
+    if any(results.facets.values()):
+        out.print()
+        table = Table(title="Facets (top values)", show_lines=False, title_justify="left")
+        table.add_column("facet", style="bold")
+        table.add_column("values")
+        for name, values in results.facets.items():
+            if values:
+                label = language_name if name == "language" else str
+                table.add_row(name, ", ".join(f"{escape(label(v.label))} ({v.count})" for v in values[:6]))
+        out.print(table)
+
+
+def _marked(snippet: str) -> str:
+    """The HTML-escaped <mark> snippet as Rich markup."""
+    import html
+
+    text = escape(html.unescape(snippet.replace("<mark>", "\x02").replace("</mark>", "\x03")))
+    return text.replace("\x02", "[bold yellow]").replace("\x03", "[/]")
+
+
+@app.command()
+def show(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
+         db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show one case, laid out like the public database."""
+    with opened(db) as store:
+        case = store.get(case_id)
+    if as_json:
+        print_json(case.model_dump(mode="json"))
+        return
+    out.print(f"[bold]Disinfo: {escape(case.title)}[/]  [dim]{case.id} · version {case.version}[/]")
+    for heading, text in (("Summary", case.summary), ("Disproof", case.disproof)):
+        if text:
+            out.print(f"\n[bold]{heading}[/]\n\n{escape(text)}")
+    out.print("\n[bold]publication/media[/]\n")
+    for label, value in _meta_lines(case):
+        if value:
+            out.print(f"  • {label}: {escape(value)}")
+    for outlet in case.outlets:
+        out.print(f"  • Outlet: {escape(outlet.name)} {escape(outlet.url or '')}".rstrip())
+
+
+def _meta_lines(case: Case) -> list[tuple[str, str]]:
+    return [
+        ("Reported in", f"Issue {case.issue}" if case.issue else ""),
+        ("Date of publication", case.published.strftime("%d/%m/%Y") if case.published else ""),
+        ("Article language(s)", ", ".join(language_name(c) for c in case.languages)),
+        ("Countries and/or Regions discussed", ", ".join(case.countries)),
+        ("Keywords", ", ".join(case.keywords)),
+        ("Case URL", case.url or ""),
+        ("Reported by", case.reported_by),
+    ]
+
+
+@app.command()
+def history(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
+            db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The audit trail of a case: every create, update and delete."""
+    with opened(db) as store:
+        entries = store.history(case_id)
+    if not entries:
+        fail(f"no history for case {case_id!r}")
+    if as_json:
+        print_json([dataclasses.asdict(e) | {"previous": e.previous.model_dump(mode="json")
+                                             if e.previous else None} for e in entries])
+        return
+    table = Table("seq", "when", "action", "version", "by")
+    for e in entries:
+        table.add_row(str(e.seq), e.at.isoformat(timespec="seconds"), e.action, str(e.version), e.actor)
+    out.print(table)
+
+
+@app.command()
+def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Counts: cases, date range, distinct facet values."""
+    with opened(db) as store:
+        numbers = store.stats()
+    if as_json:
+        print_json(numbers)
+        return
+    out.print(f"[bold]{numbers['cases']:,}[/] cases in {numbers['path']} "
+              f"(published {numbers['first_published']} .. {numbers['last_published']}; "
+              f"{numbers['audit_entries']:,} audit entries)")
+    out.print("distinct values: " + ", ".join(f"{k} {v:,}" for k, v in numbers["distinct"].items()))
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, json, csv or claimreview.")] = "jsonl",
+    output: Annotated[str, typer.Option("--out", help="File to write ('-' for standard output).")] = "-",
+    keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
+    outlet: OutletOpt = None, issue: IssueOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    db: DbOption = None,
+) -> None:
+    """Export cases (all, or those the filters select)."""
+    if fmt not in EXPORTERS:
+        fail(f"unknown export format {fmt!r}; one of {', '.join(EXPORTERS)}")
+    request = _query("", keyword, country, language, outlet, issue, since, until)
+    with opened(db) as store:
+        if output == "-":
+            count = EXPORTERS[fmt](store.iter_cases(request), sys.stdout)
+        else:
+            target = Path(output)
+            partial = target.with_name(target.name + ".partial")
+            with open(partial, "w", encoding="utf-8", newline="") as stream:
+                count = EXPORTERS[fmt](store.iter_cases(request), stream)
+            partial.replace(target)  # a crash never leaves a half-written export behind
+            err.print(f"Exported {count:,} cases to {target}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

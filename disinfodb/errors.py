@@ -1,0 +1,68 @@
+"""Typed errors of the library.
+
+The CLI and the API turn these into messages and status codes; keeping them typed (and
+carrying a location) is what lets a user find the bad line of a 1 GB file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DisinfoError(Exception):
+    """Base class: every error the library raises on purpose is one of these."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: the file, the line (or record number) and the field."""
+
+    source: str
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.source]
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        where = ":".join(parts)
+        return f"{where} [{self.field}]" if self.field else where
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem found while reading input."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class ImportRejected(DisinfoError):
+    """An import found bad records and wrote nothing."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"{len(problems)} bad record(s); nothing was imported:\n{shown}{more}"
+        )
+
+
+class UnknownFormat(DisinfoError):
+    """The input's format could not be recognised (and none was given)."""
+
+
+class QuerySyntaxError(DisinfoError):
+    """A search query the user typed cannot be parsed."""
+
+
+class CaseNotFound(DisinfoError):
+    """No case has the given id."""
+
+
+class InvalidCase(DisinfoError):
+    """A case failed validation outside of an import (e.g. an edit)."""

@@ -1,0 +1,75 @@
+"""The SQLite schema, as an ordered list of migrations keyed by PRAGMA user_version.
+
+A database records how many migrations it has had; opening it applies the rest, each in
+its own transaction, so an old file upgrades itself and a new file is built the same way.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: cases, their facet terms, the full-text index and the audit trail.
+    """
+    CREATE TABLE cases (
+        pk          INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        url         TEXT UNIQUE,
+        content_id  TEXT NOT NULL,
+        title       TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        disproof    TEXT NOT NULL,
+        tags        TEXT NOT NULL,  -- keywords and countries, so words in them are searchable
+        published   TEXT,
+        issue       INTEGER,
+        doc         TEXT NOT NULL,
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX cases_content_id ON cases (content_id);
+    CREATE INDEX cases_published ON cases (published, pk);
+
+    -- One row per facet value of a case: filters and facet counts read only this table.
+    CREATE TABLE case_terms (
+        facet    TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        case_pk  INTEGER NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
+        label    TEXT NOT NULL,
+        PRIMARY KEY (facet, key, case_pk)
+    ) WITHOUT ROWID;
+    CREATE INDEX case_terms_by_case ON case_terms (case_pk, facet, key, label);
+
+    CREATE VIRTUAL TABLE cases_fts USING fts5 (
+        title, summary, disproof, tags,
+        content = 'cases', content_rowid = 'pk',
+        -- porter: "revolution" finds "revolutions" (it only stems ASCII words, so other
+        -- scripts pass through unicode61 unchanged); diacritics are folded away.
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER cases_fts_insert AFTER INSERT ON cases BEGIN
+        INSERT INTO cases_fts (rowid, title, summary, disproof, tags)
+        VALUES (new.pk, new.title, new.summary, new.disproof, new.tags);
+    END;
+    CREATE TRIGGER cases_fts_delete AFTER DELETE ON cases BEGIN
+        INSERT INTO cases_fts (cases_fts, rowid, title, summary, disproof, tags)
+        VALUES ('delete', old.pk, old.title, old.summary, old.disproof, old.tags);
+    END;
+    CREATE TRIGGER cases_fts_update AFTER UPDATE OF title, summary, disproof, tags ON cases BEGIN
+        INSERT INTO cases_fts (cases_fts, rowid, title, summary, disproof, tags)
+        VALUES ('delete', old.pk, old.title, old.summary, old.disproof, old.tags);
+        INSERT INTO cases_fts (rowid, title, summary, disproof, tags)
+        VALUES (new.pk, new.title, new.summary, new.disproof, new.tags);
+    END;
+
+    -- Every create/update/delete, with the case as it was before (NULL for a create).
+    CREATE TABLE audit (
+        seq       INTEGER PRIMARY KEY,
+        case_id   TEXT NOT NULL,
+        action    TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+        version   INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        previous  TEXT
+    );
+    CREATE INDEX audit_by_case ON audit (case_id, seq);
+    """,
+)

@@ -1,0 +1,336 @@
+"""The embedded SQLite store: cases, facet terms, an FTS5 index and the audit trail.
+
+WAL mode lets searches read while an import writes; one `transaction()` wraps a whole
+import so a crash or a bad record leaves the file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from disinfodb.cases import Case
+from disinfodb.errors import CaseNotFound, QuerySyntaxError
+from disinfodb.search import FACETS, FacetValue, Hit, Results, SearchQuery, to_fts
+from disinfodb.store.base import AuditEntry, Outcome
+from disinfodb.store.schema import MIGRATIONS
+from disinfodb.vocab import fold
+
+_COLUMN_WEIGHTS = "10.0, 4.0, 1.0, 3.0"  # title, summary, disproof, tags
+_SNIPPET_TOKENS = 28
+_PLAIN_SNIPPET_CHARS = 240
+_ITER_BATCH = 500
+_MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def case_terms(case: Case) -> list[tuple[str, str, str]]:
+    """The (facet, key, label) rows a case contributes to facets and filters."""
+    terms = [("keyword", fold(k), k) for k in case.keywords]
+    terms += [("country", fold(c), c) for c in case.countries]
+    terms += [("language", code, code) for code in case.languages]
+    terms += [("outlet", fold(o.name or o.url or ""), o.name or o.url or "") for o in case.outlets]
+    if case.issue is not None:
+        terms.append(("issue", str(case.issue), str(case.issue)))
+    if case.published is not None:
+        terms.append(("year", str(case.published.year), str(case.published.year)))
+    return list({(facet, key): (facet, key, label) for facet, key, label in terms if key}.values())
+
+
+class SQLiteStore:
+    """A Store on one SQLite file (created, and migrated, on open)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        for pragma in ("journal_mode = WAL", "foreign_keys = ON", "busy_timeout = 10000",
+                       "synchronous = NORMAL", "temp_store = MEMORY"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._migrate()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction():
+                for statement in _statements(script):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._in_transaction = False
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, case: Case, actor: str = "system") -> tuple[Outcome, Case]:
+        """Insert a case, or update the one it matches (by id, else URL, else content id)."""
+        with self.transaction():
+            row = self._match(case)
+            if row is None:
+                return Outcome.CREATED, self._insert(case, actor)
+            pk, doc = row
+            existing = Case.model_validate_json(doc)
+            incoming = case.model_copy(update={"id": existing.id})
+            if incoming.content() == existing.content():
+                return Outcome.UNCHANGED, existing
+            return Outcome.UPDATED, self._update(pk, existing, incoming, actor)
+
+    def _match(self, case: Case) -> tuple[int, str] | None:
+        if case.id:
+            row = self._db.execute("SELECT pk, doc FROM cases WHERE id = ?", (case.id,)).fetchone()
+            if row:
+                return row  # type: ignore[no-any-return]
+        if case.url:
+            row = self._db.execute("SELECT pk, doc FROM cases WHERE url = ?", (case.url,)).fetchone()
+            if row:
+                return row  # type: ignore[no-any-return]
+        if case.id:
+            return None  # an explicit id that is not here names a new case
+        # Same content, unless both carry different case URLs (then they are two cases).
+        row = self._db.execute(
+            "SELECT pk, doc FROM cases WHERE content_id = ? AND (url IS NULL OR ? IS NULL) LIMIT 1",
+            (case.content_id, case.url),
+        ).fetchone()
+        return row  # type: ignore[no-any-return]
+
+    def _free_id(self, case: Case) -> str:
+        base = case.id or case.base_slug()
+        candidates = [base, f"{base}-{case.content_id[:6]}", f"{base}-{case.content_id}"]
+        for candidate in candidates:
+            if not self._db.execute("SELECT 1 FROM cases WHERE id = ?", (candidate,)).fetchone():
+                return candidate
+        count = self._db.execute("SELECT count(*) FROM cases WHERE id LIKE ?", (base + "-%",)).fetchone()[0]
+        return f"{base}-{count + 1}"
+
+    def _insert(self, case: Case, actor: str) -> Case:
+        now = _now()
+        stored = case.model_copy(update={"id": self._free_id(case), "version": 1,
+                                         "created_at": now, "updated_at": now})
+        cursor = self._db.execute(
+            "INSERT INTO cases (id, url, content_id, title, summary, disproof, tags, published, issue,"
+            " doc, version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            self._row(stored) + (now.isoformat(), now.isoformat()),
+        )
+        self._write_terms(cursor.lastrowid, stored)  # type: ignore[arg-type]
+        self._audit(stored.id, "create", 1, actor, now, None)
+        return stored
+
+    def _update(self, pk: int, existing: Case, incoming: Case, actor: str) -> Case:
+        now = _now()
+        stored = incoming.model_copy(update={"version": existing.version + 1,
+                                             "created_at": existing.created_at, "updated_at": now})
+        self._db.execute(
+            "UPDATE cases SET id=?, url=?, content_id=?, title=?, summary=?, disproof=?, tags=?, published=?,"
+            " issue=?, doc=?, version=?, updated_at=? WHERE pk=?",
+            self._row(stored) + (now.isoformat(), pk),
+        )
+        self._db.execute("DELETE FROM case_terms WHERE case_pk = ?", (pk,))
+        self._write_terms(pk, stored)
+        self._audit(stored.id, "update", stored.version, actor, now, existing)
+        return stored
+
+    def delete(self, case_id: str, actor: str = "system") -> None:
+        with self.transaction():
+            existing = self.get(case_id)
+            self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+            self._audit(case_id, "delete", existing.version, actor, _now(), existing)
+
+    @staticmethod
+    def _row(case: Case) -> tuple[Any, ...]:
+        tags = " · ".join([*case.keywords, *case.countries])
+        return (case.id, case.url, case.content_id, case.title, case.summary, case.disproof, tags,
+                case.published.isoformat() if case.published else None, case.issue,
+                case.model_dump_json(), case.version)
+
+    def _write_terms(self, pk: int, case: Case) -> None:
+        self._db.executemany(
+            "INSERT INTO case_terms (facet, key, case_pk, label) VALUES (?, ?, ?, ?)",
+            [(facet, key, pk, label) for facet, key, label in case_terms(case)],
+        )
+
+    def _audit(self, case_id: str, action: str, version: int, actor: str, at: datetime,
+               previous: Case | None) -> None:
+        self._db.execute(
+            "INSERT INTO audit (case_id, action, version, actor, at, previous) VALUES (?,?,?,?,?,?)",
+            (case_id, action, version, actor, at.isoformat(),
+             previous.model_dump_json() if previous else None),
+        )
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, case_id: str) -> Case:
+        row = self._db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(f"no case with id {case_id!r}")
+        return Case.model_validate_json(row[0])
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM cases").fetchone()[0])
+
+    def iter_cases(self, query: SearchQuery | None = None) -> Iterator[Case]:
+        """Every case (or those a query's filters select), in batches: constant memory."""
+        where, params = _filter_sql(query) if query else ("1", [])
+        last = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT c.pk, c.doc FROM cases c WHERE c.pk > ? AND {where} ORDER BY c.pk LIMIT ?",
+                [last, *params, _ITER_BATCH],
+            ).fetchall()
+            if not rows:
+                return
+            for pk, doc in rows:
+                last = pk
+                yield Case.model_validate_json(doc)
+
+    def history(self, case_id: str) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT seq, case_id, action, version, actor, at, previous FROM audit"
+            " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
+        return [AuditEntry(seq, cid, action, version, actor, datetime.fromisoformat(at),
+                           Case.model_validate_json(prev) if prev else None)
+                for seq, cid, action, version, actor, at, prev in rows]
+
+    def audit_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+    def search(self, query: SearchQuery) -> Results:
+        """Full text + filters -> one page of hits, the total, and facet counts."""
+        fts = to_fts(query.text)
+        where, params = _filter_sql(query)
+        if fts:
+            source = "cases_fts JOIN cases c ON c.pk = cases_fts.rowid"
+            where, params = f"cases_fts MATCH ? AND {where}", [fts, *params]
+        else:
+            source = "cases c"
+        try:
+            total = self._db.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
+            hits = self._page(source, where, params, query, bool(fts)) if total else []
+            facets = self._facets(source, where, params, query.facet_size) if total else {}
+        except sqlite3.OperationalError as error:
+            raise QuerySyntaxError(f"cannot search for {query.text!r}: {error}") from None
+        return Results(total=total, hits=hits, facets=facets, page=query.page, per_page=query.per_page)
+
+    def _page(self, source: str, where: str, params: list[Any], query: SearchQuery,
+              has_text: bool) -> list[Hit]:
+        rank = f"bm25(cases_fts, {_COLUMN_WEIGHTS})" if has_text else "NULL"
+        # Summary first, then disproof, then title/tags: the claim is what a reader wants.
+        snippets = ", ".join(
+            f"snippet(cases_fts, {column}, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
+            if has_text else "NULL" for column in (1, 2, 0))
+        order = {
+            "relevance": f"{rank}, c.published DESC" if has_text else "c.published DESC, c.pk DESC",
+            "date": "c.published DESC, c.pk DESC",
+            "date_asc": "c.published ASC, c.pk ASC",
+        }[query.sort]
+        rows = self._db.execute(
+            f"SELECT c.doc, {rank}, {snippets} FROM {source} WHERE {where}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.per_page, (query.page - 1) * query.per_page],
+        ).fetchall()
+        return [_hit(json.loads(doc), score, _best_snippet(candidates))
+                for doc, score, *candidates in rows]
+
+    def _facets(self, source: str, where: str, params: list[Any], size: int) -> dict[str, list[FacetValue]]:
+        rows = self._db.execute(
+            "SELECT facet, key, min(label), count(*) AS n FROM case_terms"
+            f" WHERE case_pk IN (SELECT c.pk FROM {source} WHERE {where})"
+            " GROUP BY facet, key ORDER BY facet, n DESC, key",
+            params,
+        ).fetchall()
+        facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS}
+        for facet, key, label, n in rows:
+            if len(facets[facet]) < size:
+                facets[facet].append(FacetValue(key, label, n))
+        return facets
+
+    def stats(self) -> dict[str, Any]:
+        first, last = self._db.execute("SELECT min(published), max(published) FROM cases").fetchone()
+        terms = dict(self._db.execute(
+            "SELECT facet, count(DISTINCT key) FROM case_terms GROUP BY facet").fetchall())
+        return {"cases": self.count(), "first_published": first, "last_published": last,
+                "distinct": {facet: terms.get(facet, 0) for facet in FACETS},
+                "audit_entries": self.audit_count(), "schema_version": self.schema_version,
+                "path": self.path}
+
+
+def _filter_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `cases c`) for a query's filters, with its parameters."""
+    clauses, params = ["1"], []
+    for facet, key in query.term_filters():
+        clauses.append("c.pk IN (SELECT case_pk FROM case_terms WHERE facet = ? AND key = ?)")
+        params += [facet, key]
+    if query.since:
+        clauses.append("c.published >= ?")
+        params.append(query.since.isoformat())
+    if query.until:
+        clauses.append("c.published <= ?")
+        params.append(query.until.isoformat())
+    return " AND ".join(clauses), params
+
+
+def _best_snippet(candidates: list[str | None]) -> str | None:
+    """The first snippet with a highlighted match; None when no text column matched."""
+    return next((c for c in candidates if c and _MARK_OPEN in c), None)
+
+
+def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
+    if snippet:
+        text = html.escape(" ".join(snippet.split()))
+        text = text.replace(_MARK_OPEN, "<mark>").replace(_MARK_CLOSE, "</mark>")
+    else:
+        plain = " ".join((doc["summary"] or doc["disproof"]).split())
+        cut = plain[:_PLAIN_SNIPPET_CHARS]
+        text = html.escape(cut + ("…" if len(plain) > len(cut) else ""))
+    return Hit(
+        id=doc["id"], title=doc["title"],
+        published=date.fromisoformat(doc["published"]) if doc["published"] else None,
+        issue=doc["issue"], languages=doc["languages"], countries=doc["countries"],
+        keywords=doc["keywords"], snippet=text, score=-score if score is not None else None,
+    )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3.complete_statement handles triggers)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]
