@@ -104,7 +104,7 @@ class Case(BaseModel):
     @classmethod
     def _title(cls, value: str) -> str:
         value = " ".join(_clean_text(value).split())
-        if value.lower().startswith("disinfo:"):
+        while value.lower().startswith("disinfo:"):  # all of them, so validation is idempotent
             value = value[len("disinfo:") :].strip()
         if not value:
             raise ValueError("a case needs a title")

@@ -7,12 +7,13 @@ Every read command takes --json for machine output.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from itertools import chain
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -30,7 +31,7 @@ from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.search import Results, SearchQuery
-from disinfodb.store import SQLiteStore, default_location, open_store
+from disinfodb.store import SQLiteStore, open_store
 from disinfodb.vocab import language_name
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
@@ -45,7 +46,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 SHOWN_WARNINGS = 10
 
 
-class Sort(str, Enum):
+class Sort(StrEnum):
     relevance = "relevance"
     date = "date"
     date_asc = "date_asc"
@@ -229,8 +230,6 @@ def _print_results(results: Results) -> None:
 
 def _marked(snippet: str) -> str:
     """The HTML-escaped <mark> snippet as Rich markup."""
-    import html
-
     text = escape(html.unescape(snippet.replace("<mark>", "\x02").replace("</mark>", "\x03")))
     return text.replace("\x02", "[bold yellow]").replace("\x03", "[/]")
 

@@ -22,8 +22,9 @@ CLAIMREVIEW_AUTHOR = {"@type": "Organization", "name": "disinfodb"}
 
 def export_jsonl(cases: Iterable[Case], out: TextIO) -> int:
     count = 0
-    for count, case in enumerate(cases, start=1):
+    for case in cases:
         out.write(case.model_dump_json() + "\n")
+        count += 1
     return count
 
 
@@ -55,8 +56,9 @@ def export_csv(cases: Iterable[Case], out: TextIO) -> int:
     writer = csv.DictWriter(out, fieldnames=OWN_COLUMNS, lineterminator="\n")
     writer.writeheader()
     count = 0
-    for count, case in enumerate(cases, start=1):
+    for case in cases:
         writer.writerow(case_to_csv_row(case))
+        count += 1
     return count
 
 

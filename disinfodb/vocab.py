@@ -74,19 +74,22 @@ _COUNTRY_ALIASES = {
 def _language_index() -> dict[str, str]:
     """Map every spelling of a language ISO 639 knows to its shortest code."""
     index: dict[str, str] = {}
-    # Languages with a two-letter code first, so "Russian" is ru, not Old Russian (orv).
+    # Codes win over names ("ari" is a code, and also a name of another language).
+    for lang in pycountry.languages:
+        code = getattr(lang, "alpha_2", None) or lang.alpha_3
+        index[lang.alpha_3.casefold()] = code
+        if getattr(lang, "alpha_2", None):
+            index[lang.alpha_2.casefold()] = code
+    # Then names, two-letter-code languages first, so "Russian" is ru, not Old Russian (orv).
     ordered = sorted(pycountry.languages, key=lambda lang: not hasattr(lang, "alpha_2"))
     for lang in ordered:
         code = getattr(lang, "alpha_2", None) or lang.alpha_3
         names = [lang.name, getattr(lang, "common_name", ""), getattr(lang, "inverted_name", "")]
         for name in names:
             for part in re.split(r"[;,]", name or ""):
-                part = re.sub(r"\s*\(.*?\)", "", part).strip().casefold()
-                if part:
-                    index.setdefault(part, code)
-        index.setdefault(lang.alpha_3.casefold(), code)
-        if getattr(lang, "alpha_2", None):
-            index[lang.alpha_2.casefold()] = code
+                key = re.sub(r"\s*\(.*?\)", "", part).strip().casefold()
+                if key:
+                    index.setdefault(key, code)
     index.update(_LANGUAGE_ALIASES)
     return index
 

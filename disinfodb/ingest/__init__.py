@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from disinfodb.errors import UnknownFormat
 from disinfodb.ingest.base import Record, problem_record
@@ -18,6 +19,7 @@ from disinfodb.ingest.listing import read_listing
 
 FORMATS = ("listing", "jsonl", "json", "csv", "euvsdisinfo-2017", "euvsdisinfo-2021", "claimreview")
 _SNIFF_BYTES = 1 << 16
+_CLAIMREVIEW_TYPE = re.compile(rb'"@type"\s*:\s*(\[[^\]]*)?"ClaimReview"')
 
 __all__ = ["FORMATS", "Record", "detect_format", "read_file"]
 
@@ -26,7 +28,7 @@ def detect_format(name: str, head: bytes) -> str:
     """Guess the format from the file name and its first bytes."""
     suffix = Path(name).suffix.lower()
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if b"ClaimReview" in head and (text.startswith((b"{", b"["))):
+    if _CLAIMREVIEW_TYPE.search(head) and text.startswith((b"{", b"[")):
         return "claimreview"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
@@ -44,14 +46,19 @@ def detect_format(name: str, head: bytes) -> str:
 def read_file(path: str, fmt: str | None = None) -> Iterator[Record]:
     """Yield the records of a file ("-" is standard input), in the given or detected format."""
     with ExitStack() as stack:
-        raw: BinaryIO = (sys.stdin.buffer if path == "-"
-                         else stack.enter_context(open(path, "rb")))  # noqa: SIM115
-        stream = io.BufferedReader(raw, buffer_size=_SNIFF_BYTES) if path == "-" else raw
-        head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if isinstance(stream, io.BufferedReader) else b""
+        stream = _peekable(sys.stdin.buffer) if path == "-" else stack.enter_context(open(path, "rb"))
+        head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
         fmt = fmt or detect_format(path, head)
         if fmt not in FORMATS:
             raise UnknownFormat(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
         yield from _decoded(_records(stream, path, fmt, stack), path)
+
+
+def _peekable(raw: BinaryIO) -> io.BufferedReader:
+    """Standard input as a stream whose head can be sniffed without consuming it."""
+    if isinstance(raw, io.BufferedReader):
+        return raw
+    return io.BufferedReader(cast(io.RawIOBase, raw), buffer_size=_SNIFF_BYTES)
 
 
 def _records(stream: BinaryIO, source: str, fmt: str, stack: ExitStack) -> Iterator[Record]:

@@ -93,7 +93,7 @@ def _euvsdisinfo_2017_row(row: dict[str, str]) -> dict[str, Any]:
         "languages": split_list(row["language"], ","),
         "countries": split_list(row["origin"], ","),
         "keywords": split_list(row["keywords"], ","),
-        "outlets": [outlet] if outlet["name"].strip() or outlet["url"] else [],
+        "outlets": [outlet] if row["outlet"].strip() or outlet["url"] else [],
         "links": urls_in(disproof),
         "reported_by": row["reported by"],
     }

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from disinfodb.cases import Case
 from disinfodb.search import Results, SearchQuery
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What an upsert did."""
 
     CREATED = "created"

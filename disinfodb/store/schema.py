@@ -28,15 +28,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX cases_content_id ON cases (content_id);
     CREATE INDEX cases_published ON cases (published, pk);
 
-    -- One row per facet value of a case: filters and facet counts read only this table.
+    -- Facet values (a keyword, a country, a language, an outlet, an issue, a year) and
+    -- which cases carry them: filters and facet counts read only these two tables.
+    CREATE TABLE terms (
+        id     INTEGER PRIMARY KEY,
+        facet  TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        label  TEXT NOT NULL,
+        UNIQUE (facet, key)
+    );
     CREATE TABLE case_terms (
-        facet    TEXT NOT NULL,
-        key      TEXT NOT NULL,
         case_pk  INTEGER NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
-        label    TEXT NOT NULL,
-        PRIMARY KEY (facet, key, case_pk)
+        term_id  INTEGER NOT NULL REFERENCES terms (id),
+        PRIMARY KEY (case_pk, term_id)
     ) WITHOUT ROWID;
-    CREATE INDEX case_terms_by_case ON case_terms (case_pk, facet, key, label);
+    CREATE INDEX case_terms_by_term ON case_terms (term_id, case_pk);
 
     CREATE VIRTUAL TABLE cases_fts USING fts5 (
         title, summary, disproof, tags,

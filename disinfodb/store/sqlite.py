@@ -16,11 +16,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from disinfodb.cases import Case
 from disinfodb.errors import CaseNotFound, QuerySyntaxError
-from disinfodb.search import FACETS, FacetValue, Hit, Results, SearchQuery, to_fts
+from disinfodb.search import FACETS, Hit, Results, SearchQuery, to_fts
 from disinfodb.store.base import AuditEntry, Outcome
 from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store.term_index import IntArray, TermIndex
 from disinfodb.vocab import fold
 
 _COLUMN_WEIGHTS = "10.0, 4.0, 1.0, 3.0"  # title, summary, disproof, tags
@@ -55,6 +58,9 @@ class SQLiteStore:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
         self._in_transaction = False
+        self._term_ids: dict[tuple[str, str], int] = {}
+        self._writes = 0  # commits made through this connection
+        self._term_index: tuple[tuple[int, int], TermIndex] | None = None
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "busy_timeout = 10000",
                        "synchronous = NORMAL", "temp_store = MEMORY"):
             self._db.execute(f"PRAGMA {pragma}")
@@ -90,9 +96,11 @@ class SQLiteStore:
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._term_ids.clear()  # ids handed out inside the transaction are gone
                 raise
             else:
                 self._db.execute("COMMIT")
+                self._writes += 1
             finally:
                 self._in_transaction = False
 
@@ -145,7 +153,7 @@ class SQLiteStore:
         cursor = self._db.execute(
             "INSERT INTO cases (id, url, content_id, title, summary, disproof, tags, published, issue,"
             " doc, version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            self._row(stored) + (now.isoformat(), now.isoformat()),
+            (*self._row(stored), now.isoformat(), now.isoformat()),
         )
         self._write_terms(cursor.lastrowid, stored)  # type: ignore[arg-type]
         self._audit(stored.id, "create", 1, actor, now, None)
@@ -158,7 +166,7 @@ class SQLiteStore:
         self._db.execute(
             "UPDATE cases SET id=?, url=?, content_id=?, title=?, summary=?, disproof=?, tags=?, published=?,"
             " issue=?, doc=?, version=?, updated_at=? WHERE pk=?",
-            self._row(stored) + (now.isoformat(), pk),
+            (*self._row(stored), now.isoformat(), pk),
         )
         self._db.execute("DELETE FROM case_terms WHERE case_pk = ?", (pk,))
         self._write_terms(pk, stored)
@@ -179,10 +187,18 @@ class SQLiteStore:
                 case.model_dump_json(), case.version)
 
     def _write_terms(self, pk: int, case: Case) -> None:
-        self._db.executemany(
-            "INSERT INTO case_terms (facet, key, case_pk, label) VALUES (?, ?, ?, ?)",
-            [(facet, key, pk, label) for facet, key, label in case_terms(case)],
-        )
+        self._db.executemany("INSERT INTO case_terms (case_pk, term_id) VALUES (?, ?)",
+                             [(pk, self._term_id(*term)) for term in case_terms(case)])
+
+    def _term_id(self, facet: str, key: str, label: str) -> int:
+        """The id of a facet value, created on first use (the first label seen is kept)."""
+        term_id = self._term_ids.get((facet, key))
+        if term_id is None:
+            term_id = self._db.execute(
+                "INSERT INTO terms (facet, key, label) VALUES (?, ?, ?) ON CONFLICT (facet, key)"
+                " DO UPDATE SET facet = excluded.facet RETURNING id", (facet, key, label)).fetchone()[0]
+            self._term_ids[facet, key] = term_id
+        return term_id
 
     def _audit(self, case_id: str, action: str, version: int, actor: str, at: datetime,
                previous: Case | None) -> None:
@@ -205,17 +221,25 @@ class SQLiteStore:
 
     def iter_cases(self, query: SearchQuery | None = None) -> Iterator[Case]:
         """Every case (or those a query's filters select), in batches: constant memory."""
-        where, params = _filter_sql(query) if query else ("1", [])
+        if query is None:
+            batches: Iterator[list[int]] | None = None
+        else:
+            with self._snapshot():
+                selected = self.term_index().select(query)
+            batches = (selected[i:i + _ITER_BATCH].tolist() for i in range(0, len(selected), _ITER_BATCH))
         last = 0
         while True:
-            rows = self._db.execute(
-                f"SELECT c.pk, c.doc FROM cases c WHERE c.pk > ? AND {where} ORDER BY c.pk LIMIT ?",
-                [last, *params, _ITER_BATCH],
-            ).fetchall()
+            if batches is None:
+                rows = self._db.execute("SELECT pk, doc FROM cases WHERE pk > ? ORDER BY pk LIMIT ?",
+                                        (last, _ITER_BATCH)).fetchall()
+            else:
+                wanted = next(batches, [])
+                rows = self._db.execute("SELECT pk, doc FROM cases WHERE pk IN (SELECT value FROM"
+                                        " json_each(?)) ORDER BY pk", (json.dumps(wanted),)).fetchall()
             if not rows:
                 return
-            for pk, doc in rows:
-                last = pk
+            last = rows[-1][0]
+            for _, doc in rows:
                 yield Case.model_validate_json(doc)
 
     def history(self, case_id: str) -> list[AuditEntry]:
@@ -230,78 +254,102 @@ class SQLiteStore:
         return int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
 
     def search(self, query: SearchQuery) -> Results:
-        """Full text + filters -> one page of hits, the total, and facet counts."""
+        """Full text + filters -> one page of hits, the total, and facet counts.
+
+        Filters, dates and facets come from the in-memory TermIndex; SQLite's FTS5 gives
+        the text matches and ranks (bm25) only the cases that passed the filters.
+        """
         fts = to_fts(query.text)
-        where, params = _filter_sql(query)
-        if fts:
-            source = "cases_fts JOIN cases c ON c.pk = cases_fts.rowid"
-            where, params = f"cases_fts MATCH ? AND {where}", [fts, *params]
-        else:
-            source = "cases c"
+        with self._snapshot():
+            index = self.term_index()
+            text_matches = self._fts_pks(fts) if fts else None
+            selected = index.select(query, within=text_matches)
+            start = (query.page - 1) * query.per_page
+            page: list[tuple[int, float | None]]
+            if fts and query.sort == "relevance":
+                filtered = text_matches is None or len(selected) != len(text_matches)
+                page = self._ranked(fts, selected if filtered else None, start, query.per_page)
+            else:
+                ordered = index.by_date(selected, newest_first=query.sort != "date_asc")
+                page = [(int(pk), None) for pk in ordered[start:start + query.per_page]]
+            hits = self._hits(page, fts)
+            facets = index.facet_counts(selected, query.facet_size) if len(selected) else {}
+        return Results(total=len(selected), hits=hits, facets=facets, page=query.page,
+                       per_page=query.per_page)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """A read transaction, so the index, the count and the page see the same data."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
+
+    def term_index(self) -> TermIndex:
+        """The in-memory term index, reloaded when this or another connection has written."""
+        version = (self._writes, self._db.execute("PRAGMA data_version").fetchone()[0])
+        if self._term_index is None or self._term_index[0] != version:
+            self._term_index = (version, TermIndex.load(self._db))
+        return self._term_index[1]
+
+    def _fts(self, sql: str, params: list[Any]) -> list[Any]:
+        """Run an FTS5 query; FTS5's own complaints become a QuerySyntaxError."""
         try:
-            total = self._db.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
-            hits = self._page(source, where, params, query, bool(fts)) if total else []
-            facets = self._facets(source, where, params, query.facet_size) if total else {}
+            return self._db.execute(sql, params).fetchall()
         except sqlite3.OperationalError as error:
-            raise QuerySyntaxError(f"cannot search for {query.text!r}: {error}") from None
-        return Results(total=total, hits=hits, facets=facets, page=query.page, per_page=query.per_page)
+            raise QuerySyntaxError(f"cannot search for that: {error}") from None
 
-    def _page(self, source: str, where: str, params: list[Any], query: SearchQuery,
-              has_text: bool) -> list[Hit]:
-        rank = f"bm25(cases_fts, {_COLUMN_WEIGHTS})" if has_text else "NULL"
-        # Summary first, then disproof, then title/tags: the claim is what a reader wants.
-        snippets = ", ".join(
-            f"snippet(cases_fts, {column}, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
-            if has_text else "NULL" for column in (1, 2, 0))
-        order = {
-            "relevance": f"{rank}, c.published DESC" if has_text else "c.published DESC, c.pk DESC",
-            "date": "c.published DESC, c.pk DESC",
-            "date_asc": "c.published ASC, c.pk ASC",
-        }[query.sort]
-        rows = self._db.execute(
-            f"SELECT c.doc, {rank}, {snippets} FROM {source} WHERE {where}"
-            f" ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, query.per_page, (query.page - 1) * query.per_page],
-        ).fetchall()
-        return [_hit(json.loads(doc), score, _best_snippet(candidates))
-                for doc, score, *candidates in rows]
+    def _fts_pks(self, fts: str) -> IntArray:
+        matches = self._fts("SELECT group_concat(rowid) FROM cases_fts WHERE cases_fts MATCH ?", [fts])
+        text = matches[0][0]
+        pks = np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
+        return np.sort(pks)  # FTS5 yields rowids in order; sorting a sorted array is cheap
 
-    def _facets(self, source: str, where: str, params: list[Any], size: int) -> dict[str, list[FacetValue]]:
-        rows = self._db.execute(
-            "SELECT facet, key, min(label), count(*) AS n FROM case_terms"
-            f" WHERE case_pk IN (SELECT c.pk FROM {source} WHERE {where})"
-            " GROUP BY facet, key ORDER BY facet, n DESC, key",
-            params,
-        ).fetchall()
-        facets: dict[str, list[FacetValue]] = {name: [] for name in FACETS}
-        for facet, key, label, n in rows:
-            if len(facets[facet]) < size:
-                facets[facet].append(FacetValue(key, label, n))
-        return facets
+    def _ranked(self, fts: str, restrict: IntArray | None, start: int, count: int
+                ) -> list[tuple[int, float | None]]:
+        """One page of text matches by bm25, scoring only the cases in `restrict` (if given)."""
+        where, params = "cases_fts MATCH ?", [fts]
+        if restrict is not None:
+            # The unary + keeps FTS5 from seeking each rowid (slow); it filters the scan.
+            where += " AND +rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(restrict.tolist()))
+        rows = self._fts(f"SELECT rowid, bm25(cases_fts, {_COLUMN_WEIGHTS}) AS score FROM cases_fts"
+                         f" WHERE {where} ORDER BY score, rowid LIMIT ? OFFSET ?", [*params, count, start])
+        return [(pk, -score) for pk, score in rows]
+
+    def _hits(self, page: list[tuple[int, float | None]], fts: str | None) -> list[Hit]:
+        """Load the page's cases and, for a text search, their highlighted snippets."""
+        if not page:
+            return []
+        pks = json.dumps([pk for pk, _ in page])
+        docs = dict(self._db.execute(
+            "SELECT pk, doc FROM cases WHERE pk IN (SELECT value FROM json_each(?))", [pks]).fetchall())
+        snippets: dict[int, str | None] = {}
+        if fts:
+            # Summary first, then disproof, then title: the claim is what a reader wants.
+            columns = ", ".join(
+                f"snippet(cases_fts, {column}, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
+                for column in (1, 2, 0))
+            for pk, *candidates in self._fts(
+                    f"SELECT rowid, {columns} FROM cases_fts WHERE cases_fts MATCH ?"
+                    " AND +rowid IN (SELECT value FROM json_each(?))", [fts, pks]):
+                snippets[pk] = _best_snippet(candidates)
+        return [_hit(json.loads(docs[pk]), score, snippets.get(pk)) for pk, score in page]
 
     def stats(self) -> dict[str, Any]:
         first, last = self._db.execute("SELECT min(published), max(published) FROM cases").fetchone()
         terms = dict(self._db.execute(
-            "SELECT facet, count(DISTINCT key) FROM case_terms GROUP BY facet").fetchall())
+            "SELECT facet, count(*) FROM terms WHERE id IN (SELECT term_id FROM case_terms)"
+            " GROUP BY facet").fetchall())
         return {"cases": self.count(), "first_published": first, "last_published": last,
                 "distinct": {facet: terms.get(facet, 0) for facet in FACETS},
                 "audit_entries": self.audit_count(), "schema_version": self.schema_version,
                 "path": self.path}
-
-
-def _filter_sql(query: SearchQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `cases c`) for a query's filters, with its parameters."""
-    clauses, params = ["1"], []
-    for facet, key in query.term_filters():
-        clauses.append("c.pk IN (SELECT case_pk FROM case_terms WHERE facet = ? AND key = ?)")
-        params += [facet, key]
-    if query.since:
-        clauses.append("c.published >= ?")
-        params.append(query.since.isoformat())
-    if query.until:
-        clauses.append("c.published <= ?")
-        params.append(query.until.isoformat())
-    return " AND ".join(clauses), params
 
 
 def _best_snippet(candidates: list[str | None]) -> str | None:
@@ -321,7 +369,7 @@ def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
         id=doc["id"], title=doc["title"],
         published=date.fromisoformat(doc["published"]) if doc["published"] else None,
         issue=doc["issue"], languages=doc["languages"], countries=doc["countries"],
-        keywords=doc["keywords"], snippet=text, score=-score if score is not None else None,
+        keywords=doc["keywords"], snippet=text, score=score,
     )
 
 
