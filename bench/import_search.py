@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from bench.synthetic import CaseSampler
@@ -41,71 +42,97 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def query_mix(real: list[Case], count: int, seed: int = 11) -> list[SearchQuery]:
+KINDS = ("word", "two words", "phrase", "prefix*", "word+country", "word+keyword",
+         "country+year", "keyword by date")
+
+
+def query_mix(real: list[Case], count: int, seed: int = 11) -> list[tuple[str, SearchQuery]]:
     """A reproducible mix of what analysts type: words, phrases, prefixes and filters."""
     rng = random.Random(seed)
-    queries: list[SearchQuery] = []
+    queries: list[tuple[str, SearchQuery]] = []
     with_meta = [c for c in real if c.keywords and c.countries and c.published]
     for number in range(count):
         case = rng.choice(with_meta)
         words = [w for w in case.title.split() if len(w) > 3 and w.isalpha()] or ["Ukraine"]
-        kind = number % 8
-        if kind == 0:
-            queries.append(SearchQuery(text=rng.choice(words)))
-        elif kind == 1:
-            queries.append(SearchQuery(text=" ".join(rng.sample(words, min(2, len(words))))))
-        elif kind == 2:
-            start = rng.randrange(max(1, len(words) - 1))
-            queries.append(SearchQuery(text='"' + " ".join(words[start:start + 2]) + '"'))
-        elif kind == 3:
-            queries.append(SearchQuery(text=rng.choice(words)[:4] + "*"))
-        elif kind == 4:
-            queries.append(SearchQuery(text=rng.choice(words), countries=(rng.choice(case.countries),)))
-        elif kind == 5:
-            queries.append(SearchQuery(text=rng.choice(words), keywords=(rng.choice(case.keywords),)))
-        elif kind == 6:
-            year = case.published.year if case.published else 2017
-            queries.append(SearchQuery(countries=(rng.choice(case.countries),),
-                                       since=case.published.replace(month=1, day=1) if case.published else None,
-                                       until=case.published.replace(year=year, month=12, day=31)
-                                       if case.published else None))
-        else:
-            queries.append(SearchQuery(keywords=(rng.choice(case.keywords),), sort="date"))
+        kind = KINDS[number % len(KINDS)]
+        word, country, keyword = rng.choice(words), rng.choice(case.countries), rng.choice(case.keywords)
+        year = case.published.year if case.published else 2017
+        start = rng.randrange(max(1, len(words) - 1))
+        query = {
+            "word": SearchQuery(text=word),
+            "two words": SearchQuery(text=" ".join(rng.sample(words, min(2, len(words))))),
+            "phrase": SearchQuery(text='"' + " ".join(words[start:start + 2]) + '"'),
+            "prefix*": SearchQuery(text=word[:4] + "*"),
+            "word+country": SearchQuery(text=word, countries=(country,)),
+            "word+keyword": SearchQuery(text=word, keywords=(keyword,)),
+            "country+year": SearchQuery(countries=(country,), since=date(year, 1, 1),
+                                        until=date(year, 12, 31)),
+            "keyword by date": SearchQuery(keywords=(keyword,), sort="date"),
+        }[kind]
+        queries.append((kind, query))
     return queries
 
 
-def build(size: int, real_cases: list[Case], workdir: Path) -> tuple[SQLiteStore, float, float]:
-    """A fresh store with the real cases and synthetic ones up to `size`; import times."""
-    db = workdir / f"bench-{size}.sqlite"
-    store = SQLiteStore(db)
+def build(size: int, real_cases: list[Case], workdir: Path) -> tuple[SQLiteStore, float, float | None]:
+    """A fresh store with the real cases and synthetic ones up to `size`; import rates."""
+    store = SQLiteStore(workdir / f"bench-{size}.sqlite")
     started = time.perf_counter()
     import_records(store, (r for f in real_files() for r in read_file(str(f))))
-    real_seconds = time.perf_counter() - started
+    real_rate = store.count() / (time.perf_counter() - started)
+    missing = size - store.count()
+    if missing <= 0:
+        return store, real_rate, None
     synthetic = workdir / f"synthetic-{size}.jsonl"
     with open(synthetic, "w", encoding="utf-8") as out:
-        export_jsonl(CaseSampler(real_cases).cases(max(0, size - store.count())), out)
+        export_jsonl(CaseSampler(real_cases).cases(missing), out)
     started = time.perf_counter()
     report = import_records(store, read_file(str(synthetic)))
-    synthetic_rate = report.created / (time.perf_counter() - started)
-    return store, store.count() / real_seconds if real_seconds else 0.0, synthetic_rate
+    return store, real_rate, report.created / (time.perf_counter() - started)
 
 
-def time_queries(store: SQLiteStore, queries: list[SearchQuery]) -> tuple[list[float], list[float]]:
-    """Milliseconds per query: disinfodb's full search, and the bare FTS5 baseline."""
+def time_queries(store: SQLiteStore, queries: list[tuple[str, SearchQuery]]
+                 ) -> dict[str, list[tuple[float, float | None, int]]]:
+    """Per kind: (ms for disinfodb's full search, ms for the bare FTS5 query or None, hits)."""
     bare = sqlite3.connect(store.path)
-    ours, baseline = [], []
-    for query in queries * 2:  # first pass warms the page cache; keep the second
-        started = time.perf_counter()
-        store.search(query)
-        ours.append((time.perf_counter() - started) * 1000)
-        fts = to_fts(query.text)
-        if fts:
+    timings: dict[str, list[tuple[float, float | None, int]]] = {kind: [] for kind in KINDS}
+    for warm_up in (True, False):  # the first pass warms the page cache and the term index
+        for kind, query in queries:
             started = time.perf_counter()
-            bare.execute("SELECT rowid FROM cases_fts WHERE cases_fts MATCH ? ORDER BY rank LIMIT 20",
-                         (fts,)).fetchall()
-            baseline.append((time.perf_counter() - started) * 1000)
+            results = store.search(query)
+            ours = (time.perf_counter() - started) * 1000
+            baseline = None
+            fts = to_fts(query.text)
+            if fts:
+                started = time.perf_counter()
+                bare.execute("SELECT rowid FROM cases_fts WHERE cases_fts MATCH ? ORDER BY rank LIMIT 20",
+                             (fts,)).fetchall()
+                baseline = (time.perf_counter() - started) * 1000
+            if not warm_up:
+                timings[kind].append((ours, baseline, results.total))
     bare.close()
-    return ours[len(queries):], baseline[len(baseline) // 2:]
+    return timings
+
+
+def _ms(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>8} {'-':>8}"
+    return f"{statistics.median(values):>6.2f}ms {percentile(values, 99):>6.2f}ms"
+
+
+def report(size: int, timings: dict[str, list[tuple[float, float | None, int]]]) -> None:
+    """Overall and per-kind latency; the ratio compares text queries with their bare FTS5 query."""
+    rows = [(kind, t) for kind, values in timings.items() for t in values]
+    ours = [t[0] for _, t in rows]
+    text = [(t[0], t[1]) for _, t in rows if t[1] is not None]
+    ratio = statistics.median(o for o, _ in text) / statistics.median(b for _, b in text if b is not None)
+    print(f"\n{size:,} cases: search p50/p99 {_ms(ours)} over {len(ours)} queries; "
+          f"text queries: ours {_ms([o for o, _ in text])}, bare FTS5 {_ms([b for _, b in text if b])}"
+          f" -> p50 ratio {ratio:.2f}x")
+    print(f"  {'kind':<16} {'p50':>8} {'p99':>8}   {'bare p50':>8} {'p99':>8}   {'median hits':>11}")
+    for kind, values in timings.items():
+        bare = [b for _, b, _ in values if b is not None]
+        hits = statistics.median(n for _, _, n in values)
+        print(f"  {kind:<16} {_ms([o for o, _, _ in values])}   {_ms(bare)}   {hits:>11,.0f}")
 
 
 def main() -> int:
@@ -123,16 +150,14 @@ def main() -> int:
         seed_store.close()
         queries = query_mix(real_cases, args.queries)
         print(f"real cases: {len(real_cases):,}; query mix: {len(queries)} queries "
-              "(words, 2 words, phrases, prefixes, +country, +keyword, filter-only, keyword by date)")
-        print(f"{'cases':>8} {'import real/s':>14} {'import synth/s':>15} {'search p50':>11} "
-              f"{'p99':>8} {'bare FTS p50':>13} {'p99':>8} {'p50 ratio':>10}")
+              f"({', '.join(KINDS)})")
         for size in args.sizes:
-            store, real_rate, synth_rate = build(size, real_cases, Path(tmp))
-            ours, bare = time_queries(store, queries)
-            print(f"{store.count():>8,} {real_rate:>14,.0f} {synth_rate:>15,.0f} "
-                  f"{statistics.median(ours):>9.2f}ms {percentile(ours, 99):>6.2f}ms "
-                  f"{statistics.median(bare):>11.2f}ms {percentile(bare, 99):>6.2f}ms "
-                  f"{statistics.median(ours) / statistics.median(bare):>9.1f}x")
+            store, real_rate, synthetic_rate = build(size, real_cases, Path(tmp))
+            rates = f"import: real files {real_rate:,.0f} cases/s"
+            if synthetic_rate is not None:
+                rates += f", synthetic JSONL {synthetic_rate:,.0f} cases/s"
+            print(f"\n== {store.count():,} cases ({rates})")
+            report(store.count(), time_queries(store, queries))
             store.close()
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 from typing import Annotated
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from slugify import slugify
@@ -162,7 +163,7 @@ class Case(BaseModel):
     def base_slug(self) -> str:
         """The slug this case would like as its id: from its URL, else its title."""
         if self.url:
-            tail = self.url.rstrip("/").rsplit("/", 1)[-1]
+            tail = unquote(self.url.rstrip("/").rsplit("/", 1)[-1])
             slug = slugify(tail, max_length=SLUG_MAX)
             if slug:
                 return slug

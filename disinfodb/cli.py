@@ -36,8 +36,8 @@ from disinfodb.vocab import language_name
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line per problem
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", envvar="DISINFODB_DB", help="SQLite file (default ./disinfodb.sqlite).",
@@ -161,6 +161,8 @@ def _query(text: str, keyword: list[str] | None, country: list[str] | None,
             until=date.fromisoformat(until) if until else None, **extra)
     except ValueError as error:
         fail(f"bad date: {error} (use YYYY-MM-DD)")
+    except DisinfoError as error:
+        fail(str(error))
 
 
 KeywordOpt = Annotated[list[str] | None, typer.Option("--keyword", "-k", help="Keyword (repeatable).")]
@@ -316,10 +318,18 @@ def export(
             count = EXPORTERS[fmt](store.iter_cases(request), sys.stdout)
         else:
             target = Path(output)
+            if not target.parent.is_dir():
+                fail(f"cannot write {target}: folder {target.parent} does not exist")
+            # Write beside the target and rename at the end: a failure never leaves a
+            # half-written export behind, nor a stale partial file.
             partial = target.with_name(target.name + ".partial")
-            with open(partial, "w", encoding="utf-8", newline="") as stream:
-                count = EXPORTERS[fmt](store.iter_cases(request), stream)
-            partial.replace(target)  # a crash never leaves a half-written export behind
+            try:
+                with open(partial, "w", encoding="utf-8", newline="") as stream:
+                    count = EXPORTERS[fmt](store.iter_cases(request), stream)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(target)
             err.print(f"Exported {count:,} cases to {target}")
 
 

@@ -64,5 +64,9 @@ class CaseNotFound(DisinfoError):
     """No case has the given id."""
 
 
+class CaseConflict(DisinfoError):
+    """A record's identifiers name two different existing cases (e.g. its id one, its URL another)."""
+
+
 class InvalidCase(DisinfoError):
     """A case failed validation outside of an import (e.g. an edit)."""

@@ -234,3 +234,12 @@ def test_malformed_listing_import_is_rejected_with_every_problem(store: SQLiteSt
     assert f"{path}:line 12 [published]" in str(caught.value)
     assert store.count() == 0
     assert store.audit_count() == 0
+
+
+@pytest.mark.parametrize("bullet", ["• Outlet https://rt.example/x", "• Outlet: https://rt.example/x",
+                                    "• Outlets https://rt.example/x"])
+def test_outlet_url_without_label_colon_is_kept_whole(bullet: str) -> None:
+    """The colon of "https://" is not the one that ends a bullet's label."""
+    (record,) = read_text(f"Disinfo: t\nDisproof\nno\npublication/media\n{bullet}\n")
+    assert record.case is not None
+    assert [(o.name, o.url) for o in record.case.outlets] == [("", "https://rt.example/x")]

@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES
+
 from disinfodb.cases import Case, Outlet
 from disinfodb.export import EXPORTERS
 from disinfodb.ingest import detect_format, read_file
@@ -70,7 +70,7 @@ def test_export_import_round_trip(fmt: str, source_store: SQLiteStore, tmp_path:
     with open(path, "w", encoding="utf-8", newline="") as out:
         written = EXPORTERS[fmt](source_store.iter_cases(), out)
     assert written == source_store.count()
-    assert detect_format(str(path), path.read_bytes()[:65536]) == ("claimreview" if fmt == "claimreview" else fmt)
+    assert detect_format(str(path), path.read_bytes()[:65536]) == fmt
 
     target = open_store(str(tmp_path / "target.sqlite"))
     try:

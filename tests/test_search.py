@@ -9,10 +9,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import SEED, RealData, require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RealData, SEED, require
 from disinfodb.cases import Case
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.ingest import read_file
@@ -32,7 +32,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[S
     """The seed cases plus a few hand-written ones with diacritics and Cyrillic."""
     store = open_store(str(tmp_path_factory.mktemp("search") / "search.sqlite"))
     import_records(store, read_file(str(require(SEED))))
-    store.upsert(Case(id="erdogan", title="Erdoğan plots with NATO", summary="Turkey’s president Erdoğan met…",
+    store.upsert(Case(id="erdogan", title="Erdoğan plots with NATO",
+                      summary="Turkey’s president Erdoğan met…",
                       keywords=["Recep Tayyip Erdoğan"], countries=["Turkey"], languages=["tr"],
                       published=date(2020, 3, 1)))
     store.upsert(Case(id="cyrillic", title="НАТО готовит провокацию",
@@ -141,7 +142,7 @@ def test_facet_counts_match_python(seeded: SQLiteStore) -> None:
         cases = [seeded.get(i) for i in matching]
         results = seeded.search(query)
         got = {facet: {v.value: v.count for v in values} for facet, values in results.facets.items()}
-        assert got == {facet: counts for facet, counts in expected_facets(cases).items()}, query
+        assert got == expected_facets(cases), query
 
 
 def expected_facets(cases: list[Case]) -> dict[str, dict[str, int]]:
@@ -199,9 +200,11 @@ FILTERS: list[tuple[str, dict[str, object], Callable[[Case], bool]]] = [
     ("language-code", {"languages": ("de",)}, lambda c: "de" in c.languages),
     ("language-two", {"languages": ("Russian", "English")},
      lambda c: {"ru", "en"} <= set(c.languages)),
-    ("outlet", {"outlets": ("Sputnik",)}, lambda c: _has([o.name or o.url or "" for o in c.outlets], "sputnik")),
+    ("outlet", {"outlets": ("Sputnik",)},
+     lambda c: _has([o.name or o.url or "" for o in c.outlets], "sputnik")),
     ("issue", {"issues": (82,)}, lambda c: c.issue == 82),
-    ("since", {"since": date(2020, 6, 1)}, lambda c: c.published is not None and c.published >= date(2020, 6, 1)),
+    ("since", {"since": date(2020, 6, 1)},
+     lambda c: c.published is not None and c.published >= date(2020, 6, 1)),
     ("until", {"until": date(2015, 12, 31)},
      lambda c: c.published is not None and c.published <= date(2015, 12, 31)),
     ("range+country+language", {"since": date(2016, 1, 1), "until": date(2016, 12, 31),
@@ -226,7 +229,8 @@ def test_filters_agree_with_brute_force(real_data: RealData, name: str, filters:
 def test_text_search_agrees_with_brute_force(real_data: RealData) -> None:
     word = re.compile(r"\bvinnitsa\b", re.IGNORECASE)
     expected = {c.id for c in real_data.cases
-                if any(word.search(text) for text in (c.title, c.summary, c.disproof, *c.keywords, *c.countries))}
+                if any(word.search(text)
+                       for text in (c.title, c.summary, c.disproof, *c.keywords, *c.countries))}
     assert len(expected) >= 2
     results = real_data.store.search(SearchQuery(text="Vinnitsa", per_page=200))
     assert {hit.id for hit in results.hits} == expected
@@ -238,8 +242,8 @@ def test_pagination(real_data: RealData) -> None:
         seen: list[str] = []
         totals = set()
         for page in range(1, len(expected) // 100 + 2):
-            results = real_data.store.search(SearchQuery(languages=("de",), sort=sort,  # type: ignore[arg-type]
-                                                         page=page, per_page=100))
+            results = real_data.store.search(SearchQuery(languages=("de",), sort=sort, page=page,
+                                                         per_page=100))
             totals.add(results.total)
             assert results.page == page
             seen += [hit.id for hit in results.hits]

@@ -160,8 +160,8 @@ def test_unchanged_upsert_writes_no_audit(store: SQLiteStore) -> None:
 
 
 def test_delete_removes_from_get_search_and_facets(store: SQLiteStore) -> None:
-    store.upsert(Case(id="keep", title="Kept case about pipelines", keywords=["Energy"], countries=["Germany"],
-                      languages=["de"]))
+    store.upsert(Case(id="keep", title="Kept case about pipelines", keywords=["Energy"],
+                      countries=["Germany"], languages=["de"]))
     store.upsert(Case(id="gone", title="Deleted case about zeppelins", keywords=["Airships", "Energy"],
                       countries=["Atlantis"], languages=["fr"], issue=7, published=date(2019, 5, 5)))
     assert hits(store, "zeppelins") == ["gone"]
@@ -370,3 +370,50 @@ def test_iter_cases_with_filters(seed_store: SQLiteStore) -> None:
     assert [c.issue for c in spanish] == [270]
     assert len(list(seed_store.iter_cases(SearchQuery(since=date(2023, 1, 1))))) == 0
     assert len(list(seed_store.iter_cases())) == 4
+
+
+def test_id_and_url_naming_two_different_cases(store: SQLiteStore) -> None:
+    """A record whose id is one case and whose URL is another's is a user error, not a crash."""
+    store.upsert(Case(id="a", title="A", url="https://x.example/a"))
+    store.upsert(Case(id="b", title="B", url="https://x.example/b"))
+    before = snapshot(store)
+    with pytest.raises(DisinfoError):
+        import_records(store, records(Case(title="New", url="https://x.example/new"),
+                                      Case(id="a", title="A", url="https://x.example/b")))
+    assert snapshot(store) == before
+
+
+def test_search_inside_a_transaction_sees_its_own_writes(store: SQLiteStore) -> None:
+    store.upsert(Case(id="old", title="Existing case", keywords=["Old"]))
+    assert store.search(SearchQuery()).total == 1  # the store now holds a cached index
+
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert(Case(id="zebra", title="Zebra case", keywords=["Stripes"]))
+        assert store.count() == 2
+        assert hits(store, "zebra") == ["zebra"]
+        assert hits(store, keywords=("Stripes",)) == ["zebra"]
+        raise RuntimeError("roll back")
+
+    assert hits(store) == ["old"]
+    assert hits(store, "zebra") == []
+    assert facet_keys(store, "keyword") == {"old": 1}
+
+
+def test_search_after_a_rolled_back_transaction(tmp_path: Path) -> None:
+    """An index loaded inside a transaction must not outlive its rollback."""
+    path = str(tmp_path / "rollback.sqlite")
+    first = open_store(path)
+    first.upsert(Case(id="old", title="Existing case", keywords=["Old"]))
+    first.close()
+    store = open_store(path)
+    try:
+        with pytest.raises(RuntimeError), store.transaction():
+            store.upsert(Case(id="zebra", title="Zebra case", keywords=["Stripes"]))
+            store.search(SearchQuery())
+            raise RuntimeError("roll back")
+        assert store.count() == 1
+        assert hits(store) == ["old"]
+        assert hits(store, keywords=("Stripes",)) == []
+        assert facet_keys(store, "keyword") == {"old": 1}
+    finally:
+        store.close()

@@ -19,6 +19,7 @@ from disinfodb.ingest.base import Record, build_record, parse_date, split_list, 
 _TITLE = re.compile(r"^\s*Disinfo:\s*(?P<title>.*)$", re.IGNORECASE)
 _HEADINGS = {"summary": "summary", "disproof": "disproof", "publication/media": "meta"}
 _BULLET = re.compile(r"^\s*[•*\-–]\s*(?P<item>.+)$")
+_LABEL_END = re.compile(r":(?!//)")
 _DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d")
 
 # Metadata keys as they appear in exports, matched by prefix, and the field each fills.
@@ -99,9 +100,9 @@ def _read_meta(draft: _Draft, line: str, number: int, source: str) -> None:
     lowered = item.casefold()
     for key, field_name in _META_KEYS:
         if lowered.startswith(key):
-            value = item[len(key):]
-            value = re.sub(r"^[^:]*:", "", value, count=1) if ":" in value else value
-            value = re.sub(r"^\(s\)", "", value.strip()).strip()
+            # The rest of the label, then ':' (not the one of 'https://'), or no colon at all.
+            parts = _LABEL_END.split(item[len(key):], maxsplit=1)
+            value = re.sub(r"^\(s\)", "", parts[-1].strip()).strip()
             try:
                 draft.data[field_name] = _meta_value(field_name, value)
             except ValueError as error:

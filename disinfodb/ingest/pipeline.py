@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from disinfodb.cases import Case
-from disinfodb.errors import ImportRejected, Location, Problem
+from disinfodb.errors import CaseConflict, ImportRejected, Location, Problem
 from disinfodb.ingest.base import Record
 from disinfodb.store.base import Outcome, Store
 
@@ -127,7 +127,11 @@ def _import_one(store: Store, record: Record, report: ImportReport, seen_content
             here, f"same case as line {earlier[1]} ({_identity_keys(case)[0].split(':')[0]}) "
                   "but with other values; kept the first, skipped this one"))
         return
-    outcome, _ = store.upsert(case, actor)
+    try:
+        outcome, _ = store.upsert(case, actor)
+    except CaseConflict as conflict:
+        report.problems.append(Problem(here, str(conflict)))
+        return
     if outcome is Outcome.CREATED:
         report.created += 1
     elif outcome is Outcome.UPDATED:

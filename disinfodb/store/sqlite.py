@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from disinfodb.cases import Case
-from disinfodb.errors import CaseNotFound, QuerySyntaxError
+from disinfodb.errors import CaseConflict, CaseNotFound, QuerySyntaxError
 from disinfodb.search import FACETS, Hit, Results, SearchQuery, to_fts
 from disinfodb.store.base import AuditEntry, Outcome
 from disinfodb.store.schema import MIGRATIONS
@@ -121,9 +121,12 @@ class SQLiteStore:
 
     def _match(self, case: Case) -> tuple[int, str] | None:
         if case.id:
-            row = self._db.execute("SELECT pk, doc FROM cases WHERE id = ?", (case.id,)).fetchone()
+            row = self._db.execute("SELECT pk, doc, url FROM cases WHERE id = ?", (case.id,)).fetchone()
             if row:
-                return row  # type: ignore[no-any-return]
+                if case.url and row[2] != case.url and self._db.execute(
+                        "SELECT 1 FROM cases WHERE url = ?", (case.url,)).fetchone():
+                    raise CaseConflict(f"id {case.id!r} and URL {case.url} belong to two different cases")
+                return row[0], row[1]
         if case.url:
             row = self._db.execute("SELECT pk, doc FROM cases WHERE url = ?", (case.url,)).fetchone()
             if row:
@@ -291,7 +294,13 @@ class SQLiteStore:
                 self._db.execute("COMMIT")
 
     def term_index(self) -> TermIndex:
-        """The in-memory term index, reloaded when this or another connection has written."""
+        """The in-memory term index, reloaded when this or another connection has written.
+
+        Inside a write transaction it is built afresh and not kept: it must see the
+        transaction's own writes, and they may yet be rolled back.
+        """
+        if self._in_transaction:
+            return TermIndex.load(self._db)
         version = (self._writes, self._db.execute("PRAGMA data_version").fetchone()[0])
         if self._term_index is None or self._term_index[0] != version:
             self._term_index = (version, TermIndex.load(self._db))
