@@ -217,7 +217,8 @@ def _print_results(results: Results) -> None:
         out.print(f"\n[bold]{number}. {escape(hit.title)}[/]  [dim]{hit.id}[/]")
         if meta:
             out.print(f"   [dim]{escape(meta)}[/]")
-        out.print("   " + _marked(hit.snippet))
+        if hit.snippet:
+            out.print("   " + _marked(hit.snippet))
     if any(results.facets.values()):
         out.print()
         table = Table(title="Facets (top values)", show_lines=False, title_justify="left")

@@ -340,10 +340,11 @@ class SQLiteStore:
             "SELECT pk, doc FROM cases WHERE pk IN (SELECT value FROM json_each(?))", [pks]).fetchall())
         snippets: dict[int, str | None] = {}
         if fts:
-            # Summary first, then disproof, then title: the claim is what a reader wants.
+            # Summary first, then disproof: the claim is what a reader wants (the title is
+            # shown anyway, so it is never repeated as the snippet).
             columns = ", ".join(
                 f"snippet(cases_fts, {column}, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
-                for column in (1, 2, 0))
+                for column in (1, 2))
             for pk, *candidates in self._fts(
                     f"SELECT rowid, {columns} FROM cases_fts WHERE cases_fts MATCH ?"
                     " AND +rowid IN (SELECT value FROM json_each(?))", [fts, pks]):
