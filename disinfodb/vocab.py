@@ -123,6 +123,8 @@ def country_name(value: str) -> str:
 
 def fold(value: str) -> str:
     """A case- and accent-insensitive key, so facets group "Crimea" and "crimea"."""
+    if value.isascii():  # the common case, and 10x faster than decomposing
+        return " ".join(value.casefold().split())
     decomposed = unicodedata.normalize("NFKD", value.casefold())
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.split())
