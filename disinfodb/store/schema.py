@@ -78,4 +78,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_by_case ON audit (case_id, seq);
     """,
+    # 2: cached embeddings of each case's claim units, per model.
+    """
+    CREATE TABLE embeddings (
+        case_pk    INTEGER NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
+        model      TEXT NOT NULL,
+        text_hash  TEXT NOT NULL,   -- of the units' text: recompute only when it changes
+        units      TEXT NOT NULL,   -- JSON list of the sentences embedded
+        vectors    BLOB NOT NULL,   -- float32, len(units) x dim, row-major
+        PRIMARY KEY (case_pk, model)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -351,6 +351,43 @@ class SQLiteStore:
                 snippets[pk] = _best_snippet(candidates)
         return [_hit(json.loads(docs[pk]), score, snippets.get(pk)) for pk, score in page]
 
+    def claim_rows(self, model: str) -> Iterator[tuple[int, str, str, str | None, str | None, bytes | None]]:
+        """Each case's title and summary with its cached embedding for `model`, if any:
+        (pk, title, summary, text_hash, units JSON, vectors)."""
+        yield from self._db.execute(
+            "SELECT c.pk, c.title, c.summary, e.text_hash, e.units, e.vectors FROM cases c"
+            " LEFT JOIN embeddings e ON e.case_pk = c.pk AND e.model = ? ORDER BY c.pk", (model,))
+
+    def save_embeddings(self, model: str, rows: list[tuple[int, str, str, bytes]]) -> None:
+        """Cache (pk, text_hash, units JSON, vectors) for `model`."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO embeddings (case_pk, model, text_hash, units, vectors) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (case_pk, model) DO UPDATE SET text_hash = excluded.text_hash,"
+                " units = excluded.units, vectors = excluded.vectors",
+                [(pk, model, text_hash, units, vectors) for pk, text_hash, units, vectors in rows])
+
+    def case_ids(self, case_pks: list[int]) -> dict[int, tuple[str, str]]:
+        """pk -> (id, title) for the given cases."""
+        return {pk: (cid, title) for pk, cid, title in self._db.execute(
+            "SELECT pk, id, title FROM cases WHERE pk IN (SELECT value FROM json_each(?))",
+            (json.dumps(case_pks),))}
+
+    def pk_of(self, case_id: str) -> int:
+        row = self._db.execute("SELECT pk FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(f"no case with id {case_id!r}")
+        return int(row[0])
+
+    def changed_since(self, audit_seq: int) -> list[str]:
+        """Ids of the cases created or updated after an audit sequence number (and still here)."""
+        return [cid for (cid,) in self._db.execute(
+            "SELECT DISTINCT a.case_id FROM audit a JOIN cases c ON c.id = a.case_id"
+            " WHERE a.seq > ? AND a.action IN ('create', 'update')", (audit_seq,))]
+
+    def last_audit_seq(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0])
+
     def stats(self) -> dict[str, Any]:
         first, last = self._db.execute("SELECT min(published), max(published) FROM cases").fetchone()
         terms = dict(self._db.execute(

@@ -1,0 +1,73 @@
+"""Splitting text into the units that claim matching compares: sentences and windows.
+
+A regex splitter rather than a trained one: it must work the same for every language the
+cases come in (Cyrillic, Georgian, Arabic, CJK punctuation), and a claim is usually one
+or two sentences, so the occasional split after an abbreviation costs little.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# End of sentence: . ! ? … (and CJK/Arabic/Devanagari forms), then space, then something
+# that can start a sentence. "U.S. officials" stays whole (a capital follows a
+# one-letter chunk), "No. 5" too (a digit follows "No.").
+_BOUNDARY = re.compile(r"(?<=[.!?…。！？؟।])[\"'”»)\]]*\s+(?=[\"'“«(\[]?[^\W\d_])", re.UNICODE)
+_INITIAL = re.compile(r"(?:^|[\s.])\w\.$")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE_TAIL = re.compile(r"\s*[—–-]\s*[^—–\n]{0,80}\(@\w+\)\s*[A-Z][a-z]+ \d{1,2}, \d{4}\s*$")
+_MENTION = re.compile(r"(?<!\w)[@#](\w+)")
+_CASED_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN"}
+MIN_CHARS = 12
+
+
+def _starts_lowercase(char: str) -> bool:
+    """A lowercase letter of a script whose sentences start with a capital."""
+    return char.islower() and unicodedata.name(char, "").split()[0] in _CASED_SCRIPTS
+
+
+def clean(text: str) -> str:
+    """Drop what never carries a claim: URLs, a tweet's "— name (@handle) date" tail,
+    control characters; keep hashtag/mention words (#Crimea -> Crimea)."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text)
+    text = _HANDLE_TAIL.sub("", text)
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(r"\1", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a text, in order; lines are boundaries too (titles, list items)."""
+    out: list[str] = []
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        start = 0
+        for boundary in _BOUNDARY.finditer(line):
+            piece = line[start:boundary.start()].strip()
+            following = line[boundary.end():].lstrip("\"'“«([")[:1]
+            if _INITIAL.search(piece) or _starts_lowercase(following):
+                continue  # "J. Smith", "U.S. officials", "etc. and" — not an end
+            out.append(piece)
+            start = boundary.end()
+        out.append(line[start:].strip())
+    return [s for s in out if s]
+
+
+def units(text: str, max_units: int) -> list[str]:
+    """What to compare of an input text: its sentences (short ones merged with the next),
+    plus the whole text when it is short, capped at `max_units` evenly over the text."""
+    pieces: list[str] = []
+    for sentence in sentences(text):
+        if pieces and len(pieces[-1]) < MIN_CHARS:
+            pieces[-1] = f"{pieces[-1]} {sentence}"
+        else:
+            pieces.append(sentence)
+    if 1 < len(pieces) <= 4:
+        pieces.append(" ".join(pieces))
+    if len(pieces) > max_units:
+        step = len(pieces) / max_units
+        pieces = [pieces[int(i * step)] for i in range(max_units)]
+    return pieces
