@@ -12,6 +12,7 @@ $(BIN)/disinfodb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/disinfodb models fetch
 	touch $@
 
 setup: $(BIN)/disinfodb
@@ -24,6 +25,8 @@ run: demo-db
 	$(BIN)/disinfodb stats --db $(DB)
 	$(BIN)/disinfodb search --db $(DB) "colour revolution" --per-page 5
 	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
+	$(BIN)/disinfodb match --db $(DB) --model use-m -n 3 \
+	  "Взрывы на складе боеприпасов в Виннице устроили сами украинские военные, чтобы скрыть кражу оружия."
 
 lint: setup
 	$(BIN)/ruff check disinfodb tests bench
@@ -33,4 +36,8 @@ test: lint
 	$(BIN)/pytest -q
 
 bench: setup
-	$(BIN)/python bench/import_search.py
+	$(BIN)/python -m bench.import_search
+	$(BIN)/python -m bench.import_memory
+	$(BIN)/python -m bench.retrieval
+	$(BIN)/python -m bench.crosslingual
+	$(BIN)/python -m bench.match_speed

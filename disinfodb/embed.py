@@ -28,7 +28,7 @@ from disinfodb.errors import DisinfoError
 
 Vectors = npt.NDArray[np.float32]
 Kind = Literal["query", "passage"]
-DEFAULT_MODEL = "use-m"
+DEFAULT_MODEL = "use-m+e5-small"  # see README: quality per language vs speed
 BATCH = 64
 MAX_CHARS = 1000  # longer units are cut: both models truncate far earlier anyway
 

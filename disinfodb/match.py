@@ -28,10 +28,10 @@ from disinfodb.errors import DisinfoError
 from disinfodb.search import SearchQuery
 from disinfodb.store.sqlite import SQLiteStore
 from disinfodb.store.term_index import IntArray
-from disinfodb.text import clean, sentences, units
+from disinfodb.text import claim_sentences, clean, units
 
 MAX_INPUT_CHARS = 2_000_000
-MAX_INPUT_UNITS = 256
+MAX_INPUT_UNITS = 512
 CASE_UNITS = 8
 CANDIDATES = 100
 SECONDARY_UNITS = 8  # input units the slower models embed, at most
@@ -55,7 +55,7 @@ class InputTooLarge(DisinfoError):
 def case_units(title: str, summary: str) -> list[str]:
     """What a case claims: its title and its summary's first sentences."""
     out = [title]
-    for sentence in sentences(summary):
+    for sentence in claim_sentences(summary):
         if len(out) >= CASE_UNITS:
             break
         if sentence.casefold() != title.casefold():
@@ -75,7 +75,7 @@ class ClaimIndex:
     unit_start: IntArray  # units of case row r: unit_start[r]:unit_start[r + 1]
     unit_text: list[str]
     vectors: dict[str, Vectors]  # model name -> units x dim; the first model is the primary
-    bm25: bm25s.BM25
+    bm25: bm25s.BM25 | None
 
     @classmethod
     def build(cls, store: SQLiteStore, embedders: list[Embedder],
@@ -85,9 +85,11 @@ class ClaimIndex:
         for embedder in embedders:
             pks, texts, bm25_corpus, vectors[embedder.name] = _model_vectors(store, embedder, progress)
         counts = np.array([len(t) for t in texts], dtype=np.int64)
-        retriever = bm25s.BM25()
-        retriever.index(bm25s.tokenize(bm25_corpus or [""], stopwords="en", show_progress=False),
-                        show_progress=False)
+        tokens = bm25s.tokenize(bm25_corpus, stopwords="en", show_progress=False)
+        retriever = None
+        if tokens.vocab:  # no indexable word at all (or no case): no lexical channel
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
         return cls(
             case_pks=np.array(pks, dtype=np.int64),
             unit_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
@@ -177,25 +179,33 @@ class Calibration:
     how far the lexical channel is trusted for that input.
     """
 
-    full: tuple[float, ...]  # weights per FEATURES, then the bias
-    dense: tuple[float, ...]  # weights per DENSE_FEATURES, then the bias
-    match_at: float
+    full: tuple[float, ...]  # weights per feature_names(models), then the bias
+    dense: tuple[float, ...]  # weights per dense feature (the first dense_columns), then the bias
+    match_at: float  # label thresholds for `full` ...
     related_at: float
-    source: str = ""
+    dense_match_at: float  # ... and for `dense`
+    dense_related_at: float
 
     def score(self, found: Candidates) -> FloatArray:
         full = _logistic(found.features, self.full)
-        dense = _logistic(found.features[:, :len(DENSE_FEATURES)], self.dense)
+        dense = _logistic(found.features[:, :found.dense_columns], self.dense)
         return np.asarray(found.trust * full + (1.0 - found.trust) * dense, dtype=np.float64)
 
-    def label(self, score: float) -> str:
-        if score >= self.match_at:
+    def label(self, score: float, trust: float) -> str:
+        """match / related / none, with thresholds mixed like the two models are."""
+        match_at = trust * self.match_at + (1 - trust) * self.dense_match_at
+        related_at = trust * self.related_at + (1 - trust) * self.dense_related_at
+        if score >= match_at:
             return "match"
-        return "related" if score >= self.related_at else "none"
+        return "related" if score >= related_at else "none"
 
 
-FEATURES = ("dense", "dense_rr", "lexical", "lexical_rr", "lexical_raw")
-DENSE_FEATURES = FEATURES[:2]
+LEXICAL_FEATURES = ("lexical", "lexical_rr", "lexical_raw")
+
+
+def feature_names(models: list[str]) -> tuple[str, ...]:
+    """Candidate features: each model's best-pair cosine and reciprocal rank, then lexical ones."""
+    return (*(f"cosine_{model}" for model in models), *(f"rr_{model}" for model in models), *LEXICAL_FEATURES)
 
 
 def _logistic(features: FloatArray, weights: tuple[float, ...]) -> FloatArray:
@@ -210,7 +220,7 @@ def load_calibration(model: str) -> Calibration | None:
     if entry is None:
         return None
     return Calibration(tuple(entry["full"]), tuple(entry["dense"]), entry["match_at"], entry["related_at"],
-                       entry.get("source", ""))
+                       entry["dense_match_at"], entry["dense_related_at"])
 
 
 @dataclass
@@ -218,16 +228,89 @@ class Candidates:
     """Per-candidate scores of one input, before calibration."""
 
     rows: IntArray  # case rows in the ClaimIndex
-    features: FloatArray  # len(rows) x len(FEATURES)
+    features: FloatArray  # len(rows) x len(feature_names(models))
     best_unit: IntArray  # per candidate: the case unit of the best dense pair
     best_input: IntArray  # per candidate: the input unit of that pair
-    ranks: FloatArray  # per candidate: its rank in the dense and in the lexical list (inf: absent)
+    ranks: FloatArray  # per candidate: its rank for each model, then in the lexical list (inf: absent)
     trust: float  # how far the lexical channel speaks for this input (0: another language)
+    n_models: int = 1
     input_units: list[str] = field(default_factory=list)
+
+    @property
+    def dense_columns(self) -> int:
+        """The dense features come first: one cosine per model, then one reciprocal rank per model."""
+        return 2 * self.n_models
+
+    @property
+    def dense(self) -> FloatArray:
+        """The mean of the models' best-pair cosines."""
+        return np.asarray(self.features[:, :self.n_models].mean(axis=1), dtype=np.float64)
+
+    @property
+    def lexical(self) -> FloatArray:
+        """The (trust-scaled) BM25 score, log1p."""
+        return np.asarray(self.features[:, -1], dtype=np.float64)
 
     def rrf(self) -> FloatArray:
         """Plain reciprocal-rank fusion of the two channels (the uncalibrated fallback)."""
-        return np.asarray((1.0 / (RRF_K + self.ranks)).sum(axis=1), dtype=np.float64)
+        dense = (1.0 / (RRF_K + self.ranks[:, :self.n_models])).mean(axis=1)
+        return np.asarray(dense + 1.0 / (RRF_K + self.ranks[:, -1]), dtype=np.float64)
+
+
+@dataclass
+class ChannelScores:
+    """One retrieval channel's view of an input: per case its best score and the input
+    unit that gave it; per input unit its CANDIDATES best case scores (for ranks)."""
+
+    score: FloatArray
+    best_input: IntArray
+    unit_top: dict[int, FloatArray]  # input unit -> its best case scores, descending
+
+    @classmethod
+    def empty(cls, n_cases: int) -> ChannelScores:
+        return cls(np.zeros(n_cases), np.zeros(n_cases, dtype=np.int64), {})
+
+    @classmethod
+    def collect(cls, n_cases: int) -> ChannelScores:
+        return cls(np.full(n_cases, -np.inf), np.zeros(n_cases, dtype=np.int64), {})
+
+    def add(self, block: npt.NDArray[Any], units: IntArray) -> None:
+        """Take in the case scores of some input units (row n of `block` is unit units[n])."""
+        if not len(units):
+            return
+        block_best = block.max(axis=0)
+        better = block_best > self.score
+        self.score[better] = block_best[better]
+        self.best_input[better] = units[block.argmax(axis=0)[better]]
+        keep = min(CANDIDATES, block.shape[1])
+        for unit, row in zip(units, block, strict=True):
+            top = -np.partition(-row, keep - 1)[:keep] if keep else row[:0]
+            self.unit_top[int(unit)] = np.sort(top)[::-1].astype(np.float64)
+
+    def rank(self, rows: IntArray) -> FloatArray:
+        """Each case's rank for its own best input unit (inf where the channel has none)."""
+        ranks = np.full(len(rows), math.inf)
+        for n, row in enumerate(rows):
+            top = self.unit_top.get(int(self.best_input[row]))
+            if top is not None and self.score[row] > 0:
+                ranks[n] = 1 + int(np.sum(top > self.score[row]))
+        return ranks
+
+    def relative(self, rows: IntArray) -> FloatArray:
+        """Each case's score over the best score of its best input unit (0..1)."""
+        out = np.zeros(len(rows))
+        for n, row in enumerate(rows):
+            top = self.unit_top.get(int(self.best_input[row]))
+            if top is not None and len(top) and top[0] > 0 and self.score[row] > 0:
+                out[n] = self.score[row] / top[0]
+        return out
+
+
+def _top(score: FloatArray, mask: npt.NDArray[np.bool_], count: int) -> IntArray:
+    """The `count` best cases among those allowed, best first (cases scoring > 0)."""
+    scores = np.where(mask & (score > 0), score, -np.inf)
+    order = np.argsort(-scores, kind="stable")[:count]
+    return order[np.isfinite(scores[order])]
 
 
 class Matcher:
@@ -248,93 +331,111 @@ class Matcher:
 
     def candidates(self, text: str, allowed: IntArray | None = None, lexical: bool = True,
                    dense: bool = True) -> Candidates:
-        """Score the cases for one input text: the union of both channels' top candidates."""
-        if len(text) > MAX_INPUT_CHARS:
-            raise InputTooLarge(f"the text has {len(text):,} characters; matching takes up to "
-                                f"{MAX_INPUT_CHARS:,} (split it, or use `scan` for corpora)")
-        input_units = units(clean(text), MAX_INPUT_UNITS)
-        if not any(any(ch.isalnum() for ch in unit) for unit in input_units):
-            raise NothingToMatch("the text has no words to match")
+        """Score the cases for one input text: the union of both channels' top candidates.
+
+        Ranks and relative scores are taken per input unit (a case's rank is its rank for
+        the input sentence that matched it best), so the several claims of one article do
+        not compete with each other.
+        """
+        input_units = self._input_units(text)
         n_cases = len(self.index.case_pks)
         mask = np.ones(n_cases, dtype=bool)
         if allowed is not None:
             mask = np.isin(self.index.case_pks, allowed, assume_unique=True)
-        dense_score, best_unit, best_input = self._dense(input_units) if dense else (
-            np.zeros(n_cases), np.zeros(n_cases, dtype=np.int64), np.zeros(n_cases, dtype=np.int64))
-        lexical_score, trust = self._lexical(input_units) if lexical else (np.zeros(n_cases), 0.0)
-        dense_score = np.where(mask, dense_score, -np.inf)
-        lexical_score = np.where(mask, lexical_score, -np.inf)
+        empty = ChannelScores.empty(n_cases)
+        channels = self._dense(input_units) if dense else [empty] * len(self.embedders)
+        lexical_channel, trust = self._lexical(input_units) if lexical else (empty, 0.0)
         pool = min(CANDIDATES, int(mask.sum()))
-        top_dense = np.argsort(-dense_score, kind="stable")[:pool] if dense else np.zeros(0, np.int64)
-        top_lexical = np.argsort(-lexical_score, kind="stable")[:pool] if lexical else np.zeros(0, np.int64)
-        top_lexical = top_lexical[lexical_score[top_lexical] > 0]
-        rows = np.union1d(top_dense, top_lexical).astype(np.int64)
-        dense_rank = _ranks(top_dense, n_cases)
-        lexical_rank = _ranks(top_lexical, n_cases)
-        best_lexical = float(lexical_score[top_lexical[0]]) if len(top_lexical) else 0.0
+        mean_cosine = np.mean([channel.score for channel in channels], axis=0)
+        rows = np.union1d(_top(mean_cosine, mask, pool), _top(lexical_channel.score, mask, pool))
+        rows = rows.astype(np.int64)
+        dense_ranks = [channel.rank(rows) for channel in channels]
+        lexical_rank = lexical_channel.rank(rows)
         features = np.column_stack([
-            np.maximum(dense_score[rows], 0.0),
-            1.0 / dense_rank[rows],
-            np.where(lexical_score[rows] > 0, trust * lexical_score[rows] / max(best_lexical, 1e-9), 0.0),
-            trust / lexical_rank[rows],
-            np.log1p(np.maximum(lexical_score[rows], 0.0)),
-        ]) if len(rows) else np.zeros((0, len(FEATURES)))
-        ranks = np.column_stack([dense_rank[rows], lexical_rank[rows]])
-        return Candidates(rows, features, best_unit[rows], best_input[rows], ranks, trust, input_units)
+            *(np.maximum(channel.score[rows], 0.0) for channel in channels),
+            *(1.0 / rank for rank in dense_ranks),
+            trust * lexical_channel.relative(rows),
+            trust / lexical_rank,
+            np.log1p(trust * np.maximum(lexical_channel.score[rows], 0.0)),
+        ]) if len(rows) else np.zeros((0, 2 * len(self.embedders) + len(LEXICAL_FEATURES)))
+        best_input = channels[0].best_input[rows]
+        return Candidates(rows, features, self._best_units(input_units, rows, best_input), best_input,
+                          np.column_stack([*dense_ranks, lexical_rank]), trust, len(self.embedders), input_units)
 
-    def _dense(self, input_units: list[str]) -> tuple[FloatArray, IntArray, IntArray]:
-        """Per case: the mean over models of the best cosine over (input unit, case unit)
-        pairs, and the primary model's best pair."""
+    @staticmethod
+    def _input_units(text: str) -> list[str]:
+        if len(text) > MAX_INPUT_CHARS:
+            raise InputTooLarge(f"the text has {len(text):,} characters; matching takes up to "
+                                f"{MAX_INPUT_CHARS:,} (split it, or use `scan` for corpora)")
+        cleaned = clean(text)
+        visible = [ch for ch in cleaned if not ch.isspace()]
+        letters = sum(ch.isalpha() for ch in visible)
+        if letters < 2 or letters < 0.5 * len(visible) or cleaned.count("\ufffd") > 0.05 * len(visible):
+            raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
+        return units(cleaned, MAX_INPUT_UNITS)
+
+    def _dense(self, input_units: list[str]) -> list[ChannelScores]:
+        """Per model: each case's best cosine over (input unit, case unit) pairs, and ranks.
+
+        The primary (fast) model sees every input unit; the others only the input units the
+        primary found closest to some case (claim-like ones), at most SECONDARY_UNITS.
+        """
         first, *others = self.embedders
-        case_best, best_unit, best_input = self._best_pairs(first, input_units, np.arange(len(input_units)))
-        if not others:
-            return case_best, best_unit, best_input
-        # The input units the primary model found closest to some case: claim-like ones.
-        ranked = np.unique(best_input[np.argsort(-case_best)], return_index=True)
-        chosen = ranked[0][np.argsort(ranked[1])][:SECONDARY_UNITS]
-        total = case_best.copy()
+        everything = np.arange(len(input_units))
+        primary = ChannelScores.collect(len(self.index.case_pks))
+        for start in range(0, len(input_units), _INPUT_BLOCK):
+            block = everything[start:start + _INPUT_BLOCK]
+            primary.add(self._case_sims(first, [input_units[i] for i in block]), block)
+        by_strength = primary.best_input[np.argsort(-primary.score)]
+        _, first_seen = np.unique(by_strength, return_index=True)
+        chosen = by_strength[np.sort(first_seen)][:SECONDARY_UNITS]
+        channels = [primary]
         for embedder in others:
-            total += self._best_pairs(embedder, [input_units[i] for i in chosen], chosen)[0]
-        return total / len(self.embedders), best_unit, best_input
+            channel = ChannelScores.collect(len(self.index.case_pks))
+            channel.add(self._case_sims(embedder, [input_units[i] for i in chosen]), chosen)
+            channels.append(channel)
+        return channels
 
-    def _best_pairs(self, embedder: Embedder, input_units: list[str], positions: IntArray
-                    ) -> tuple[FloatArray, IntArray, IntArray]:
-        """One model's best cosine per case, its case unit and (position of) input unit."""
-        queries = embedder.embed(input_units, "query")
-        vectors = self.index.vectors[embedder.name]
-        best = np.full(len(vectors), -1.0, dtype=np.float32)
-        best_input = np.zeros(len(vectors), dtype=np.int64)
-        for start in range(0, len(queries), _INPUT_BLOCK):
-            sims = queries[start:start + _INPUT_BLOCK] @ vectors.T
-            block_best = sims.max(axis=0)
-            better = block_best > best
-            best[better] = block_best[better]
-            best_input[better] = sims.argmax(axis=0)[better] + start
+    def _case_sims(self, embedder: Embedder, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Cosine of each text with each case (its closest unit): len(texts) x cases."""
+        queries = embedder.embed(texts, "query")
+        sims = queries @ self.index.vectors[embedder.name].T
         starts = self.index.unit_start[:-1]
-        case_best = np.maximum.reduceat(best, starts) if len(starts) else best
-        # The unit holding each case's maximum (first one on ties).
-        unit_case = np.repeat(np.arange(len(starts)), np.diff(self.index.unit_start))
-        is_max = best == case_best[unit_case]
-        first = np.full(len(starts), -1, dtype=np.int64)
-        hits = np.flatnonzero(is_max)
-        first[unit_case[hits[::-1]]] = hits[::-1]
-        return case_best.astype(np.float64), first, positions[best_input[first]]
+        return np.maximum.reduceat(sims, starts, axis=1) if len(starts) else sims
 
-    def _lexical(self, input_units: list[str]) -> tuple[FloatArray, float]:
-        """Per case: the best BM25 score over the input units, scaled down to nothing when
-        the input is mostly words the corpus does not have (another language)."""
+    def _best_units(self, input_units: list[str], rows: IntArray, best_input: IntArray) -> IntArray:
+        """For each candidate, the case unit closest to its best input unit (the evidence)."""
+        if not len(rows):
+            return np.zeros(0, dtype=np.int64)
+        first = self.embedders[0]
+        queries = first.embed(sorted({input_units[i] for i in best_input}), "query")
+        position = {text: n for n, text in enumerate(sorted({input_units[i] for i in best_input}))}
+        vectors = self.index.vectors[first.name]
+        out = np.empty(len(rows), dtype=np.int64)
+        for n, (row, unit) in enumerate(zip(rows, best_input, strict=True)):
+            start, end = self.index.unit_start[row], self.index.unit_start[row + 1]
+            out[n] = start + int(np.argmax(vectors[start:end] @ queries[position[input_units[unit]]]))
+        return out
+
+    def _lexical(self, input_units: list[str]) -> tuple[ChannelScores, float]:
+        """Per case: the best BM25 score over the input units, and how far to trust it:
+        not at all when the input is mostly words the corpus does not have (another language)."""
+        n_cases = len(self.index.case_pks)
+        if self.index.bm25 is None:
+            return ChannelScores.empty(n_cases), 0.0
         tokens = bm25s.tokenize(input_units, stopwords="en", return_ids=False, show_progress=False)
         vocabulary = self.index.bm25.vocab_dict
         words = [word for query in tokens for word in query]
         known = sum(word in vocabulary for word in words) / max(len(words), 1)
         low, high = LEXICAL_TRUSTED_FROM
         trust = min(1.0, max(0.0, (known - low) / (high - low)))
-        best = np.zeros(len(self.index.case_pks), dtype=np.float64)
-        if trust > 0.0:
-            for query in tokens:
-                if query:
-                    np.maximum(best, self.index.bm25.get_scores(query), out=best)
-        return best * trust, trust
+        if trust == 0.0:
+            return ChannelScores.empty(n_cases), 0.0
+        scores = ChannelScores.collect(n_cases)
+        for number, query in enumerate(tokens):
+            if query:
+                scores.add(self.index.bm25.get_scores(query)[np.newaxis, :], np.array([number]))
+        return scores, trust
 
     def match(self, text: str, query: SearchQuery | None = None, limit: int = 10,
               min_label: str = "none") -> list[Match]:
@@ -344,7 +445,7 @@ class Matcher:
         scores = self.scores(found)
         order = np.argsort(-scores, kind="stable")[:limit]
         keep = {"none": 0, "related": 1, "match": 2}[min_label]
-        chosen = [i for i in order if _label_rank(self.label(float(scores[i]))) >= keep]
+        chosen = [i for i in order if _label_rank(self.label(float(scores[i]), found.trust)) >= keep]
         names = self.store.case_ids([int(self.index.case_pks[found.rows[i]]) for i in chosen])
         matches = []
         for i in chosen:
@@ -352,20 +453,20 @@ class Matcher:
             case_id, title = names[pk]
             unit = int(found.best_unit[i])
             evidence = [Evidence(found.input_units[int(found.best_input[i])], self.index.unit_text[unit],
-                                 round(float(found.features[i, 0]), 4))] if unit >= 0 else []
-            matches.append(Match(case_id, title, round(float(scores[i]), 4), self.label(float(scores[i])),
-                                 evidence, round(float(found.features[i, 0]), 4),
-                                 round(float(found.features[i, 4]), 4)))
+                                 round(float(found.dense[i]), 4))] if unit >= 0 else []
+            label = self.label(float(scores[i]), found.trust)
+            matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
+                                 round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
         return matches
 
     def scores(self, found: Candidates) -> FloatArray:
         """The calibrated score of each candidate (RRF where no calibration was fitted)."""
         return self.calibration.score(found) if self.calibration else found.rrf()
 
-    def label(self, score: float) -> str:
+    def label(self, score: float, trust: float) -> str:
         if self.calibration is None:
             return "related" if score >= 1.0 / (RRF_K + 1) else "none"
-        return self.calibration.label(score)
+        return self.calibration.label(score, trust)
 
     def related(self, case_id: str, k: int = 10) -> list[tuple[str, str, float]]:
         """The k cases whose claims are closest to this case's: (id, title, cosine)."""
@@ -373,8 +474,7 @@ class Matcher:
         row = int(np.searchsorted(self.index.case_pks, pk))
         vectors = self.index.case_vectors()
         sims = vectors @ vectors[row]
-        sims[row] = -np.inf
-        top = np.argsort(-sims, kind="stable")[:k]
+        top = [int(i) for i in np.argsort(-sims, kind="stable")[:k + 1] if i != row][:k]
         names = self.store.case_ids([int(self.index.case_pks[i]) for i in top])
         return [(*names[int(self.index.case_pks[i])], round(float(sims[i]), 4)) for i in top]
 
@@ -401,13 +501,6 @@ def near_duplicates(store: SQLiteStore, index: ClaimIndex, case_ids: list[str],
                 found.append((int(index.case_pks[row]), int(index.case_pks[other]), float(score)))
     names = store.case_ids([pk for pair in found for pk in pair[:2]])
     return [(names[a][0], names[b][0], round(score, 4)) for a, b, score in found]
-
-
-def _ranks(order: IntArray, size: int) -> FloatArray:
-    """1-based rank of each row in `order`; rows not in it rank at infinity."""
-    ranks = np.full(size, math.inf)
-    ranks[order] = np.arange(1, len(order) + 1)
-    return ranks
 
 
 def _label_rank(label: str) -> int:

@@ -13,13 +13,18 @@ import unicodedata
 # End of sentence: . ! ? … (and CJK/Arabic/Devanagari forms), then space, then something
 # that can start a sentence. "U.S. officials" stays whole (a capital follows a
 # one-letter chunk), "No. 5" too (a digit follows "No.").
-_BOUNDARY = re.compile(r"(?<=[.!?…。！？؟।])[\"'”»)\]]*\s+(?=[\"'“«(\[]?[^\W\d_])", re.UNICODE)
+_BOUNDARY = re.compile(
+    r"[.!?…؟।][\"'”»)\]]*(?P<space>\s+)(?=[\"'“«(\[]?[^\W\d_])"  # needs a space, then a letter
+    r"|[。！？][」』”）)]*",  # Chinese and Japanese put no space after a sentence
+    re.UNICODE)
 _INITIAL = re.compile(r"(?:^|[\s.])\w\.$")
-_URL = re.compile(r"https?://\S+|www\.\S+")
+_URL = re.compile(r"https?://\S+|www\.\S+|pic\.twitter\.com/\S+")
 _HANDLE_TAIL = re.compile(r"\s*[—–-]\s*[^—–\n]{0,80}\(@\w+\)\s*[A-Z][a-z]+ \d{1,2}, \d{4}\s*$")
 _MENTION = re.compile(r"(?<!\w)[@#](\w+)")
 _CASED_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN"}
 MIN_CHARS = 12
+MIN_WORDS = 4
+_WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n(?=[ \t]*\S)")  # a single line break inside a paragraph
 
 
 def _starts_lowercase(char: str) -> bool:
@@ -46,7 +51,8 @@ def sentences(text: str) -> list[str]:
             continue
         start = 0
         for boundary in _BOUNDARY.finditer(line):
-            piece = line[start:boundary.start()].strip()
+            end = boundary.start("space") if boundary.group("space") else boundary.end()
+            piece = line[start:end].strip()
             following = line[boundary.end():].lstrip("\"'“«([")[:1]
             if _INITIAL.search(piece) or _starts_lowercase(following):
                 continue  # "J. Smith", "U.S. officials", "etc. and" — not an end
@@ -56,15 +62,28 @@ def sentences(text: str) -> list[str]:
     return [s for s in out if s]
 
 
-def units(text: str, max_units: int) -> list[str]:
-    """What to compare of an input text: its sentences (short ones merged with the next),
-    plus the whole text when it is short, capped at `max_units` evenly over the text."""
+def claim_sentences(text: str) -> list[str]:
+    """Sentences fit to compare as claims: wrapped lines rejoined first, and fragments
+    ("Listen!", "For centuries.") merged into the sentence that follows them."""
     pieces: list[str] = []
-    for sentence in sentences(text):
-        if pieces and len(pieces[-1]) < MIN_CHARS:
-            pieces[-1] = f"{pieces[-1]} {sentence}"
-        else:
+    pending = ""
+    for found in sentences(_WRAPPED_LINE.sub(" ", text)):
+        sentence = f"{pending} {found}".strip() if pending else found
+        pending = sentence if len(sentence) < MIN_CHARS or len(sentence.split()) < MIN_WORDS else ""
+        if not pending:
             pieces.append(sentence)
+    if pending:
+        if pieces:
+            pieces[-1] = f"{pieces[-1]} {pending}"
+        else:
+            pieces.append(pending)
+    return pieces
+
+
+def units(text: str, max_units: int) -> list[str]:
+    """What to compare of an input text: its claim sentences, plus the whole text when it
+    is short, capped at `max_units` spread evenly over the text."""
+    pieces = claim_sentences(text)
     if 1 < len(pieces) <= 4:
         pieces.append(" ".join(pieces))
     if len(pieces) > max_units:

@@ -14,8 +14,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from disinfodb.cli import app
+from disinfodb.embed import load_embedder, models_dir
+from disinfodb.match import NEAR_DUPLICATE
 from disinfodb.search import FACETS
 from disinfodb.store import open_store
+from disinfodb.store.schema import MIGRATIONS
 
 runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None})
 
@@ -65,7 +68,7 @@ def seeded_cli(cli: Cli, seed_path: Path) -> Cli:
 def test_init(cli: Cli) -> None:
     result = cli("init")
     assert result.exit_code == 0, result.stderr
-    assert "schema version 1" in flat(result.stdout)
+    assert f"schema version {len(MIGRATIONS)}" in flat(result.stdout)
     assert "0 cases" in flat(result.stdout)
     assert cli.db.is_file()
 
@@ -131,7 +134,7 @@ def test_stats_json(seeded_cli: Cli) -> None:
     stats = seeded_cli.json("stats")
     assert stats["cases"] == 4
     assert stats["audit_entries"] == 4
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == len(MIGRATIONS)
     assert (stats["first_published"], stats["last_published"]) == ("2022-01-08", "2022-01-08")
     assert stats["distinct"] == {"keyword": 4, "country": 5, "language": 1, "outlet": 0, "issue": 1,
                                  "year": 1}
@@ -338,3 +341,215 @@ def test_several_files_are_one_transaction(cli: Cli, seed_path: Path, tmp_path: 
     assert cli.state()[:2] == (0, 0)
     again = cli.json("import", str(seed_path), str(seed_path))
     assert (again["created"], len(again["duplicates"]), again["cases"]) == (4, 4, 4)
+
+
+# -- claim matching: match, related, near-duplicate warnings, models -------------------
+
+# The models folder is passed on explicitly: $DISINFODB_MODELS, else the default cache.
+model_runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None, "DISINFODB_MODEL": None,
+                              "DISINFODB_MODELS": str(models_dir())})
+COUP_TEXT = ("NATO is preparing a coup in Kazakhstan to distract Russia before the negotiations. "
+             "It wants missiles in Poland and Romania.")
+KAZAKH_COUP = "A coup in Kazakhstan was meant to divert Russia’s attention before negotiations"
+KAZAKH_UNREST = "Kazakhstan unrest is a US attempt to drag Russia into new conflicts"
+
+
+def invoke(db: Path, *args: str, stdin: str | None = None,
+           env: dict[str, str | None] | None = None) -> Result:
+    command, *rest = args
+    return model_runner.invoke(app, [command, "--db", str(db), *rest], input=stdin, env=env)
+
+
+def strict_json(text: str) -> Any:
+    """JSON as other languages read it: no NaN or Infinity."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def seed_ids(cli: Cli) -> dict[str, str]:
+    """Title -> id of the seeded cases."""
+    return {case["title"]: case["id"] for case in cli.state()[2]}
+
+
+def assert_clean_error(result: Result, *words: str) -> None:
+    assert result.exit_code == 1, result.stdout
+    assert isinstance(result.exception, SystemExit), f"uncaught {result.exception!r}"
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    for word in words:
+        assert word in flat(result.stderr)
+
+
+def test_match_json(seeded_cli: Cli) -> None:
+    result = invoke(seeded_cli.db, "match", COUP_TEXT, "--json")
+    assert result.exit_code == 0, result.stderr
+    matches = strict_json(result.stdout)["matches"]
+    assert len(matches) == 4  # every seed case, best first (the limit is 5)
+    assert matches[0]["case_id"] == seed_ids(seeded_cli)[KAZAKH_COUP]
+    assert matches[0]["title"] == KAZAKH_COUP and matches[0]["label"] == "match"
+    assert [m["score"] for m in matches] == sorted((m["score"] for m in matches), reverse=True)
+    case = seeded_cli.json("show", matches[0]["case_id"])
+    for found in matches:
+        assert {"case_id", "title", "score", "label", "evidence"} <= set(found)
+        assert 0 <= found["score"] <= 1 and found["label"] in ("match", "related", "none")
+        [evidence] = found["evidence"]
+        assert set(evidence) == {"input_sentence", "case_sentence", "score"}
+        assert evidence["input_sentence"] in COUP_TEXT
+    best = matches[0]["evidence"][0]
+    assert best["case_sentence"] == case["title"] or best["case_sentence"] in case["summary"]
+    assert [m["label"] for m in matches].count("match") == 1
+
+
+def test_match_text_output_and_options(seeded_cli: Cli) -> None:
+    result = invoke(seeded_cli.db, "match", COUP_TEXT)
+    assert result.exit_code == 0, result.stderr
+    assert KAZAKH_COUP in flat(result.stdout) and "match" in result.stdout
+    best = strict_json(invoke(seeded_cli.db, "match", COUP_TEXT, "--json", "-n", "1").stdout)["matches"]
+    assert [m["title"] for m in best] == [KAZAKH_COUP]
+    only = strict_json(invoke(seeded_cli.db, "match", COUP_TEXT, "--json", "--min-label", "match").stdout)
+    assert [m["title"] for m in only["matches"]] == [KAZAKH_COUP]
+    # Only one seed case has a date (2022-01-08); date filters leave out undated cases.
+    dated = strict_json(invoke(seeded_cli.db, "match", COUP_TEXT, "--json", "--since", "2022-01-08").stdout)
+    assert [m["title"] for m in dated["matches"]] == [
+        "Kazakhstan’s destabilisation attempts to obstruct EEU membership and China’s new Silk Road"]
+    later = strict_json(invoke(seeded_cli.db, "match", COUP_TEXT, "--json", "--since", "2022-01-09").stdout)
+    assert later == {"matches": []}
+    none = invoke(seeded_cli.db, "match", COUP_TEXT, "--keyword", "no such keyword")
+    assert none.exit_code == 0 and "No matching case." in none.stdout
+    assert_clean_error(invoke(seeded_cli.db, "match", COUP_TEXT, "--min-label", "best"), "--min-label")
+    assert_clean_error(invoke(seeded_cli.db, "match", COUP_TEXT, "--model", "gpt"), "unknown model")
+
+
+def test_match_reads_standard_input_and_files(seeded_cli: Cli, tmp_path: Path) -> None:
+    expected = strict_json(invoke(seeded_cli.db, "match", COUP_TEXT, "--json").stdout)
+    piped = invoke(seeded_cli.db, "match", "-", "--json", stdin=COUP_TEXT)
+    assert piped.exit_code == 0, piped.stderr
+    assert strict_json(piped.stdout) == expected
+    no_argument = invoke(seeded_cli.db, "match", "--json", stdin=COUP_TEXT)
+    assert strict_json(no_argument.stdout) == expected
+    text_file = tmp_path / "article.txt"
+    text_file.write_text(COUP_TEXT, encoding="utf-8")
+    from_file = invoke(seeded_cli.db, "match", "--file", str(text_file), "--json")
+    assert from_file.exit_code == 0, from_file.stderr
+    assert strict_json(from_file.stdout) == expected
+
+
+def test_match_missing_file_is_a_clean_error(seeded_cli: Cli, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.txt"
+    assert_clean_error(invoke(seeded_cli.db, "match", "--file", str(missing)), str(missing), "no such file")
+
+
+@pytest.mark.parametrize(("args", "stdin"), [
+    (["match", ""], None),
+    (["match", " \n\t "], None),
+    (["match", "-"], ""),
+    (["match"], "\n\n"),
+    (["match", "https://t.co/abc"], None),
+])
+def test_match_empty_text_is_a_clean_error(seeded_cli: Cli, args: list[str], stdin: str | None) -> None:
+    result = invoke(seeded_cli.db, *args, stdin=stdin)
+    assert_clean_error(result, "no words to match")
+
+
+def test_match_on_an_empty_database(cli: Cli) -> None:
+    result = invoke(cli.db, "match", COUP_TEXT, "--json")
+    assert result.exit_code == 0, f"{result.exception!r}"
+    assert strict_json(result.stdout) == {"matches": []}
+
+
+def test_related_json(seeded_cli: Cli) -> None:
+    ids = seed_ids(seeded_cli)
+    case_id = ids[KAZAKH_COUP]
+    result = invoke(seeded_cli.db, "related", case_id, "--json", "-n", "2")
+    assert result.exit_code == 0, result.stderr
+    found = strict_json(result.stdout)
+    assert found["case_id"] == case_id
+    assert len(found["related"]) == 2
+    assert case_id not in [r["case_id"] for r in found["related"]]
+    scores = [r["score"] for r in found["related"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(ids[r["title"]] == r["case_id"] and -1 <= r["score"] <= 1 for r in found["related"])
+    text = invoke(seeded_cli.db, "related", case_id, "-n", "2")
+    assert text.exit_code == 0 and found["related"][0]["case_id"] in flat(text.stdout)
+    assert_clean_error(invoke(seeded_cli.db, "related", "no-such-case"), "no-such-case")
+
+
+def test_related_lists_only_the_other_cases(seeded_cli: Cli) -> None:
+    case_id = seed_ids(seeded_cli)[KAZAKH_COUP]
+    result = invoke(seeded_cli.db, "related", case_id, "--json")  # the limit (10) is above the 3 others
+    assert result.exit_code == 0, result.stderr
+    related = strict_json(result.stdout)["related"]
+    assert case_id not in [r["case_id"] for r in related]
+    assert len(related) == 3
+
+
+def near_copy_file(tmp_path: Path, cli: Cli, title: str) -> Path:
+    """A JSON Lines file with the seed case `title` reported again: reworded, another date."""
+    [case] = [c for c in cli.state()[2] if c["title"] == title]
+    copy = {"title": "Unrest in Kazakhstan is an American attempt to pull Russia into new wars",
+            "summary": case["summary"], "disproof": "Reported again.", "published": "2022-02-01"}
+    unrelated = {"title": "Greek salad with feta", "summary": "Cut tomatoes, cucumbers and onions; "
+                 "add olives, feta and olive oil.", "disproof": "Not a claim.", "published": "2022-02-01"}
+    path = tmp_path / "again.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (copy, unrelated)), encoding="utf-8")
+    return path
+
+
+def test_import_warns_about_near_duplicates(seeded_cli: Cli, tmp_path: Path) -> None:
+    again = near_copy_file(tmp_path, seeded_cli, KAZAKH_UNREST)
+    original = seed_ids(seeded_cli)[KAZAKH_UNREST]
+    result = invoke(seeded_cli.db, "import", str(again))
+    assert result.exit_code == 0, result.stderr
+    assert "2 created" in flat(result.stdout)
+    copy_id = seed_ids(seeded_cli)["Unrest in Kazakhstan is an American attempt to pull Russia into new wars"]
+    warnings = [line for line in result.stderr.splitlines() if "near-duplicate" in line]
+    assert len(warnings) == 1
+    assert f"{copy_id} repeats {original}" in warnings[0]
+
+
+def test_import_json_lists_near_duplicates(seeded_cli: Cli, tmp_path: Path) -> None:
+    again = near_copy_file(tmp_path, seeded_cli, KAZAKH_UNREST)
+    report = seeded_cli.json("import", str(again))
+    assert report["created"] == 2 and report["cases"] == 6
+    ids = seed_ids(seeded_cli)
+    [near] = report["near_duplicates"]
+    assert (near["case_id"], near["similar_to"]) == (
+        ids["Unrest in Kazakhstan is an American attempt to pull Russia into new wars"], ids[KAZAKH_UNREST])
+    assert NEAR_DUPLICATE <= near["score"] <= 1.0001
+    # Importing the same file again changes nothing, so there is nothing to warn about.
+    assert seeded_cli.json("import", str(again))["near_duplicates"] == []
+
+
+def test_import_without_the_near_duplicate_check(seeded_cli: Cli, tmp_path: Path) -> None:
+    again = near_copy_file(tmp_path, seeded_cli, KAZAKH_UNREST)
+    result = invoke(seeded_cli.db, "import", str(again), "--no-near-duplicates")
+    assert result.exit_code == 0, result.stderr
+    assert "near-duplicate" not in result.stderr
+    report = strict_json(invoke(seeded_cli.db, "import", str(again), "--dry-run", "--json").stdout)
+    assert report["near_duplicates"] == []
+
+
+def test_missing_model(seed_path: Path, tmp_path: Path) -> None:
+    """Without the weights, import still works (the check is skipped, with a note) and
+    match says how to get them."""
+    env: dict[str, str | None] = {"DISINFODB_MODELS": str(tmp_path / "no-models")}
+    db = tmp_path / "db.sqlite"
+    load_embedder.cache_clear()  # models load once per process: forget the loaded ones
+    try:
+        imported = invoke(db, "import", str(seed_path), env=env)
+        assert imported.exit_code == 0, imported.stderr
+        assert "4 created" in flat(imported.stdout)
+        assert "near-duplicate check skipped" in flat(imported.stderr)
+        assert "disinfodb models fetch" in flat(imported.stderr)
+        assert_clean_error(invoke(db, "match", COUP_TEXT, env=env), "disinfodb models fetch")
+        assert_clean_error(invoke(db, "related", "any-case", env=env), "disinfodb models fetch")
+    finally:
+        load_embedder.cache_clear()
+
+
+def test_models_fetch_when_the_weights_are_there() -> None:
+    """`models fetch` checks the sha256 of the weights it has and downloads nothing."""
+    result = model_runner.invoke(app, ["models", "fetch"])
+    assert result.exit_code == 0, result.stderr
+    assert "use-m weights ready" in flat(result.stdout)
+    assert str(models_dir() / "embedding_model_quantized.onnx") in flat(result.stdout)

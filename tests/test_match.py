@@ -1,0 +1,463 @@
+"""Claim matching with the real offline models on real SQLite files (no mocks).
+
+The 2015-2017 file is imported and embedded once per session (`claims_2017`); tests that
+write to a store use their own copy of it or the 4-case seed store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Claims2017, seed_case
+
+from disinfodb.cases import Case
+from disinfodb.embed import (
+    Embedder,
+    Kind,
+    ModelMissing,
+    UniversalSentenceEncoder,
+    Vectors,
+    load_embedder,
+    load_embedders,
+)
+from disinfodb.errors import DisinfoError
+from disinfodb.match import (
+    NEAR_DUPLICATE,
+    ClaimIndex,
+    InputTooLarge,
+    Match,
+    Matcher,
+    NothingToMatch,
+    case_units,
+    near_duplicates,
+)
+from disinfodb.search import SearchQuery
+from disinfodb.store import SQLiteStore
+
+VINNITSA = "Explosions in Vinnitsa were organized by Ukrainian soldiers"
+# Written for these tests (not the case's text): the claim of the 2015-2017 file's first row.
+VINNITSA_RU = ("Недавние взрывы на складе боеприпасов в Виннице организовали сами украинские военные, "
+               "чтобы скрыть кражу оружия.")
+VINNITSA_EN = ("The blasts at the ammunition depot near Vinnitsa were staged by Ukrainian troops "
+               "themselves to hide that they had stolen weapons.")
+RECIPE = ("Preheat the oven to 180 degrees. Mix the flour, the sugar and three eggs in a bowl, "
+          "then bake the cake for forty minutes and let it cool before serving.")
+COUP = "NATO is preparing a coup in Kazakhstan"
+COUP_RU = "НАТО готовит государственный переворот в Казахстане"
+COUP_ES = "La OTAN está preparando un golpe de Estado en Kazajistán"
+UNRELATED = "Mix the flour with two eggs and bake the cake for forty minutes."
+KAZAKH_COUP = "A coup in Kazakhstan was meant to divert Russia"
+KAZAKH_UNREST = "Kazakhstan unrest is a US attempt"
+
+
+def cosine(a: Vectors, b: Vectors) -> float:
+    return float(a @ b)
+
+
+def assert_unit_vectors(vectors: Vectors, rows: int, dim: int) -> None:
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (rows, dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def assert_well_formed(matches: list[Match], limit: int) -> None:
+    assert len(matches) <= limit
+    assert all(0.0 <= m.score <= 1.0 and math.isfinite(m.dense) for m in matches)
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+    assert {m.label for m in matches} <= {"match", "related", "none"}
+
+
+# -- embedders -------------------------------------------------------------------------
+
+
+def test_use_m_is_multilingual() -> None:
+    [model] = load_embedders("use-m")
+    assert (model.name, model.dim) == ("use-m", 512)
+    en, ru, es, other = model.embed([COUP, COUP_RU, COUP_ES, UNRELATED])
+    assert_unit_vectors(np.vstack([en, ru, es, other]), 4, 512)
+    for a, b in ((en, ru), (en, es), (ru, es)):
+        assert cosine(a, b) > 0.6
+        assert cosine(a, b) > max(cosine(a, other), cosine(b, other)) + 0.4
+
+
+def test_use_m_embeds_long_and_empty_input() -> None:
+    [model] = load_embedders("use-m")
+    assert_unit_vectors(model.embed([COUP * 200, "x"]), 2, 512)
+    empty = model.embed([])
+    assert empty.shape == (0, 512) and empty.dtype == np.float32
+    # Batches (64 texts each) give what one text at a time gives, up to the int8 model's
+    # activation quantization, which depends a little on the rest of the batch.
+    texts = [f"Case number {n}: {COUP}" for n in range(70)]
+    together = model.embed(texts)[[0, 69]]
+    alone = np.vstack([model.embed([texts[0]]), model.embed([texts[69]])])
+    assert np.all((together * alone).sum(axis=1) > 0.995)
+
+
+def test_e5_small_is_multilingual() -> None:
+    [model] = load_embedders("e5-small")
+    assert (model.name, model.dim) == ("e5-small", 384)
+    query = model.embed([COUP], "query")
+    passages = model.embed([COUP_RU, UNRELATED], "passage")
+    assert_unit_vectors(query, 1, 384)
+    assert_unit_vectors(passages, 2, 384)
+    same, other = (query @ passages.T)[0]
+    assert same > 0.8
+    assert same > other + 0.08  # e5's cosines are compressed into a narrow band near 1
+    # query/passage prefixes matter for e5: the same text gets different vectors.
+    assert not np.allclose(model.embed([COUP], "passage"), query)
+
+
+def test_missing_weights_say_how_to_fetch_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISINFODB_MODELS", str(tmp_path))
+    with pytest.raises(ModelMissing, match=r"run `disinfodb models fetch`") as missing:
+        UniversalSentenceEncoder()  # load_embedder caches models: build one directly
+    assert str(tmp_path / "embedding_model_quantized.onnx") in str(missing.value)
+    assert isinstance(missing.value, DisinfoError)
+
+
+@pytest.mark.parametrize("spec", ["no-such-model", "use-m+no-such-model", "use-m+"])
+def test_unknown_model_name(spec: str) -> None:
+    with pytest.raises(DisinfoError, match="unknown model"):
+        load_embedders(spec)
+
+
+def test_model_spec_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISINFODB_MODEL", "e5-small")
+    assert [m.name for m in load_embedders()] == ["e5-small"]
+    monkeypatch.delenv("DISINFODB_MODEL")
+    assert [m.name for m in load_embedders()] == ["use-m", "e5-small"]  # the default pair
+    assert [m.name for m in load_embedders("use-m + e5-small")] == ["use-m", "e5-small"]
+    assert load_embedder("use-m") is load_embedders("use-m")[0]
+
+
+# -- the vector cache ------------------------------------------------------------------
+
+
+class CountingEmbedder:
+    """A real embedder that records what it was asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str], kind: Kind = "passage") -> Vectors:
+        self.calls.append(list(texts))
+        return self.inner.embed(texts, kind)
+
+    def take(self) -> list[str]:
+        """Everything embedded since the last take."""
+        done = [text for call in self.calls for text in call]
+        self.calls.clear()
+        return done
+
+
+def units_of(store: SQLiteStore) -> dict[str, list[str]]:
+    return {case.id: case_units(case.title, case.summary) for case in store.iter_cases()}
+
+
+def test_vector_cache(seed_store: SQLiteStore) -> None:
+    counting = CountingEmbedder(load_embedder("use-m"))
+    first = ClaimIndex.build(seed_store, [counting])
+    expected = units_of(seed_store)
+    assert counting.take() == [unit for parts in expected.values() for unit in parts]
+    assert first.unit_text == [unit for parts in expected.values() for unit in parts]
+    assert_unit_vectors(first.primary, len(first.unit_text), 512)
+
+    # A second build reads every vector from the file.
+    again = ClaimIndex.build(seed_store, [counting])
+    assert counting.take() == []
+    assert np.array_equal(again.primary, first.primary)
+    assert np.array_equal(again.case_pks, first.case_pks)
+
+    # A change outside the claim text (the disproof) embeds nothing.
+    case = seed_case(seed_store, KAZAKH_UNREST)
+    seed_store.upsert(case.model_copy(update={"disproof": case.disproof + " See also the EU statement."}))
+    ClaimIndex.build(seed_store, [counting])
+    assert counting.take() == []
+
+    # A new summary embeds that case's units, and only them.
+    summary = ("Washington wants chaos in Kazakhstan to weaken Russia. "
+               "The protests were paid for by American foundations.")
+    seed_store.upsert(case.model_copy(update={"summary": summary}))
+    updated = ClaimIndex.build(seed_store, [counting])
+    new_units = case_units(case.title, summary)
+    assert new_units == [case.title, "Washington wants chaos in Kazakhstan to weaken Russia.",
+                         "The protests were paid for by American foundations."]
+    assert counting.take() == new_units
+    row = int(np.searchsorted(updated.case_pks, seed_store.pk_of(case.id)))
+    block = updated.primary[updated.unit_start[row]:updated.unit_start[row + 1]]
+    assert np.allclose(block, load_embedder("use-m").embed(new_units), atol=1e-6)
+    assert updated.unit_text[updated.unit_start[row]:updated.unit_start[row + 1]] == new_units
+    # The other cases' vectors are the cached ones, unchanged.
+    others = [r for r in range(len(updated.case_pks)) if r != row]
+    for r in others:
+        assert np.array_equal(updated.primary[updated.unit_start[r]:updated.unit_start[r + 1]],
+                              first.primary[first.unit_start[r]:first.unit_start[r + 1]])
+
+    # Deleting a case drops it (and its cached vectors) from the index.
+    gone = seed_case(seed_store, KAZAKH_COUP)
+    gone_pk = seed_store.pk_of(gone.id)
+    seed_store.delete(gone.id)
+    after = ClaimIndex.build(seed_store, [counting])
+    assert counting.take() == []
+    assert gone_pk not in after.case_pks.tolist()
+    assert len(after.case_pks) == 3 and len(after.unit_start) == 4
+    assert not set(case_units(gone.title, gone.summary)) & set(after.unit_text)
+    assert gone_pk not in [row[0] for row in seed_store.claim_rows("use-m")]
+    assert all(m.case_id != gone.id for m in Matcher(seed_store, [counting], after).match(KAZAKH_COUP))
+
+
+def test_vector_cache_is_per_model(seed_store: SQLiteStore) -> None:
+    use_m = CountingEmbedder(load_embedder("use-m"))
+    e5 = CountingEmbedder(load_embedder("e5-small"))
+    ClaimIndex.build(seed_store, [use_m])
+    total = len(use_m.take())
+    index = ClaimIndex.build(seed_store, [use_m, e5])
+    assert use_m.take() == []
+    assert len(e5.take()) == total
+    assert index.vectors["use-m"].shape == (total, 512)
+    assert index.vectors["e5-small"].shape == (total, 384)
+    ClaimIndex.build(seed_store, [e5])
+    assert e5.take() == []
+
+
+def test_two_models_match(seed_store: SQLiteStore) -> None:
+    """use-m + e5-small, the default pair, with the calibration fitted for it."""
+    embedders = load_embedders("use-m+e5-small")
+    matcher = Matcher(seed_store, embedders)
+    assert matcher.name == "use-m+e5-small" and matcher.calibration is not None
+    found = matcher.match("Американцы устроили беспорядки в Казахстане, чтобы втянуть Россию в новую войну.")
+    assert_well_formed(found, 4)
+    assert found[0].title.startswith(KAZAKH_UNREST)
+    assert found[0].label == "match"
+    assert all(m.label != "match" for m in found[1:])
+
+
+# -- matching real cases ---------------------------------------------------------------
+
+
+def test_russian_paraphrase_matches_the_case(claims_2017: Claims2017) -> None:
+    """use-m alone finds it; its dense-only calibration is cautious across languages (see
+    bench.crosslingual), so the label is 'related' or 'match' — never 'none'."""
+    case = claims_2017.case(VINNITSA)
+    found = claims_2017.matcher.match(VINNITSA_RU, limit=5)
+    assert_well_formed(found, 5)
+    best = found[0]
+    assert (best.case_id, best.title) == (case.id, case.title) and best.label in ("match", "related")
+    assert all(m.label != "match" for m in found[1:])
+    [evidence] = best.evidence
+    assert evidence.input_sentence in VINNITSA_RU
+    assert evidence.case_sentence == case.title or evidence.case_sentence in case.summary
+    assert 0.5 < evidence.score <= 1.0
+
+
+def test_english_paraphrase_matches_the_case(claims_2017: Claims2017) -> None:
+    case = claims_2017.case(VINNITSA)
+    found = claims_2017.matcher.match(VINNITSA_EN, limit=5)
+    assert (found[0].case_id, found[0].label) == (case.id, "match")
+    [evidence] = found[0].evidence
+    assert evidence.input_sentence in VINNITSA_EN
+    assert evidence.case_sentence == case.title or evidence.case_sentence in case.summary
+    assert found[0].lexical > 0  # English shares words with the English summaries
+
+
+def test_filters_restrict_the_cases(claims_2017: Claims2017) -> None:
+    case = claims_2017.case(VINNITSA)
+    assert case.published is not None
+    matcher = claims_2017.matcher
+    later = matcher.match(VINNITSA_RU, SearchQuery(since=case.published + timedelta(days=1)))
+    assert case.id not in [m.case_id for m in later]
+    earlier = matcher.match(VINNITSA_RU, SearchQuery(until=case.published - timedelta(days=1)))
+    assert len(earlier) == 10
+    assert case.id not in [m.case_id for m in earlier]
+    assert all(m.label != "match" for m in earlier)
+    by_id = {c.id: c for c in claims_2017.cases}
+    assert all((p := by_id[m.case_id].published) is not None and p < case.published for m in earlier)
+    kept = matcher.match(VINNITSA_RU, SearchQuery(countries=("Ukraine",), since=case.published))
+    assert kept[0].case_id == case.id
+
+
+def test_unrelated_text_is_no_match(claims_2017: Claims2017) -> None:
+    found = claims_2017.matcher.match(RECIPE, limit=5)
+    assert_well_formed(found, 5)
+    assert found[0].label != "match"
+
+
+def test_every_claim_a_text_repeats_is_a_match(claims_2017: Claims2017) -> None:
+    """A text may repeat several debunked claims: each is a match on its own merits, whatever
+    else the text says (an article quoting two cases word for word gets both)."""
+    vinnitsa = claims_2017.case(VINNITSA)
+    catalonia = claims_2017.case("EU officials supported the violence in Catalonia")
+    for case in (vinnitsa, catalonia):
+        assert claims_2017.matcher.match(case.summary, limit=1)[0].label == "match"
+    found = claims_2017.matcher.match(f"{vinnitsa.summary}\n\n{catalonia.summary}", limit=5)
+    labels = {m.case_id: m.label for m in found}
+    assert (labels.get(vinnitsa.id), labels.get(catalonia.id)) == ("match", "match")
+
+
+def long_article(claims: list[Case], words: int = 5000) -> str:
+    """Real case summaries inside plain filler paragraphs, about `words` words long."""
+    filler = [
+        "The town council met on Tuesday to discuss the new bus timetable for the winter season.",
+        "Local bakers said the price of flour had risen slightly since the spring harvest.",
+        "Children from the primary school planted apple trees along the river path.",
+        "The library will extend its opening hours during the examination period.",
+        "A group of volunteers cleaned the park after the weekend music festival.",
+        "Weather forecasters expect light rain and mild temperatures for the rest of the week.",
+        "The football club announced that its stadium would get new seats next summer.",
+        "Farmers at the Saturday market sold potatoes, cabbages and fresh cheese.",
+    ]
+    rng = random.Random(7)
+    paragraphs: list[str] = []
+    while sum(len(p.split()) for p in paragraphs) < words - sum(len(c.summary.split()) for c in claims):
+        paragraphs.append(" ".join(rng.sample(filler, 5)))
+    step = len(paragraphs) // (len(claims) + 1)
+    for n, case in enumerate(claims, start=1):
+        paragraphs.insert(n * step + n - 1, " ".join(case.summary.split()))
+    return "\n\n".join(paragraphs)
+
+
+def test_long_article(claims_2017: Claims2017) -> None:
+    embedded = [c for c in claims_2017.cases if len(c.summary.split()) > 40][100:700:150]
+    article = long_article(embedded)
+    assert 4900 <= len(article.split()) <= 5200
+    started = time.perf_counter()
+    found = claims_2017.matcher.match(article, limit=5)
+    assert time.perf_counter() - started < 10
+    assert_well_formed(found, 5)
+    assert {m.case_id for m in found} & {c.id for c in embedded}
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", " \n\t \r\n ", "\x00\x01\x02", "https://t.co/abc www.example.com/x",
+                                  "#", "— . ! ?"])
+def test_nothing_to_match(claims_2017: Claims2017, text: str) -> None:
+    with pytest.raises(NothingToMatch):
+        claims_2017.matcher.match(text)
+
+
+def test_binary_garbage_is_nothing_to_match(claims_2017: Claims2017) -> None:
+    """Random bytes read as UTF-8 (what `match --file` does with a binary file): about a
+    quarter of them are ASCII letters and digits, but there are no words in them."""
+    garbage = random.Random(0).randbytes(4096).decode("utf-8", errors="replace")
+    with pytest.raises(NothingToMatch):
+        claims_2017.matcher.match(garbage)
+
+
+def test_too_large_input_is_refused_quickly(claims_2017: Claims2017) -> None:
+    huge = (VINNITSA_EN + " ") * (10_000_000 // len(VINNITSA_EN))
+    assert len(huge) >= 9_900_000
+    started = time.perf_counter()
+    with pytest.raises(InputTooLarge, match="characters"):
+        claims_2017.matcher.match(huge)
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("text", [
+    "ஒரு புதிய ஆய்வு இன்று வெளியிடப்பட்டது. இது மிகவும் முக்கியமானது என்று அவர்கள் கூறினர்.",  # Tamil
+    "ሰላም ለዓለም። ይህ አዲስ ጥናት ዛሬ ታትሟል። በጣም አስፈላጊ ነው።",  # Ethiopic (Amharic)
+])
+def test_unsupported_script_gets_a_bounded_answer(claims_2017: Claims2017, text: str) -> None:
+    started = time.perf_counter()
+    found = claims_2017.matcher.match(text, limit=5)
+    assert time.perf_counter() - started < 5
+    assert_well_formed(found, 5)
+    assert all(m.label != "match" for m in found)
+
+
+# -- related cases and near-duplicates -------------------------------------------------
+
+
+def test_related_cases(claims_2017: Claims2017) -> None:
+    case = claims_2017.case(VINNITSA)
+    found = claims_2017.matcher.related(case.id, 10)
+    assert len(found) == 10
+    assert case.id not in [cid for cid, _, _ in found]
+    scores = [score for _, _, score in found]
+    assert scores == sorted(scores, reverse=True)
+    assert all(-1.0 <= s <= 1.0 for s in scores)
+    assert len({cid for cid, _, _ in found}) == 10
+    titles = {c.id: c.title for c in claims_2017.cases}
+    assert all(titles[cid] == title for cid, title, _ in found)
+
+
+def test_related_with_k_beyond_the_other_cases(seed_store: SQLiteStore) -> None:
+    matcher = Matcher(seed_store, load_embedders("use-m"))
+    case = seed_case(seed_store, KAZAKH_COUP)
+    found = matcher.related(case.id, 10)
+    assert case.id not in [cid for cid, _, _ in found]
+    assert len(found) == 3
+    assert all(math.isfinite(score) for _, _, score in found)
+
+
+def reworded_copy(case: Case) -> Case:
+    """The same claim reported again: a reworded title, another date, no id or URL."""
+    assert case.published is not None
+    return Case(title="Ukrainian servicemen themselves blew up the munitions depot in Vinnitsa",
+                summary=case.summary, disproof="Reported again.",
+                published=case.published - timedelta(days=90),
+                languages=case.languages, countries=case.countries)
+
+
+def test_near_identical_case_is_the_top_related_and_a_near_duplicate(
+        claims_2017: Claims2017, tmp_path: Path) -> None:
+    original = claims_2017.case(VINNITSA)
+    store = claims_2017.copy_to(tmp_path / "copy.sqlite")
+    try:
+        index = ClaimIndex.build(store, load_embedders("use-m"))
+        # Before: the case has no near-duplicate.
+        assert near_duplicates(store, index, [original.id]) == []
+        _, copy = store.upsert(reworded_copy(original))
+        counting = CountingEmbedder(load_embedder("use-m"))
+        index = ClaimIndex.build(store, [counting])
+        assert counting.take() == case_units(copy.title, copy.summary)  # the rest came from the cache
+        matcher = Matcher(store, [counting], index)
+        assert matcher.related(original.id, 5)[0][0] == copy.id
+        assert matcher.related(copy.id, 5)[0][0] == original.id
+        [(flagged, similar_to, score)] = near_duplicates(store, index, [copy.id])
+        assert (flagged, similar_to) == (copy.id, original.id)
+        assert NEAR_DUPLICATE <= score <= 1.0001
+        # A case with no near-identical claim is not flagged.
+        unique = claims_2017.case("The Ukrainian government dispatched a drone")
+        assert near_duplicates(store, index, [unique.id]) == []
+    finally:
+        store.close()
+
+
+# -- stores without usable text --------------------------------------------------------
+
+
+def test_matching_an_empty_store(store: SQLiteStore) -> None:
+    assert Matcher(store, load_embedders("use-m")).match(COUP) == []
+
+
+def test_cases_without_indexable_words(store: SQLiteStore) -> None:
+    """Titles that BM25 drops entirely (one letter, stop words) still leave a usable index."""
+    for title in ("A", "B", "The"):
+        store.upsert(Case(title=title, disproof="x"))
+    found = Matcher(store, load_embedders("use-m")).match(COUP)
+    assert_well_formed(found, 10)
+    assert len(found) == 3
+
+
+def test_claim_index_json_units_round_trip(seed_store: SQLiteStore) -> None:
+    ClaimIndex.build(seed_store, load_embedders("use-m"))
+    rows = list(seed_store.claim_rows("use-m"))
+    assert len(rows) == 4
+    for _, title, summary, text_hash, units_json, blob in rows:
+        assert text_hash and units_json is not None and blob is not None
+        parts = json.loads(units_json)
+        assert parts == case_units(title, summary)
+        assert len(blob) == len(parts) * 512 * 4
+
