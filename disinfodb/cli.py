@@ -383,7 +383,8 @@ def _matcher(store: SQLiteStore, model: str | None) -> Matcher:
 
 
 ModelOption = Annotated[str | None, typer.Option(
-    "--model", envvar="DISINFODB_MODEL", help="Embedding models: use-m+e5-small (default), use-m (fastest) or e5-small.",
+    "--model", envvar="DISINFODB_MODEL",
+    help="Embedding models: use-m+e5-small (default), use-m (fastest) or e5-small.",
     show_default=False)]
 
 
