@@ -290,26 +290,32 @@ class ChannelScores:
     def rank(self, rows: IntArray) -> FloatArray:
         """Each case's rank for its own best input unit (inf where the channel has none)."""
         ranks = np.full(len(rows), math.inf)
-        for n, row in enumerate(rows):
-            top = self.unit_top.get(int(self.best_input[row]))
-            if top is not None and self.score[row] > 0:
-                ranks[n] = 1 + int(np.sum(top > self.score[row]))
+        for unit, members in self._by_unit(rows):
+            top = self.unit_top[unit]
+            ranks[members] = 1 + np.searchsorted(-top, -self.score[rows[members]], side="left")
         return ranks
 
     def relative(self, rows: IntArray) -> FloatArray:
         """Each case's score over the best score of its best input unit (0..1)."""
         out = np.zeros(len(rows))
-        for n, row in enumerate(rows):
-            top = self.unit_top.get(int(self.best_input[row]))
-            if top is not None and len(top) and top[0] > 0 and self.score[row] > 0:
-                out[n] = self.score[row] / top[0]
+        for unit, members in self._by_unit(rows):
+            best = self.unit_top[unit][0] if len(self.unit_top[unit]) else 0.0
+            if best > 0:
+                out[members] = self.score[rows[members]] / best
         return out
+
+    def _by_unit(self, rows: IntArray) -> list[tuple[int, IntArray]]:
+        """The positions in `rows` of the scored cases, grouped by their best input unit."""
+        scored = np.flatnonzero(self.score[rows] > 0)
+        units = self.best_input[rows[scored]]
+        return [(int(unit), scored[units == unit]) for unit in np.unique(units) if int(unit) in self.unit_top]
 
 
 def _top(score: FloatArray, mask: npt.NDArray[np.bool_], count: int) -> IntArray:
     """The `count` best cases among those allowed, best first (cases scoring > 0)."""
     scores = np.where(mask & (score > 0), score, -np.inf)
-    order = np.argsort(-scores, kind="stable")[:count]
+    part = np.argpartition(-scores, count)[:count] if count < len(scores) else np.arange(len(scores))
+    order = part[np.argsort(-scores[part], kind="stable")]
     return order[np.isfinite(scores[order])]
 
 
@@ -343,7 +349,7 @@ class Matcher:
         if allowed is not None:
             mask = np.isin(self.index.case_pks, allowed, assume_unique=True)
         empty = ChannelScores.empty(n_cases)
-        channels = self._dense(input_units) if dense else [empty] * len(self.embedders)
+        channels, queries = self._dense(input_units) if dense else ([empty] * len(self.embedders), None)
         lexical_channel, trust = self._lexical(input_units) if lexical else (empty, 0.0)
         pool = min(CANDIDATES, int(mask.sum()))
         mean_cosine = np.mean([channel.score for channel in channels], axis=0)
@@ -359,7 +365,7 @@ class Matcher:
             np.log1p(trust * np.maximum(lexical_channel.score[rows], 0.0)),
         ]) if len(rows) else np.zeros((0, 2 * len(self.embedders) + len(LEXICAL_FEATURES)))
         best_input = channels[0].best_input[rows]
-        return Candidates(rows, features, self._best_units(input_units, rows, best_input), best_input,
+        return Candidates(rows, features, self._best_units(input_units, queries, rows, best_input), best_input,
                           np.column_stack([*dense_ranks, lexical_rank]), trust, len(self.embedders), input_units)
 
     @staticmethod
@@ -374,47 +380,47 @@ class Matcher:
             raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
         return units(cleaned, MAX_INPUT_UNITS)
 
-    def _dense(self, input_units: list[str]) -> list[ChannelScores]:
+    def _dense(self, input_units: list[str]) -> tuple[list[ChannelScores], Vectors]:
         """Per model: each case's best cosine over (input unit, case unit) pairs, and ranks.
 
         The primary (fast) model sees every input unit; the others only the input units the
         primary found closest to some case (claim-like ones), at most SECONDARY_UNITS.
         """
         first, *others = self.embedders
-        everything = np.arange(len(input_units))
+        queries = first.embed(input_units, "query")
         primary = ChannelScores.collect(len(self.index.case_pks))
         for start in range(0, len(input_units), _INPUT_BLOCK):
-            block = everything[start:start + _INPUT_BLOCK]
-            primary.add(self._case_sims(first, [input_units[i] for i in block]), block)
+            block = np.arange(start, min(start + _INPUT_BLOCK, len(input_units)))
+            primary.add(self._case_sims(first, queries[block]), block)
+        if not others:
+            return [primary], queries
         by_strength = primary.best_input[np.argsort(-primary.score)]
         _, first_seen = np.unique(by_strength, return_index=True)
         chosen = by_strength[np.sort(first_seen)][:SECONDARY_UNITS]
         channels = [primary]
         for embedder in others:
             channel = ChannelScores.collect(len(self.index.case_pks))
-            channel.add(self._case_sims(embedder, [input_units[i] for i in chosen]), chosen)
+            channel.add(self._case_sims(embedder, embedder.embed([input_units[i] for i in chosen], "query")),
+                        chosen)
             channels.append(channel)
-        return channels
+        return channels, queries
 
-    def _case_sims(self, embedder: Embedder, texts: list[str]) -> npt.NDArray[np.float32]:
-        """Cosine of each text with each case (its closest unit): len(texts) x cases."""
-        queries = embedder.embed(texts, "query")
+    def _case_sims(self, embedder: Embedder, queries: Vectors) -> npt.NDArray[np.float32]:
+        """Cosine of each query vector with each case (its closest unit): queries x cases."""
         sims = queries @ self.index.vectors[embedder.name].T
         starts = self.index.unit_start[:-1]
         return np.maximum.reduceat(sims, starts, axis=1) if len(starts) else sims
 
-    def _best_units(self, input_units: list[str], rows: IntArray, best_input: IntArray) -> IntArray:
+    def _best_units(self, input_units: list[str], queries: Vectors | None, rows: IntArray,
+                    best_input: IntArray) -> IntArray:
         """For each candidate, the case unit closest to its best input unit (the evidence)."""
-        if not len(rows):
-            return np.zeros(0, dtype=np.int64)
-        first = self.embedders[0]
-        queries = first.embed(sorted({input_units[i] for i in best_input}), "query")
-        position = {text: n for n, text in enumerate(sorted({input_units[i] for i in best_input}))}
-        vectors = self.index.vectors[first.name]
-        out = np.empty(len(rows), dtype=np.int64)
+        out = np.full(len(rows), -1, dtype=np.int64)
+        if queries is None:
+            return out
+        vectors = self.index.vectors[self.embedders[0].name]
         for n, (row, unit) in enumerate(zip(rows, best_input, strict=True)):
             start, end = self.index.unit_start[row], self.index.unit_start[row + 1]
-            out[n] = start + int(np.argmax(vectors[start:end] @ queries[position[input_units[unit]]]))
+            out[n] = start + int(np.argmax(vectors[start:end] @ queries[unit]))
         return out
 
     def _lexical(self, input_units: list[str]) -> tuple[ChannelScores, float]:
