@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_quality
-from disinfodb.embed import load_embedders
+from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.match import Candidates, ClaimIndex, Matcher, load_calibration
@@ -78,7 +78,7 @@ def write_dense_calibration(model: str, dev: list[tuple[Candidates, int]]) -> No
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="use-m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--write-calibration", action="store_true")
     args = parser.parse_args()
     store = build_store()

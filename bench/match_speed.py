@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.import_search import percentile, real_files
 from bench.synthetic import CaseSampler
-from disinfodb.embed import load_embedders
+from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.match import MAX_INPUT_UNITS, ClaimIndex, Matcher
@@ -78,7 +78,7 @@ def timed(function: Callable[[str], object], inputs: list[str]) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="use-m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--cases", type=int, default=20_000)
     args = parser.parse_args()
     store = build_store(args.cases)

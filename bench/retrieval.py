@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
-from disinfodb.embed import load_embedders
+from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.match import Calibration, Candidates, ClaimIndex, Matcher, feature_names
@@ -148,13 +148,13 @@ def label_quality(scores: list[npt.NDArray[np.float64]], labels: list[npt.NDArra
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="use-m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--write-calibration", action="store_true")
     args = parser.parse_args()
     store = build_store()
     embedders = load_embedders(args.model)
     started = time.perf_counter()
-    matcher = Matcher(store, embedders, ClaimIndex.build(store, embedders), calibration=None)
+    matcher = Matcher(store, embedders, ClaimIndex.build(store, embedders))
     print(f"index: {len(matcher.index.case_pks):,} cases, {len(matcher.index.unit_text):,} units, "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
     ids_by_pk = {pk: cid for pk, (cid, _) in store.case_ids(matcher.index.case_pks.tolist()).items()}

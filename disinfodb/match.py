@@ -491,20 +491,24 @@ NEAR_DUPLICATE = 0.92
 def near_duplicates(store: SQLiteStore, index: ClaimIndex, case_ids: list[str],
                     threshold: float = NEAR_DUPLICATE) -> list[tuple[str, str, float]]:
     """For each given case, the closest *other* case if its claim is at least `threshold`
-    similar (cosine of the cases' mean unit vectors): (case id, other id, cosine)."""
+    similar (cosine of the cases' mean unit vectors): (case id, other id, cosine). A pair
+    of two given cases that are each other's closest is reported once."""
     if not case_ids or not len(index.case_pks):
         return []
     rows = np.searchsorted(index.case_pks, [store.pk_of(cid) for cid in case_ids])
     vectors = index.case_vectors()
     found: list[tuple[int, int, float]] = []
+    seen: set[tuple[int, int]] = set()
     for start in range(0, len(rows), 512):
         block = rows[start:start + 512]
         sims = vectors[block] @ vectors.T
         sims[np.arange(len(block)), block] = -np.inf
         best = sims.argmax(axis=1)
         for row, other, score in zip(block, best, sims[np.arange(len(block)), best], strict=True):
-            if score >= threshold:
-                found.append((int(index.case_pks[row]), int(index.case_pks[other]), float(score)))
+            pair = (int(index.case_pks[row]), int(index.case_pks[other]))
+            if score >= threshold and (pair[1], pair[0]) not in seen:
+                seen.add(pair)
+                found.append((*pair, float(score)))
     names = store.case_ids([pk for pair in found for pk in pair[:2]])
     return [(names[a][0], names[b][0], round(score, 4)) for a, b, score in found]
 

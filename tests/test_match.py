@@ -431,6 +431,8 @@ def test_near_identical_case_is_the_top_related_and_a_near_duplicate(
         # A case with no near-identical claim is not flagged.
         unique = claims_2017.case("The Ukrainian government dispatched a drone")
         assert near_duplicates(store, index, [unique.id]) == []
+        # Both new in one import, each the other's closest: one pair, reported once.
+        assert near_duplicates(store, index, [original.id, copy.id]) == [(original.id, copy.id, score)]
     finally:
         store.close()
 
