@@ -21,12 +21,17 @@ setup: $(BIN)/disinfodb
 demo-db: setup
 	$(BIN)/disinfodb import --db $(DB) $(DEMO_FILES)
 
+# The demo matches with the fast model: the default pair embeds 13.6k cases with e5 once (~5 min).
+DEMO_MODEL ?= use-m
+PORT ?= 8000
+
 run: demo-db
 	$(BIN)/disinfodb stats --db $(DB)
 	$(BIN)/disinfodb search --db $(DB) "colour revolution" --per-page 5
 	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
-	$(BIN)/disinfodb match --db $(DB) --model use-m -n 3 \
+	$(BIN)/disinfodb match --db $(DB) --model $(DEMO_MODEL) -n 3 \
 	  "Взрывы на складе боеприпасов в Виннице устроили сами украинские военные, чтобы скрыть кражу оружия."
+	$(BIN)/disinfodb serve --db $(DB) --model $(DEMO_MODEL) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check disinfodb tests bench

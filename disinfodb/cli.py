@@ -450,6 +450,23 @@ def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
     out.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    model: ModelOption = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the JSON API (OpenAPI docs at /docs)."""
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from disinfodb.api import create_app  # noqa: PLC0415
+
+    with opened(db) as store:
+        out.print(f"Serving {store.path} ({store.count():,} cases) at http://{host}:{port}/docs")
+        uvicorn.run(create_app(store, model), host=host, port=port, log_level="info")
+
+
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
