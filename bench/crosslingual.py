@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_quality
+from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_quality, without_gold
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
@@ -58,10 +58,13 @@ def rank_of(found: Candidates, scores: npt.NDArray[np.float64], gold: int) -> in
     return int(hits[0]) + 1 if len(hits) else 10**6
 
 
-def write_dense_calibration(model: str, dev: list[tuple[Candidates, int]]) -> None:
-    """Fit the dense-only model and its thresholds on the dev claims of every language."""
+def write_dense_calibration(model: str, dev: list[tuple[Candidates, int]],
+                            negatives: list[Candidates]) -> None:
+    """Fit the dense-only model on the dev claims of every language, and on the same
+    claims with their case left out of the corpus (inputs that repeat no case)."""
     labels = [(found.rows == gold).astype(np.int64) for found, gold in dev]
-    found = [f for f, _ in dev]
+    labels += [np.zeros(len(f.rows), dtype=np.int64) for f in negatives]
+    found = [f for f, _ in dev] + negatives
     columns = found[0].dense_columns
     dense = fit(found, labels, columns)
     scores = [1.0 / (1.0 + np.exp(-(f.features[:, :columns] @ np.array(dense[:-1]) + dense[-1]))) for f in found]
@@ -91,7 +94,10 @@ def main() -> int:
     found = {language: [(matcher.candidates(q["text"]), row_of_content[q["content_id"]]) for q in lines]
              for language, lines in queries.items()}
     if args.write_calibration:
-        write_dense_calibration(args.model, [pair for pairs in found.values() for pair in pairs[:DEV_CLAIMS]])
+        dev = [(q["text"], row_of_content[q["content_id"]]) for lines in queries.values() for q in lines[:DEV_CLAIMS]]
+        negatives = without_gold(matcher, [text for text, _ in dev], [{gold} for _, gold in dev])
+        write_dense_calibration(args.model, [pair for pairs in found.values() for pair in pairs[:DEV_CLAIMS]],
+                                negatives)
         matcher.calibration = load_calibration(matcher.name)
     print(f"{len(matcher.index.case_pks):,} cases; model {args.model}; test split: claims "
           f"{DEV_CLAIMS + 1}-{len(queries['en'])} of each language")

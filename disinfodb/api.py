@@ -122,6 +122,7 @@ class Service:
         self.store = store
         self.model = model
         self._matcher: Matcher | None = None
+        self._matcher_version: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     @contextmanager
@@ -130,10 +131,13 @@ class Service:
             yield self.store
 
     def matcher(self) -> Matcher:
-        """Built on first use (embedding whatever is not cached), refreshed after writes."""
-        if self._matcher is None or self._matcher.index.case_pks.size != self.store.count():
+        """Built on first use (embedding whatever is not cached), rebuilt after any write
+        to the database, by this process or another (cached vectors make that cheap)."""
+        version = self.store.data_version()
+        if self._matcher is None or self._matcher_version != version:
             embedders = load_embedders(self.model)
             self._matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders))
+            self._matcher_version = self.store.data_version()
         return self._matcher
 
 

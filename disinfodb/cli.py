@@ -26,7 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from disinfodb.cases import Case
-from disinfodb.embed import ModelMissing, fetch_weights, load_embedders
+from disinfodb.embed import fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
 from disinfodb.export import EXPORTERS
 from disinfodb.ingest import FORMATS, read_file
@@ -138,12 +138,12 @@ def _near_duplicates(store: SQLiteStore, changed: list[str]) -> list[tuple[str, 
         return []
     try:
         embedders = load_embedders()[:1]  # the primary, fast model is enough to compare claims
-    except ModelMissing as missing:
-        err.print(f"[dim]near-duplicate check skipped: {escape(str(missing))}[/]")
+        with _embedding_progress() as progress:
+            index = ClaimIndex.build(store, embedders, progress)
+        return near_duplicates(store, index, changed)
+    except DisinfoError as problem:  # the import itself has been committed: only warn
+        err.print(f"[yellow]near-duplicate check skipped:[/] {escape(str(problem))}")
         return []
-    with _embedding_progress() as progress:
-        index = ClaimIndex.build(store, embedders, progress)
-    return near_duplicates(store, index, changed)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from disinfodb.embed import Embedder, Vectors
-from disinfodb.errors import DisinfoError
+from disinfodb.errors import CaseNotFound, DisinfoError
 from disinfodb.search import SearchQuery
 from disinfodb.store.sqlite import SQLiteStore
 from disinfodb.store.term_index import IntArray
@@ -53,13 +54,17 @@ class InputTooLarge(DisinfoError):
 
 
 def case_units(title: str, summary: str) -> list[str]:
-    """What a case claims: its title and its summary's first sentences."""
+    """What a case claims: its title, its summary's first sentences, and the whole summary
+    when it is a few sentences (a paraphrase often restates the claim as a whole)."""
+    sentences_ = claim_sentences(summary)
     out = [title]
-    for sentence in claim_sentences(summary):
+    for sentence in sentences_:
         if len(out) >= CASE_UNITS:
             break
         if sentence.casefold() != title.casefold():
             out.append(sentence)
+    if 2 <= len(sentences_) <= 4 and len(out) < CASE_UNITS:
+        out.append(" ".join(sentences_))
     return out
 
 
@@ -82,8 +87,15 @@ class ClaimIndex:
               progress: Callable[[int, int], None] | None = None) -> ClaimIndex:
         """Load cached vectors; embed (and cache) the cases whose claim text is new."""
         vectors: dict[str, Vectors] = {}
-        for embedder in embedders:
-            pks, texts, bm25_corpus, vectors[embedder.name] = _model_vectors(store, embedder, progress)
+        for _attempt in range(3):  # another process may write between the models' reads
+            reads = [_model_vectors(store, embedder, progress) for embedder in embedders]
+            if all(read[0] == reads[0][0] for read in reads):
+                break
+        else:
+            raise DisinfoError("the cases kept changing while the matching index was built; try again")
+        pks, texts, bm25_corpus, _ = reads[0]
+        for embedder, read in zip(embedders, reads, strict=True):
+            vectors[embedder.name] = read[3]
         counts = np.array([len(t) for t in texts], dtype=np.int64)
         tokens = bm25s.tokenize(bm25_corpus, stopwords="en", show_progress=False)
         retriever = None
@@ -374,7 +386,8 @@ class Matcher:
             raise InputTooLarge(f"the text has {len(text):,} characters; matching takes up to "
                                 f"{MAX_INPUT_CHARS:,} (split it, or use `scan` for corpora)")
         cleaned = clean(text)
-        visible = [ch for ch in cleaned if not ch.isspace()]
+        visible = [ch for ch in cleaned if not ch.isspace() and unicodedata.category(ch)[0] not in "SNZ"
+                   and ch != "\ufe0f"]
         letters = sum(ch.isalpha() for ch in visible)
         if letters < 2 or letters < 0.5 * len(visible) or cleaned.count("\ufffd") > 0.05 * len(visible):
             raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
@@ -432,7 +445,9 @@ class Matcher:
         tokens = bm25s.tokenize(input_units, stopwords="en", return_ids=False, show_progress=False)
         vocabulary = self.index.bm25.vocab_dict
         words = [word for query in tokens for word in query]
-        known = sum(word in vocabulary for word in words) / max(len(words), 1)
+        if not words:  # only stopwords or numbers: nothing for BM25, but not another language
+            return ChannelScores.empty(n_cases), 1.0
+        known = sum(word in vocabulary for word in words) / len(words)
         low, high = LEXICAL_TRUSTED_FROM
         trust = min(1.0, max(0.0, (known - low) / (high - low)))
         if trust == 0.0:
@@ -459,7 +474,7 @@ class Matcher:
             case_id, title = names[pk]
             unit = int(found.best_unit[i])
             evidence = [Evidence(found.input_units[int(found.best_input[i])], self.index.unit_text[unit],
-                                 round(float(found.dense[i]), 4))] if unit >= 0 else []
+                                 round(float(found.features[i, 0]), 4))] if unit >= 0 else []
             label = self.label(float(scores[i]), found.trust)
             matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
                                  round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
@@ -478,6 +493,8 @@ class Matcher:
         """The k cases whose claims are closest to this case's: (id, title, cosine)."""
         pk = self.store.pk_of(case_id)
         row = int(np.searchsorted(self.index.case_pks, pk))
+        if row >= len(self.index.case_pks) or self.index.case_pks[row] != pk:
+            raise CaseNotFound(f"case {case_id!r} is newer than the matching index; rebuild it")
         vectors = self.index.case_vectors()
         sims = vectors @ vectors[row]
         top = [int(i) for i in np.argsort(-sims, kind="stable")[:k + 1] if i != row][:k]

@@ -19,9 +19,15 @@ _BOUNDARY = re.compile(
     re.UNICODE)
 _INITIAL = re.compile(r"(?:^|[\s.])\w\.$")
 _URL = re.compile(r"https?://\S+|www\.\S+|pic\.twitter\.com/\S+")
-_HANDLE_TAIL = re.compile(r"\s*[—–-]\s*[^—–\n]{0,80}\(@\w+\)\s*[A-Z][a-z]+ \d{1,2}, \d{4}\s*$")
+_HANDLE_TAIL = re.compile(r"[—–-]\s*[^—–\n]{0,80}\(@\w+\)\s*[A-Z][a-z]+ \d{1,2}, \d{4}$")
+_TAIL_CHARS = 200  # the tail is searched for only here: a regex over the whole text is quadratic
 _MENTION = re.compile(r"(?<!\w)[@#](\w+)")
 _CASED_SCRIPTS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN"}
+_ABBREVIATION_CHARS = 8  # the longest of _ABBREVIATIONS, with room
+_ABBREVIATIONS = {"etc", "vs", "approx", "incl", "cf", "al", "resp", "ca", "no", "nr", "st", "dr", "mr", "mrs",
+                  "ms", "prof", "gen", "col", "lt", "sgt", "jr", "sr", "co", "corp", "inc", "ltd", "dept", "fig",
+                  "vol", "pp", "jan", "feb", "mar", "apr", "aug", "sept", "oct", "nov", "dec", "т", "г", "гг",
+                  "им", "ул", "д", "см", "тыс", "млн", "млрд"}
 MIN_CHARS = 12
 MIN_WORDS = 4
 _WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n(?=[ \t]*\S)")  # a single line break inside a paragraph
@@ -32,11 +38,22 @@ def _starts_lowercase(char: str) -> bool:
     return char.islower() and unicodedata.name(char, "").split()[0] in _CASED_SCRIPTS
 
 
+def _abbreviation(word: str, following: str) -> bool:
+    """Whether `word.` is an abbreviation rather than the end of a sentence: a known one,
+    or a dotted one ("U.S.") followed by a lowercase word."""
+    if not word.endswith("."):
+        return False
+    bare = word.rstrip(".").casefold()
+    return bare in _ABBREVIATIONS or ("." in bare and _starts_lowercase(following))
+
+
 def clean(text: str) -> str:
     """Drop what never carries a claim: URLs, a tweet's "— name (@handle) date" tail,
     control characters; keep hashtag/mention words (#Crimea -> Crimea)."""
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" else " " for ch in text)
-    text = _HANDLE_TAIL.sub("", text)
+    text = text.rstrip()
+    head, tail = text[:-_TAIL_CHARS], text[-_TAIL_CHARS:]
+    text = head + _HANDLE_TAIL.sub("", tail)
     text = _URL.sub(" ", text)
     text = _MENTION.sub(r"\1", text)
     return re.sub(r"[ \t]+", " ", text).strip()
@@ -53,9 +70,10 @@ def sentences(text: str) -> list[str]:
         for boundary in _BOUNDARY.finditer(line):
             end = boundary.start("space") if boundary.group("space") else boundary.end()
             piece = line[start:end].strip()
-            following = line[boundary.end():].lstrip("\"'“«([")[:1]
-            if _INITIAL.search(piece) or _starts_lowercase(following):
-                continue  # "J. Smith", "U.S. officials", "etc. and" — not an end
+            following = line[boundary.end():boundary.end() + 4].lstrip("\"'“«([")[:1]
+            last_word = line[max(start, end - _ABBREVIATION_CHARS - 2):end].rsplit(maxsplit=1)[-1:] or [""]
+            if _INITIAL.search(last_word[0]) or _abbreviation(last_word[0], following):
+                continue  # "J. Smith", "U.S. officials", "Gen. Smith", "etc. and" — not an end
             out.append(piece)
             start = boundary.end()
         out.append(line[start:].strip())

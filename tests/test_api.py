@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from disinfodb.api import MAX_MATCH_CHARS, create_app
+from disinfodb.cases import Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.store import SQLiteStore
@@ -21,7 +22,7 @@ COUP_EN = "What happened in Kazakhstan is yet another attempt at a colour revolu
 def client(tmp_path: Path, seed_path: Path) -> Iterator[TestClient]:
     store = SQLiteStore(tmp_path / "api.sqlite")
     import_records(store, read_file(str(seed_path)))
-    with TestClient(create_app(store, "use-m"), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(store), raise_server_exceptions=False) as test_client:  # the default models
         yield test_client
     store.close()
 
@@ -99,3 +100,25 @@ def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     stats = client.get("/api/stats").json()
     assert stats["cases"] == 4 and "path" not in stats
+
+
+def test_matcher_follows_writes_by_another_process(tmp_path: Path, seed_path: Path) -> None:
+    """Deleting the newest case and adding another reuses its row id: the API must not
+    answer with the old case's vectors (nor fail) after a write it did not make."""
+    store = SQLiteStore(tmp_path / "shared.sqlite")
+    import_records(store, read_file(str(seed_path)))
+    with TestClient(create_app(store, "use-m"), raise_server_exceptions=False) as client:
+        assert client.post("/api/match", json={"text": COUP_EN}).status_code == 200
+        other = SQLiteStore(tmp_path / "shared.sqlite")
+        newest = max(other.iter_cases(), key=lambda case: other.pk_of(case.id))
+        other.delete(newest.id)
+        _, added = other.upsert(Case(title="Poland plans to annex western Ukraine",
+                                     summary="Warsaw is preparing to take over the western regions of Ukraine."))
+        other.close()
+        found = client.post("/api/match", json={"text": "Poland wants to seize western Ukraine.", "limit": 1})
+        assert found.status_code == 200 and found.json()["matches"][0]["case_id"] == added.id
+        related = client.get(f"/api/cases/{added.id}/related", params={"limit": 2})
+        assert related.status_code == 200 and added.id not in {r["case_id"] for r in related.json()}
+        gone = client.get(f"/api/cases/{newest.id}/related")
+        assert gone.status_code == 404
+    store.close()

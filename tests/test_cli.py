@@ -348,8 +348,7 @@ def test_several_files_are_one_transaction(cli: Cli, seed_path: Path, tmp_path: 
 # The models folder is passed on explicitly: $DISINFODB_MODELS, else the default cache.
 model_runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None, "DISINFODB_MODEL": None,
                               "DISINFODB_MODELS": str(models_dir())})
-COUP_TEXT = ("NATO is preparing a coup in Kazakhstan to distract Russia before the negotiations. "
-             "It wants missiles in Poland and Romania.")
+COUP_TEXT = "What happened in Kazakhstan is yet another attempt at a colour revolution."
 KAZAKH_COUP = "A coup in Kazakhstan was meant to divert Russia’s attention before negotiations"
 KAZAKH_UNREST = "Kazakhstan unrest is a US attempt to drag Russia into new conflicts"
 

@@ -191,7 +191,7 @@ def test_vector_cache(seed_store: SQLiteStore) -> None:
     updated = ClaimIndex.build(seed_store, [counting])
     new_units = case_units(case.title, summary)
     assert new_units == [case.title, "Washington wants chaos in Kazakhstan to weaken Russia.",
-                         "The protests were paid for by American foundations."]
+                         "The protests were paid for by American foundations.", summary]  # + the whole
     assert counting.take() == new_units
     row = int(np.searchsorted(updated.case_pks, seed_store.pk_of(case.id)))
     block = updated.primary[updated.unit_start[row]:updated.unit_start[row + 1]]
@@ -463,3 +463,13 @@ def test_claim_index_json_units_round_trip(seed_store: SQLiteStore) -> None:
         assert parts == case_units(title, summary)
         assert len(blob) == len(parts) * 512 * 4
 
+
+
+def test_posts_with_emoji_and_stopwords_only(seed_store: SQLiteStore) -> None:
+    """Emoji, flags and numbers do not make a real post 'nothing to match'; a text of only
+    stopwords is not taken for another language and matched on vectors alone."""
+    matcher = Matcher(seed_store, load_embedders("use-m"))
+    post = "US behind Kazakhstan coup!!! 🇺🇸🇺🇸🇺🇸🔥🔥🔥🔥 #Kazakhstan #Russia 2022-01-06 11:45 https://t.co/x"
+    found = matcher.match(post, limit=1)
+    assert "Kazakhstan" in found[0].title
+    assert matcher.candidates("the the the and of").trust == 1.0

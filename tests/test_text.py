@@ -121,3 +121,21 @@ def test_units_are_capped_evenly_over_the_text() -> None:
 def test_units_of_empty_text() -> None:
     assert units("", 10) == []
     assert units(" \n\t ", 10) == []
+
+
+def test_lowercase_sentences_and_abbreviations() -> None:
+    """Social-media text often has no capitals; abbreviations still do not end sentences."""
+    assert sentences("the west lies. nato attacks. it was approx. five. Gen. Smith agreed.") == [
+        "the west lies.", "nato attacks.", "it was approx. five.", "Gen. Smith agreed."]
+    assert sentences("The U.S. officials said so. В 2014 г. Россия напала.") == [
+        "The U.S. officials said so.", "В 2014 г. Россия напала."]
+
+
+def test_cleaning_and_splitting_stay_linear() -> None:
+    """A long run of spaces or many short sentences must not take quadratic time."""
+    import time  # noqa: PLC0415
+
+    started = time.perf_counter()
+    clean("ab " + " " * 200_000 + "cd — Name (@handle) February 25, 2016")
+    sentences("word. " * 100_000)
+    assert time.perf_counter() - started < 5

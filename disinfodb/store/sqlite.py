@@ -293,6 +293,10 @@ class SQLiteStore:
             finally:
                 self._db.execute("COMMIT")
 
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever the database has changed: commits here, and commits by others."""
+        return self._writes, int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def term_index(self) -> TermIndex:
         """The in-memory term index, reloaded when this or another connection has written.
 
@@ -301,7 +305,7 @@ class SQLiteStore:
         """
         if self._in_transaction:
             return TermIndex.load(self._db)
-        version = (self._writes, self._db.execute("PRAGMA data_version").fetchone()[0])
+        version = self.data_version()
         if self._term_index is None or self._term_index[0] != version:
             self._term_index = (version, TermIndex.load(self._db))
         return self._term_index[1]
