@@ -26,7 +26,7 @@ from disinfodb.cases import Case
 from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound, DisinfoError, QuerySyntaxError
 from disinfodb.match import ClaimIndex, InputTooLarge, Matcher, NothingToMatch
-from disinfodb.search import MAX_PER_PAGE, SearchQuery
+from disinfodb.search import MAX_PER_PAGE, FacetValue, Hit, SearchQuery
 from disinfodb.store import SQLiteStore, open_store
 
 MAX_MATCH_CHARS = 200_000
@@ -40,30 +40,12 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] = []
 
 
-class HitOut(BaseModel):
-    id: str
-    title: str
-    published: date | None
-    issue: int | None
-    languages: list[str]
-    countries: list[str]
-    keywords: list[str]
-    snippet: str = Field(description="HTML-escaped text with matches in <mark> tags")
-    score: float | None
-
-
-class FacetValueOut(BaseModel):
-    value: str
-    label: str
-    count: int
-
-
 class SearchOut(BaseModel):
     total: int
     page: int
     per_page: int
-    results: list[HitOut]
-    facets: dict[str, list[FacetValueOut]]
+    results: list[Hit]  # snippets are HTML-escaped, with matches in <mark> tags
+    facets: dict[str, list[FacetValue]]
 
 
 class HistoryEntryOut(BaseModel):
@@ -167,11 +149,8 @@ def create_app(store: SQLiteStore | None = None, model: str | None = None) -> Fa
                             since=since, until=until, sort=sort, page=page, per_page=per_page)
         with service.using() as db:
             results = db.search(query)
-        return SearchOut(
-            total=results.total, page=results.page, per_page=results.per_page,
-            results=[HitOut(**dataclasses.asdict(hit)) for hit in results.hits],
-            facets={name: [FacetValueOut(**dataclasses.asdict(v)) for v in values]
-                    for name, values in results.facets.items()})
+        return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
+                         results=results.hits, facets=results.facets)
 
     @app.get("/api/cases/{case_id}", response_model=Case, tags=["cases"])
     def get_case(case_id: str) -> Case:
