@@ -29,7 +29,7 @@ from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_qualit
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import Candidates, ClaimIndex, Matcher, load_calibration
+from disinfodb.match import Candidates, ClaimIndex, Matcher, load_calibration, logistic
 from disinfodb.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def write_dense_calibration(model: str, dev: list[tuple[Candidates, int]],
     found = [f for f, _ in dev] + negatives
     columns = found[0].dense_columns
     dense = fit(found, labels, columns)
-    scores = [1.0 / (1.0 + np.exp(-(f.features[:, :columns] @ np.array(dense[:-1]) + dense[-1]))) for f in found]
+    scores = [logistic(f.features[:, :columns], dense) for f in found]
     match_at, related_at = MATCH_AT, RELATED_AT
     print(f"'match' label (dense-only score >= {match_at}) on xling dev: {label_quality(scores, labels, match_at)}")
     current = json.loads(CALIBRATION.read_text())

@@ -199,8 +199,8 @@ class Calibration:
     dense_related_at: float
 
     def score(self, found: Candidates) -> FloatArray:
-        full = _logistic(found.features, self.full)
-        dense = _logistic(found.features[:, :found.dense_columns], self.dense)
+        full = logistic(found.features, self.full)
+        dense = logistic(found.features[:, :found.dense_columns], self.dense)
         return np.asarray(found.trust * full + (1.0 - found.trust) * dense, dtype=np.float64)
 
     def label(self, score: float, trust: float) -> str:
@@ -220,7 +220,8 @@ def feature_names(models: list[str]) -> tuple[str, ...]:
     return (*(f"cosine_{model}" for model in models), *(f"rr_{model}" for model in models), *LEXICAL_FEATURES)
 
 
-def _logistic(features: FloatArray, weights: tuple[float, ...]) -> FloatArray:
+def logistic(features: FloatArray, weights: tuple[float, ...]) -> FloatArray:
+    """A logistic model's probabilities: `weights` are per feature, then the bias."""
     logits = features @ np.array(weights[:-1]) + weights[-1]
     return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
@@ -347,8 +348,7 @@ class Matcher:
         self.index = index or ClaimIndex.build(store, embedders)
         self.calibration = calibration or load_calibration(self.name)
 
-    def candidates(self, text: str, allowed: IntArray | None = None, lexical: bool = True,
-                   dense: bool = True) -> Candidates:
+    def candidates(self, text: str, allowed: IntArray | None = None) -> Candidates:
         """Score the cases for one input text: the union of both channels' top candidates.
 
         Ranks and relative scores are taken per input unit (a case's rank is its rank for
@@ -360,9 +360,8 @@ class Matcher:
         mask = np.ones(n_cases, dtype=bool)
         if allowed is not None:
             mask = np.isin(self.index.case_pks, allowed, assume_unique=True)
-        empty = ChannelScores.empty(n_cases)
-        channels, queries = self._dense(input_units) if dense else ([empty] * len(self.embedders), None)
-        lexical_channel, trust = self._lexical(input_units) if lexical else (empty, 0.0)
+        channels, queries = self._dense(input_units)
+        lexical_channel, trust = self._lexical(input_units)
         pool = min(CANDIDATES, int(mask.sum()))
         mean_cosine = np.mean([channel.score for channel in channels], axis=0)
         rows = np.union1d(_top(mean_cosine, mask, pool), _top(lexical_channel.score, mask, pool))
@@ -377,7 +376,7 @@ class Matcher:
             np.log1p(trust * np.maximum(lexical_channel.score[rows], 0.0)),
         ]) if len(rows) else np.zeros((0, 2 * len(self.embedders) + len(LEXICAL_FEATURES)))
         best_input = channels[0].best_input[rows]
-        return Candidates(rows, features, self._best_units(input_units, queries, rows, best_input), best_input,
+        return Candidates(rows, features, self._best_units(queries, rows, best_input), best_input,
                           np.column_stack([*dense_ranks, lexical_rank]), trust, len(self.embedders), input_units)
 
     @staticmethod
@@ -424,12 +423,9 @@ class Matcher:
         starts = self.index.unit_start[:-1]
         return np.maximum.reduceat(sims, starts, axis=1) if len(starts) else sims
 
-    def _best_units(self, input_units: list[str], queries: Vectors | None, rows: IntArray,
-                    best_input: IntArray) -> IntArray:
+    def _best_units(self, queries: Vectors, rows: IntArray, best_input: IntArray) -> IntArray:
         """For each candidate, the case unit closest to its best input unit (the evidence)."""
-        out = np.full(len(rows), -1, dtype=np.int64)
-        if queries is None:
-            return out
+        out = np.empty(len(rows), dtype=np.int64)
         vectors = self.index.vectors[self.embedders[0].name]
         for n, (row, unit) in enumerate(zip(rows, best_input, strict=True)):
             start, end = self.index.unit_start[row], self.index.unit_start[row + 1]
@@ -465,7 +461,7 @@ class Matcher:
         found = self.candidates(text, allowed)
         scores = self.scores(found)
         order = np.argsort(-scores, kind="stable")[:limit]
-        keep = {"none": 0, "related": 1, "match": 2}[min_label]
+        keep = _label_rank(min_label)
         chosen = [i for i in order if _label_rank(self.label(float(scores[i]), found.trust)) >= keep]
         names = self.store.case_ids([int(self.index.case_pks[found.rows[i]]) for i in chosen])
         matches = []
@@ -474,7 +470,7 @@ class Matcher:
             case_id, title = names[pk]
             unit = int(found.best_unit[i])
             evidence = [Evidence(found.input_units[int(found.best_input[i])], self.index.unit_text[unit],
-                                 round(float(found.features[i, 0]), 4))] if unit >= 0 else []
+                                 round(float(found.features[i, 0]), 4))]
             label = self.label(float(scores[i]), found.trust)
             matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
                                  round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
