@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.synthetic import CaseSampler
 from disinfodb.cases import Case
-from disinfodb.export import export_jsonl
+from disinfodb.export import EXPORTERS
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery, to_fts
@@ -84,7 +84,7 @@ def build(size: int, real_cases: list[Case], workdir: Path) -> tuple[SQLiteStore
         return store, real_rate, None
     synthetic = workdir / f"synthetic-{size}.jsonl"
     with open(synthetic, "w", encoding="utf-8") as out:
-        export_jsonl(CaseSampler(real_cases).cases(missing), out)
+        EXPORTERS["jsonl"](CaseSampler(real_cases).cases(missing), out)
     started = time.perf_counter()
     report = import_records(store, read_file(str(synthetic)))
     return store, real_rate, report.created / (time.perf_counter() - started)

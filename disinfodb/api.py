@@ -1,43 +1,40 @@
-"""The JSON API (FastAPI): the library's search, cases, history and matching over HTTP.
+"""The JSON API (FastAPI): the library's search, cases, history, matching, writes,
+imports and exports over HTTP; `create_app` also mounts the web pages.
 
 Every endpoint has a pydantic model in and out, so /openapi.json is exact. Errors are
 RFC 9457 problem details (`application/problem+json`) naming what was wrong; a stack
-trace never reaches the client. One store serves the app; its calls are serialised by a
-lock (SQLite connections are not meant for concurrent use), which is plenty for reads
-that take milliseconds.
+trace never reaches the client. Reads are public unless the instance is private; writes
+need the bearer token of an editor or admin (see `disinfodb.auth`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import logging
+import shutil
+import tempfile
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from disinfodb import __version__
+from disinfodb.accounts import Role
+from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ServiceDep, client_key, token_user
 from disinfodb.cases import Case
-from disinfodb.embed import load_embedders
-from disinfodb.errors import CaseNotFound, DisinfoError, QuerySyntaxError
-from disinfodb.match import ClaimIndex, InputTooLarge, Matcher, NothingToMatch
+from disinfodb.export import CHUNKS, FILE_SUFFIXES, MEDIA_TYPES
+from disinfodb.ingest import FORMATS, read_file
+from disinfodb.ingest.pipeline import ImportReport, import_records
+from disinfodb.match import InputTooLarge
+from disinfodb.problems import ProblemOut
 from disinfodb.search import MAX_PER_PAGE, FacetValue, Hit, SearchQuery
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.service import Service
 
-MAX_MATCH_CHARS = 200_000
-
-
-class Problem(BaseModel):
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, Any]] = []
+log = logging.getLogger(__name__)
+ImportFormat = Literal["listing", "jsonl", "json", "csv", "euvsdisinfo-2017", "euvsdisinfo-2021", "claimreview"]
+assert get_args(ImportFormat) == FORMATS, "keep the import formats of the API and the readers in step"
 
 
 class SearchOut(BaseModel):
@@ -64,7 +61,8 @@ class RelatedOut(BaseModel):
 
 
 class MatchIn(BaseModel):
-    text: str = Field(max_length=MAX_MATCH_CHARS, description="The text to check, any language")
+    text: str = Field(description="The text to check, any language (at most 200,000 characters by default:"
+                                  " longer is a 413)")
     limit: int = Field(5, ge=1, le=50)
     min_label: Literal["none", "related", "match"] = "none"
     since: date | None = None
@@ -92,133 +90,172 @@ class MatchesOut(BaseModel):
     matches: list[MatchOut]
 
 
-def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
-    return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json")
+class ImportOut(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    duplicates: list[ProblemOut]
+    conflicts: list[ProblemOut]
+    problems: list[ProblemOut]  # bad records skipped (with skip_invalid; else the import is a 422)
+    dry_run: bool
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportOut:
+        return cls(created=report.created, updated=report.updated, unchanged=report.unchanged,
+                   duplicates=[ProblemOut.of(p) for p in report.duplicates],
+                   conflicts=[ProblemOut.of(p) for p in report.conflicts],
+                   problems=[ProblemOut.of(p) for p in report.problems], dry_run=report.dry_run)
 
 
-class Service:
-    """The store and the (lazily built) matcher behind the app, used one call at a time."""
-
-    def __init__(self, store: SQLiteStore, model: str | None = None) -> None:
-        self.store = store
-        self.model = model
-        self._matcher: Matcher | None = None
-        self._matcher_version: tuple[int, int] | None = None
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def using(self) -> Iterator[SQLiteStore]:
-        with self._lock:
-            yield self.store
-
-    def matcher(self) -> Matcher:
-        """Built on first use (embedding whatever is not cached), rebuilt after any write
-        to the database, by this process or another (cached vectors make that cheap)."""
-        version = self.store.data_version()
-        if self._matcher is None or self._matcher_version != version:
-            embedders = load_embedders(self.model)
-            self._matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders))
-            self._matcher_version = self.store.data_version()
-        return self._matcher
+class UserOut(BaseModel):
+    name: str
+    role: Role
+    has_password: bool
 
 
-def create_app(store: SQLiteStore | None = None, model: str | None = None) -> FastAPI:
-    """The API app over a store (default: $DISINFODB_DB or ./disinfodb.sqlite)."""
-    service = Service(store or open_store(), model)
-    app = FastAPI(title="disinfodb", version=__version__,
-                  description="Search, read and match debunked disinformation cases.")
-    _add_error_handlers(app)
-
-    @app.get("/api/cases", response_model=SearchOut, tags=["cases"])
-    def search_cases(
-        q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
-        keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
-        country: Annotated[list[str], Query()] = [],  # noqa: B006
-        language: Annotated[list[str], Query()] = [],  # noqa: B006
-        outlet: Annotated[list[str], Query()] = [],  # noqa: B006
-        issue: Annotated[list[int], Query()] = [],  # noqa: B006
-        since: date | None = None,
-        until: date | None = None,
-        sort: Literal["relevance", "date", "date_asc"] = "relevance",
-        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
-    ) -> SearchOut:
-        query = SearchQuery(text=q, keywords=tuple(keyword), countries=tuple(country),
-                            languages=tuple(language), outlets=tuple(outlet), issues=tuple(issue),
-                            since=since, until=until, sort=sort, page=page, per_page=per_page)
-        with service.using() as db:
-            results = db.search(query)
-        return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
-                         results=results.hits, facets=results.facets)
-
-    @app.get("/api/cases/{case_id}", response_model=Case, tags=["cases"])
-    def get_case(case_id: str) -> Case:
-        with service.using() as db:
-            return db.get(case_id)
-
-    @app.get("/api/cases/{case_id}/history", response_model=list[HistoryEntryOut], tags=["cases"])
-    def case_history(case_id: str) -> list[HistoryEntryOut]:
-        with service.using() as db:
-            entries = db.history(case_id)
-            if not entries:
-                db.get(case_id)  # raises CaseNotFound
-        return [HistoryEntryOut(seq=e.seq, action=e.action, version=e.version,  # type: ignore[arg-type]
-                                actor=e.actor, at=e.at, previous=e.previous) for e in entries]
-
-    @app.get("/api/cases/{case_id}/related", response_model=list[RelatedOut], tags=["cases"])
-    def related_cases(case_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[RelatedOut]:
-        with service.using():
-            found = service.matcher().related(case_id, limit)
-        return [RelatedOut(case_id=cid, title=title, score=score) for cid, title, score in found]
-
-    @app.post("/api/match", response_model=MatchesOut, tags=["matching"])
-    def match_text(request: MatchIn) -> MatchesOut:
-        filters = SearchQuery(keywords=tuple(request.keywords), countries=tuple(request.countries),
-                              languages=tuple(request.languages), since=request.since, until=request.until)
-        with service.using():
-            matches = service.matcher().match(request.text, filters if filters != SearchQuery() else None,
-                                              limit=request.limit, min_label=request.min_label)
-        return MatchesOut(matches=[MatchOut(case_id=m.case_id, title=m.title, score=m.score,
-                                            label=m.label,  # type: ignore[arg-type]
-                                            evidence=[EvidenceOut(**dataclasses.asdict(e)) for e in m.evidence])
-                                   for m in matches])
-
-    @app.get("/api/stats", tags=["cases"])
-    def stats() -> dict[str, Any]:
-        with service.using() as db:
-            numbers = db.stats()
-        numbers.pop("path", None)  # where the file lives is the server's business
-        return numbers
-
-    return app
+def search_params(
+    q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
+    keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
+    country: Annotated[list[str], Query()] = [],  # noqa: B006
+    language: Annotated[list[str], Query()] = [],  # noqa: B006
+    outlet: Annotated[list[str], Query()] = [],  # noqa: B006
+    issue: Annotated[list[int], Query()] = [],  # noqa: B006
+    since: date | None = None,
+    until: date | None = None,
+    sort: Literal["relevance", "date", "date_asc"] = "relevance",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
+) -> SearchQuery:
+    """The search state, from the query string (the web pages read the same parameters)."""
+    return SearchQuery(text=q, keywords=tuple(keyword), countries=tuple(country), languages=tuple(language),
+                       outlets=tuple(outlet), issues=tuple(issue), since=since, until=until, sort=sort,
+                       page=page, per_page=per_page)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
-    statuses: list[tuple[type[Exception], int, str]] = [
-        (CaseNotFound, 404, "Case not found"),
-        (QuerySyntaxError, 400, "Bad query"),
-        (NothingToMatch, 422, "Nothing to match"),
-        (InputTooLarge, 413, "Text too large"),
-        (DisinfoError, 400, "Bad request"),
-    ]
-    for error_type, status, title in statuses:
-        app.add_exception_handler(error_type, _handler(status, title))
-
-    async def invalid(request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, RequestValidationError)
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
-        return problem(422, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
-
-    async def crashed(request: Request, error: Exception) -> JSONResponse:
-        return problem(500, "Internal error", "the server failed to answer; the error was logged")
-
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(Exception, crashed)
+SearchParams = Annotated[SearchQuery, Depends(search_params)]
 
 
-def _handler(status: int, title: str) -> Callable[[Request, Exception], Any]:
-    async def handle(request: Request, error: Exception) -> JSONResponse:
-        return problem(status, title, str(error))
+router = APIRouter(prefix="/api")
 
-    return handle
+
+@router.get("/cases", response_model=SearchOut, tags=["cases"])
+def search_cases(service: ServiceDep, query: SearchParams, _: ApiReader) -> SearchOut:
+    results = service.reader.search(query)
+    return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
+                     results=results.hits, facets=results.facets)
+
+
+@router.get("/cases/{case_id}", response_model=Case, tags=["cases"])
+def get_case(service: ServiceDep, case_id: str, _: ApiReader) -> Case:
+    return service.reader.get(case_id)
+
+
+@router.get("/cases/{case_id}/history", response_model=list[HistoryEntryOut], tags=["cases"])
+def case_history(service: ServiceDep, case_id: str, _: ApiReader) -> list[HistoryEntryOut]:
+    entries = service.reader.history(case_id)
+    if not entries:
+        service.reader.get(case_id)  # raises CaseNotFound
+    return [HistoryEntryOut(seq=e.seq, action=e.action, version=e.version,  # type: ignore[arg-type]
+                            actor=e.actor, at=e.at, previous=e.previous) for e in entries]
+
+
+@router.get("/cases/{case_id}/related", response_model=list[RelatedOut], tags=["cases"])
+def related_cases(service: ServiceDep, case_id: str, _: ApiReader,
+                  limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[RelatedOut]:
+    found = service.matcher().related(case_id, limit)
+    return [RelatedOut(case_id=cid, title=title, score=score) for cid, title, score in found]
+
+
+@router.post("/match", response_model=MatchesOut, tags=["matching"])
+def match_text(service: ServiceDep, body: MatchIn, request: Request, user: ApiReader) -> MatchesOut:
+    service.match_limiter.check(client_key(user, request))
+    if len(body.text) > service.settings.max_match_chars:
+        raise InputTooLarge(f"the text has {len(body.text):,} characters;"
+                            f" at most {service.settings.max_match_chars:,} are matched in one request")
+    filters = SearchQuery(keywords=tuple(body.keywords), countries=tuple(body.countries),
+                          languages=tuple(body.languages), since=body.since, until=body.until)
+    matches = service.matcher().match(body.text, filters if filters != SearchQuery() else None,
+                                      limit=body.limit, min_label=body.min_label)
+    return MatchesOut(matches=[MatchOut(case_id=m.case_id, title=m.title, score=m.score,
+                                        label=m.label,  # type: ignore[arg-type]
+                                        evidence=[EvidenceOut(**dataclasses.asdict(e)) for e in m.evidence])
+                               for m in matches])
+
+
+@router.get("/stats", tags=["cases"])
+def stats(service: ServiceDep, _: ApiReader) -> dict[str, Any]:
+    numbers = service.reader.stats()
+    numbers.pop("path", None)  # where the file lives is the server's business
+    return numbers
+
+
+@router.get("/export", tags=["cases"], response_class=StreamingResponse,
+            responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
+def export(service: ServiceDep, query: SearchParams, _: ApiReader,
+           format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl") -> StreamingResponse:
+    """Every case the filters select (the full-text query is not applied), streamed."""
+    chunks = CHUNKS[format](service.reader.iter_cases(query))
+    filename = f"disinfodb-{date.today().isoformat()}{FILE_SUFFIXES[format]}"
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[format],
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/cases", response_model=Case, status_code=201, tags=["writes"])
+def create_case(service: ServiceDep, case: Case, user: ApiEditor, response: Response) -> Case:
+    stored = service.writer.create(case, actor=user.name)
+    response.headers["Location"] = f"/api/cases/{stored.id}"
+    return stored
+
+
+@router.put("/cases/{case_id}", response_model=Case, tags=["writes"])
+def update_case(service: ServiceDep, case_id: str, case: Case, user: ApiEditor) -> Case:
+    """Replace a case. Send the `version` you edited: if the case changed since, 409."""
+    _, stored = service.writer.replace(case_id, case, actor=user.name,
+                                       expected_version=case.version or None)
+    return stored
+
+
+@router.delete("/cases/{case_id}", status_code=204, tags=["writes"])
+def delete_case(service: ServiceDep, case_id: str, user: ApiEditor,
+                version: Annotated[int | None, Query(ge=1, description="The version you mean to delete")] = None
+                ) -> Response:
+    service.writer.delete(case_id, actor=user.name, expected_version=version)
+    return Response(status_code=204)
+
+
+@router.post("/import", response_model=ImportOut, tags=["writes"])
+def import_file(service: ServiceDep,
+    request: Request, user: ApiEditor,
+    file: Annotated[UploadFile, File(description="Listing text, JSONL, JSON, CSV or ClaimReview")],
+    format: Annotated[ImportFormat | None, Form()] = None,
+    dry_run: Annotated[bool, Form()] = False,
+    skip_invalid: Annotated[bool, Form()] = False,
+) -> ImportOut:
+    """Import a file: all of it or nothing (422 naming each bad record's line and field)."""
+    service.import_limiter.check(client_key(user, request))
+    report = import_upload(service, file, format, user.name, dry_run=dry_run, skip_invalid=skip_invalid)
+    return ImportOut.of(report)
+
+
+@router.get("/me", response_model=UserOut | None, tags=["accounts"])
+def me(service: ServiceDep, request: Request) -> UserOut | None:
+    """The user of the request's token (null without one)."""
+    user = token_user(service, request)
+    return UserOut(name=user.name, role=user.role, has_password=user.has_password) if user else None
+
+
+@router.get("/users", response_model=list[UserOut], tags=["accounts"])
+def users(service: ServiceDep, _: ApiAdmin) -> list[UserOut]:
+    return [UserOut(name=u.name, role=u.role, has_password=u.has_password) for u in service.accounts.users()]
+
+
+def import_upload(service: Service, upload: UploadFile, fmt: str | None, actor: str, *,
+                  dry_run: bool = False, skip_invalid: bool = False) -> ImportReport:
+    """Import an uploaded file through the writer connection (the upload is spooled to a
+    temporary file first, so readers can sniff its format and stream it)."""
+    name = Path(upload.filename or "upload").name
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as spooled:
+        shutil.copyfileobj(upload.file, spooled)
+        spooled.flush()
+        records = read_file(spooled.name, fmt, source=name)
+        return import_records(service.writer, records, actor=actor, dry_run=dry_run, skip_invalid=skip_invalid)

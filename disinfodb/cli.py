@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,15 +16,16 @@ from datetime import date
 from enum import StrEnum
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from disinfodb.cases import Case
+from disinfodb.cli_accounts import token_app, user_app
+from disinfodb.cli_support import SHOWN_WARNINGS, DbOption, JsonOption, err, fail, opened, out, print_json
 from disinfodb.embed import fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
 from disinfodb.export import EXPORTERS
@@ -34,48 +34,17 @@ from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import ClaimIndex, Matcher, matches_json, near_duplicates
 from disinfodb.search import Results, SearchQuery
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLiteStore
 from disinfodb.vocab import language_name
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line per problem
-
-DbOption = Annotated[str | None, typer.Option(
-    "--db", envvar="DISINFODB_DB", help="SQLite file (default ./disinfodb.sqlite).",
-    show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-SHOWN_WARNINGS = 10
 
 
 class Sort(StrEnum):
     relevance = "relevance"
     date = "date"
     date_asc = "date_asc"
-
-
-def fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(1)
-
-
-@contextmanager
-def opened(db: str | None) -> Iterator[SQLiteStore]:
-    """Open the store and turn library errors into a clean exit 1."""
-    store = None
-    try:
-        store = open_store(db)
-        yield store
-    except DisinfoError as error:
-        fail(str(error))
-    finally:
-        if store is not None:
-            store.close()
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 @app.command()
@@ -455,18 +424,36 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     model: ModelOption = None,
+    private: Annotated[bool, typer.Option("--private", envvar="DISINFODB_PRIVATE",
+                                          help="Reads need a signed-in user or token too.")] = False,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", envvar="DISINFODB_MAX_UPLOAD_MB", min=1,
+                                               help="Largest request body (uploads).")] = 64,
+    match_per_minute: Annotated[int, typer.Option("--match-per-minute", envvar="DISINFODB_MATCH_PER_MINUTE",
+                                                  min=0, help="Match requests per client a minute (0: no limit).")
+                                ] = 60,
+    import_per_minute: Annotated[int, typer.Option("--import-per-minute", envvar="DISINFODB_IMPORT_PER_MINUTE",
+                                                   min=0, help="Imports per client a minute (0: no limit).")] = 10,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies", envvar="DISINFODB_SECURE_COOKIES",
+                                                 help="Mark cookies Secure (serve behind HTTPS).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Serve the JSON API (OpenAPI docs at /docs)."""
+    """Serve the web pages and the JSON API (OpenAPI docs at /docs)."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from disinfodb.api import create_app  # noqa: PLC0415
+    from disinfodb.app import create_app  # noqa: PLC0415
+    from disinfodb.service import MB, Settings  # noqa: PLC0415
 
+    settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
+                        import_per_minute=import_per_minute, secure_cookies=secure_cookies)
     with opened(db) as store:
-        out.print(f"Serving {store.path} ({store.count():,} cases) at http://{host}:{port}/docs")
-        uvicorn.run(create_app(store, model), host=host, port=port, log_level="info")
+        web_app = create_app(store, model, settings)
+        web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
+        out.print(f"Serving {store.path} ({store.count():,} cases) at http://{host}:{port}/ (API docs at /docs)")
+        uvicorn.run(web_app, host=host, port=port, log_level="info")
 
 
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

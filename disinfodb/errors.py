@@ -70,3 +70,33 @@ class CaseConflict(DisinfoError):
 
 class InvalidCase(DisinfoError):
     """A case failed validation outside of an import (e.g. an edit)."""
+
+
+class CaseExists(DisinfoError):
+    """A case to create is already in the database (same id, URL or content)."""
+
+    def __init__(self, message: str, case_id: str) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+
+
+class VersionConflict(DisinfoError):
+    """An edit was based on an older version of the case than the one stored now."""
+
+    def __init__(self, case_id: str, expected: int, current: int) -> None:
+        super().__init__(f"case {case_id!r} is at version {current}, not {expected}:"
+                         " someone else changed it; reload it and edit again")
+        self.case_id = case_id
+        self.current_version = current
+
+
+class AccountError(DisinfoError):
+    """A user or token operation is not possible (unknown user, name taken, bad role)."""
+
+
+class NotSignedIn(DisinfoError):
+    """A request needs a user (an API token or a web session) and came without a valid one."""
+
+
+class NotAllowed(DisinfoError):
+    """The signed-in user's role does not allow this."""

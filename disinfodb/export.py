@@ -7,35 +7,36 @@ each is the exact inverse of its reader in `disinfodb.ingest` (the tests round-t
 from __future__ import annotations
 
 import csv
+import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from disinfodb.cases import Case
 from disinfodb.ingest.claimreview import EXTRA_PREFIX
 from disinfodb.ingest.csv import OWN_COLUMNS, join_escaped
 
-EXPORT_FORMATS = ("jsonl", "json", "csv", "claimreview")
 _EXTRA_FIELDS = ("issue", "related", "narratives", "reported_by")
 CLAIMREVIEW_AUTHOR = {"@type": "Organization", "name": "disinfodb"}
 
 
-def export_jsonl(cases: Iterable[Case], out: TextIO) -> int:
-    count = 0
+def jsonl_chunks(cases: Iterable[Case]) -> Iterator[str]:
     for case in cases:
-        out.write(case.model_dump_json() + "\n")
-        count += 1
-    return count
+        yield case.model_dump_json() + "\n"
 
 
-def export_json(cases: Iterable[Case], out: TextIO) -> int:
-    """A JSON array, written item by item."""
-    out.write("[")
-    count = 0
-    for count, case in enumerate(cases, start=1):
-        out.write(("\n" if count == 1 else ",\n") + case.model_dump_json())
-    out.write("\n]\n")
-    return count
+def _json_array(items: Iterable[str]) -> Iterator[str]:
+    """A JSON array written item by item, one item per line."""
+    yield "["
+    first = True
+    for item in items:
+        yield ("\n" if first else ",\n") + item
+        first = False
+    yield "\n]\n"
+
+
+def json_chunks(cases: Iterable[Case]) -> Iterator[str]:
+    return _json_array(case.model_dump_json() for case in cases)
 
 
 def case_to_csv_row(case: Case) -> dict[str, str]:
@@ -52,14 +53,26 @@ def case_to_csv_row(case: Case) -> dict[str, str]:
     return row
 
 
-def export_csv(cases: Iterable[Case], out: TextIO) -> int:
-    writer = csv.DictWriter(out, fieldnames=OWN_COLUMNS, lineterminator="\n")
+class _Line:
+    """A file-like sink for csv.writer that hands back what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+
+def csv_chunks(cases: Iterable[Case]) -> Iterator[str]:
+    line = _Line()
+    writer = csv.DictWriter(line, fieldnames=OWN_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    count = 0
     for case in cases:
         writer.writerow(case_to_csv_row(case))
-        count += 1
-    return count
+        yield line.text
+        line.text = ""
+    yield line.text  # the header, when there were no cases
 
 
 def case_to_claimreview(case: Case) -> dict[str, Any]:
@@ -97,16 +110,38 @@ def case_to_claimreview(case: Case) -> dict[str, Any]:
     return review
 
 
-def export_claimreview(cases: Iterable[Case], out: TextIO) -> int:
+def claimreview_chunks(cases: Iterable[Case]) -> Iterator[str]:
     """A JSON-LD array of ClaimReview objects."""
-    out.write("[")
-    count = 0
-    for count, case in enumerate(cases, start=1):
-        out.write(("\n" if count == 1 else ",\n") + json.dumps(case_to_claimreview(case), ensure_ascii=False))
-    out.write("\n]\n")
-    return count
+    return _json_array(json.dumps(case_to_claimreview(case), ensure_ascii=False) for case in cases)
+
+
+CHUNKS: dict[str, Callable[[Iterable[Case]], Iterator[str]]] = {
+    "jsonl": jsonl_chunks, "json": json_chunks, "csv": csv_chunks, "claimreview": claimreview_chunks,
+}
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json", "csv": "text/csv",
+               "claimreview": "application/ld+json"}
+FILE_SUFFIXES = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "claimreview": ".claimreview.json"}
+
+
+def export_cases(fmt: str, cases: Iterable[Case], out: TextIO) -> int:
+    """Write cases to `out` in format `fmt`; the number of cases written."""
+    counted = _Counter(cases)
+    for chunk in CHUNKS[fmt](counted):
+        out.write(chunk)
+    return counted.count
+
+
+class _Counter:
+    def __init__(self, cases: Iterable[Case]) -> None:
+        self.cases = cases
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Case]:
+        for case in self.cases:
+            self.count += 1
+            yield case
 
 
 EXPORTERS: dict[str, Callable[[Iterable[Case], TextIO], int]] = {
-    "jsonl": export_jsonl, "json": export_json, "csv": export_csv, "claimreview": export_claimreview,
+    fmt: functools.partial(export_cases, fmt) for fmt in CHUNKS
 }

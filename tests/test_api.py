@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from disinfodb.api import MAX_MATCH_CHARS, create_app
+from disinfodb.app import create_app
 from disinfodb.cases import Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
+from disinfodb.service import Settings
 from disinfodb.store import SQLiteStore
 
 KAZAKH_COUP = "A coup in Kazakhstan was meant to divert Russia’s attention before negotiations"
@@ -68,7 +69,7 @@ def test_bad_requests_are_problems(client: TestClient) -> None:
                    422)
     assert_problem(client.post("/api/match", json={"text": 5}), 422, "text")
     assert_problem(client.post("/api/match", json={"text": "   "}), 422, "no words")
-    assert_problem(client.post("/api/match", json={"text": "x" * (MAX_MATCH_CHARS + 1)}), 422, "text")
+    assert_problem(client.post("/api/match", json={"text": "x" * (Settings().max_match_chars + 1)}), 413, "characters")
 
 
 def test_case_and_history(client: TestClient) -> None:

@@ -43,15 +43,19 @@ def detect_format(name: str, head: bytes) -> str:
     raise UnknownFormat(f"{name}: cannot tell the format; pass --format ({', '.join(FORMATS)})")
 
 
-def read_file(path: str, fmt: str | None = None) -> Iterator[Record]:
-    """Yield the records of a file ("-" is standard input), in the given or detected format."""
+def read_file(path: str, fmt: str | None = None, source: str | None = None) -> Iterator[Record]:
+    """Yield the records of a file ("-" is standard input), in the given or detected format.
+
+    `source` names the file in problems and detection when `path` is not what the user
+    knows it by (an upload kept in a temporary file)."""
+    source = source or path
     with ExitStack() as stack:
         stream = _peekable(sys.stdin.buffer) if path == "-" else stack.enter_context(open(path, "rb"))
         head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
-        fmt = fmt or detect_format(path, head)
+        fmt = fmt or detect_format(source, head)
         if fmt not in FORMATS:
             raise UnknownFormat(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-        yield from _decoded(_records(stream, path, fmt, stack), path)
+        yield from _decoded(_records(stream, source, fmt, stack), source)
 
 
 def _peekable(raw: BinaryIO) -> io.BufferedReader:

@@ -89,4 +89,25 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (case_pk, model)
     ) WITHOUT ROWID;
     """,
+    # 3: accounts. Only hashes of passwords, API tokens and web sessions are stored.
+    """
+    CREATE TABLE users (
+        name           TEXT PRIMARY KEY,
+        role           TEXT NOT NULL CHECK (role IN ('reader', 'editor', 'admin')),
+        password_hash  TEXT,          -- scrypt; NULL: this user signs in with tokens only
+        created_at     TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash          TEXT PRIMARY KEY,   -- sha256 of the token
+        user_name     TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        label         TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        last_used_at  TEXT
+    );
+    CREATE TABLE sessions (
+        hash        TEXT PRIMARY KEY,     -- sha256 of the session cookie
+        user_name   TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        expires_at  TEXT NOT NULL
+    );
+    """,
 )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from disinfodb.cases import Case
-from disinfodb.errors import CaseConflict, CaseNotFound, QuerySyntaxError
+from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, QuerySyntaxError, VersionConflict
 from disinfodb.search import FACETS, Hit, Results, SearchQuery, to_fts
 from disinfodb.store.base import AuditEntry, Outcome
 from disinfodb.store.schema import MIGRATIONS
@@ -82,6 +82,12 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for the account tables (`disinfodb.accounts`); writes go
+        through `transaction()` like every other write."""
+        return self._db
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -176,11 +182,42 @@ class SQLiteStore:
         self._audit(stored.id, "update", stored.version, actor, now, existing)
         return stored
 
-    def delete(self, case_id: str, actor: str = "system") -> None:
+    def create(self, case: Case, actor: str = "system") -> Case:
+        """Insert a new case; one that is already here (by id, URL or content) is refused."""
         with self.transaction():
-            existing = self.get(case_id)
+            row = self._match(case)
+            if row is not None:
+                existing_id = Case.model_validate_json(row[1]).id
+                raise CaseExists(f"this case is already in the database as {existing_id!r}", existing_id)
+            return self._insert(case, actor)
+
+    def replace(self, case_id: str, case: Case, actor: str = "system",
+                expected_version: int | None = None) -> tuple[Outcome, Case]:
+        """Overwrite case `case_id` with `case` (an edit). With `expected_version`, an edit
+        made on an older version than the stored one is refused, so no update is lost."""
+        with self.transaction():
+            pk = self.pk_of(case_id)
+            existing = self._locked(case_id, expected_version)
+            incoming = case.model_copy(update={"id": case_id})
+            if incoming.content() == existing.content():
+                return Outcome.UNCHANGED, existing
+            if incoming.url and self._db.execute("SELECT 1 FROM cases WHERE url = ? AND pk != ?",
+                                                 (incoming.url, pk)).fetchone():
+                raise CaseConflict(f"URL {incoming.url} belongs to another case")
+            return Outcome.UPDATED, self._update(pk, existing, incoming, actor)
+
+    def delete(self, case_id: str, actor: str = "system", expected_version: int | None = None) -> None:
+        with self.transaction():
+            existing = self._locked(case_id, expected_version)
             self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
             self._audit(case_id, "delete", existing.version, actor, _now(), existing)
+
+    def _locked(self, case_id: str, expected_version: int | None) -> Case:
+        """The stored case, checked against the version an edit was based on."""
+        existing = self.get(case_id)
+        if expected_version is not None and expected_version != existing.version:
+            raise VersionConflict(case_id, expected_version, existing.version)
+        return existing
 
     @staticmethod
     def _row(case: Case) -> tuple[Any, ...]:

@@ -1,0 +1,218 @@
+"""Users, roles, API tokens and web sessions.
+
+Secrets are shown once and never stored: passwords as scrypt hashes (slow on purpose,
+salted), tokens and session cookies as SHA-256 digests (they are 256 random bits, so a
+fast hash is enough and lets a lookup be one indexed query).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from disinfodb.errors import AccountError
+from disinfodb.store import SQLiteStore
+
+TOKEN_PREFIX = "ddb_"
+SESSION_HOURS = 12
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MIN_PASSWORD = 8
+_USE_RESOLUTION = timedelta(minutes=1)
+
+
+class Role(StrEnum):
+    """What a user may do: readers read (a private instance), editors also write, admins
+    also manage users."""
+
+    READER = "reader"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def can_write(self) -> bool:
+        return self in (Role.EDITOR, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    has_password: bool = False
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed: never the token itself, only a short prefix of its hash."""
+
+    token_id: str
+    user: str
+    label: str
+    created_at: str
+    last_used_at: str | None
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Accounts:
+    """The account tables of a store."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self._db = store.connection
+
+    # -- users ------------------------------------------------------------------------
+
+    def add_user(self, name: str, role: Role | str, password: str | None = None) -> User:
+        if not _NAME.fullmatch(name):
+            raise AccountError(f"user name {name!r} must be 1-64 letters, digits or . _ @ -")
+        role = _role(role)
+        with self.store.transaction():
+            if self.find_user(name):
+                raise AccountError(f"user {name!r} already exists")
+            self._db.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                             (name, role.value, _password_hash(password), _now().isoformat()))
+        return User(name, role, password is not None)
+
+    def set_password(self, name: str, password: str | None) -> None:
+        with self.store.transaction():
+            self.user(name)
+            self._db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (_password_hash(password), name))
+            self._db.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+
+    def set_role(self, name: str, role: Role | str) -> User:
+        with self.store.transaction():
+            self.user(name)
+            self._db.execute("UPDATE users SET role = ? WHERE name = ?", (_role(role).value, name))
+        return self.user(name)
+
+    def remove_user(self, name: str) -> None:
+        """Remove a user with their tokens and sessions (their audit entries stay)."""
+        with self.store.transaction():
+            self.user(name)
+            self._db.execute("DELETE FROM users WHERE name = ?", (name,))
+
+    def find_user(self, name: str) -> User | None:
+        row = self._db.execute("SELECT name, role, password_hash IS NOT NULL FROM users WHERE name = ?",
+                               (name,)).fetchone()
+        return User(row[0], Role(row[1]), bool(row[2])) if row else None
+
+    def user(self, name: str) -> User:
+        found = self.find_user(name)
+        if found is None:
+            raise AccountError(f"no user named {name!r}; add one with `disinfodb user add {name} --role editor`")
+        return found
+
+    def users(self) -> list[User]:
+        return [User(n, Role(r), bool(p)) for n, r, p in self._db.execute(
+            "SELECT name, role, password_hash IS NOT NULL FROM users ORDER BY name")]
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user, if the password is theirs (a user without a password never signs in)."""
+        row = self._db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None or row[0] is None:
+            hash_password(password)  # same work either way: timing does not reveal names
+            return None
+        return self.find_user(name) if verify_password(password, row[0]) else None
+
+    # -- API tokens -------------------------------------------------------------------
+
+    def create_token(self, name: str, label: str = "") -> str:
+        """A new API token for a user: returned once, only its hash is kept."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.transaction():
+            self.user(name)
+            self._db.execute("INSERT INTO tokens (hash, user_name, label, created_at) VALUES (?, ?, ?, ?)",
+                             (secret_hash(token), name, label, _now().isoformat()))
+        return token
+
+    def tokens(self, name: str | None = None) -> list[TokenInfo]:
+        rows = self._db.execute(
+            "SELECT hash, user_name, label, created_at, last_used_at FROM tokens"
+            " WHERE ? IS NULL OR user_name = ? ORDER BY created_at", (name, name))
+        return [TokenInfo(h[:12], u, label, c, used) for h, u, label, c, used in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke the token whose hash starts with `token_id` (as `tokens()` lists it)."""
+        if len(token_id) < 8:
+            raise AccountError("give at least 8 characters of the token id")
+        with self.store.transaction():
+            rows = self._db.execute("SELECT hash FROM tokens WHERE hash LIKE ? || '%'", (token_id,)).fetchall()
+            if len(rows) != 1:
+                raise AccountError(f"no token with id {token_id!r}" if not rows else f"{token_id!r} is ambiguous")
+            self._db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))
+
+    def user_for_token(self, token: str) -> User | None:
+        digest = secret_hash(token)
+        row = self._db.execute("SELECT user_name, last_used_at FROM tokens WHERE hash = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        now = _now()
+        if row[1] is None or datetime.fromisoformat(row[1]) < now - _USE_RESOLUTION:
+            with self.store.transaction():  # at most one write a minute per token, not one per request
+                self._db.execute("UPDATE tokens SET last_used_at = ? WHERE hash = ?", (now.isoformat(), digest))
+        return self.find_user(row[0])
+
+    # -- web sessions -----------------------------------------------------------------
+
+    def start_session(self, name: str, hours: int = SESSION_HOURS) -> str:
+        """A new session cookie value for a signed-in user (expired sessions are purged)."""
+        session = secrets.token_urlsafe(32)
+        now = _now()
+        with self.store.transaction():
+            self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (now.isoformat(),))
+            self._db.execute("INSERT INTO sessions (hash, user_name, expires_at) VALUES (?, ?, ?)",
+                             (secret_hash(session), name, (now + timedelta(hours=hours)).isoformat()))
+        return session
+
+    def user_for_session(self, session: str) -> User | None:
+        row = self._db.execute("SELECT user_name FROM sessions WHERE hash = ? AND expires_at > ?",
+                               (secret_hash(session), _now().isoformat())).fetchone()
+        return self.find_user(row[0]) if row else None
+
+    def end_session(self, session: str) -> None:
+        with self.store.transaction():
+            self._db.execute("DELETE FROM sessions WHERE hash = ?", (secret_hash(session),))
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}, not {role!r}") from None
+
+
+def _password_hash(password: str | None) -> str | None:
+    if password is None:
+        return None
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+    return hash_password(password)

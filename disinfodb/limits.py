@@ -1,0 +1,112 @@
+"""Limits that keep one client from taking the server: request body size and request rate.
+
+Both answer with a clear problem (413 / 429 + Retry-After) instead of a dropped
+connection, so a script that uploads too much learns what the limit is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from disinfodb.errors import DisinfoError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyTooLarge(DisinfoError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than this server accepts ({limit:,} bytes)")
+        self.limit = limit
+
+
+class RateLimited(DisinfoError):
+    def __init__(self, what: str, per_minute: int, retry_after: float) -> None:
+        super().__init__(f"too many {what} requests: at most {per_minute} a minute per client;"
+                         f" retry in {math.ceil(retry_after)} s")
+        self.retry_after = math.ceil(retry_after)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    """A token bucket per client: `per_minute` requests a minute, bursts up to that many."""
+
+    def __init__(self, what: str, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what = what
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        """Take one request from the client's bucket, or raise RateLimited."""
+        if self.per_minute <= 0:
+            return
+        rate = self.per_minute / 60.0
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.get(client) or _Bucket(float(self.per_minute), now)
+            bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)
+            bucket.at = now
+            self._buckets[client] = bucket
+            if bucket.tokens < 1.0:
+                raise RateLimited(self.what, self.per_minute, (1.0 - bucket.tokens) / rate)
+            bucket.tokens -= 1.0
+            if len(self._buckets) > 10_000:  # forget full buckets: they carry no state
+                self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.per_minute - 1}
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies over `max_bytes` before they are read into memory.
+
+    A declared Content-Length over the limit is refused at once; a chunked body is
+    counted as it arrives and BodyTooLarge is raised when it passes the limit (the app's
+    error handler turns that into a 413).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _refuse(send, BodyTooLarge(self.max_bytes))
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _refuse(send: Send, error: BodyTooLarge) -> None:
+    body = json.dumps({"type": "about:blank", "title": "Request too large", "status": 413,
+                       "detail": str(error), "errors": []}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

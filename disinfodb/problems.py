@@ -1,0 +1,96 @@
+"""How library errors look over HTTP: a status, and an RFC 9457 problem document that
+names the field or line at fault. The API sends the document; the web pages show it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from disinfodb.errors import (
+    CaseConflict,
+    CaseExists,
+    CaseNotFound,
+    DisinfoError,
+    ImportRejected,
+    InvalidCase,
+    NotAllowed,
+    NotSignedIn,
+    QuerySyntaxError,
+    UnknownFormat,
+    VersionConflict,
+)
+from disinfodb.errors import Problem as LocatedProblem
+from disinfodb.limits import BodyTooLarge, RateLimited
+from disinfodb.match import InputTooLarge, NothingToMatch
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] = []
+
+
+class ProblemOut(BaseModel):
+    source: str
+    line: int | None
+    field: str | None
+    message: str
+
+    @classmethod
+    def of(cls, problem: LocatedProblem) -> ProblemOut:
+        where = problem.location
+        return cls(source=where.source, line=where.line, field=where.field, message=problem.message)
+
+
+ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
+    (CaseNotFound, 404, "Case not found"),
+    (QuerySyntaxError, 400, "Bad query"),
+    (NothingToMatch, 422, "Nothing to match"),
+    (InputTooLarge, 413, "Text too large"),
+    (BodyTooLarge, 413, "Request too large"),
+    (NotSignedIn, 401, "Not signed in"),
+    (NotAllowed, 403, "Not allowed"),
+    (RateLimited, 429, "Too many requests"),
+    (CaseExists, 409, "Case exists"),
+    (VersionConflict, 409, "Edit conflict"),
+    (CaseConflict, 409, "Conflicting case"),
+    (UnknownFormat, 422, "Unknown format"),
+    (ImportRejected, 422, "Import rejected"),
+    (InvalidCase, 422, "Invalid case"),
+    (DisinfoError, 400, "Bad request"),
+]
+
+
+def error_response(error: Exception) -> JSONResponse:
+    """The problem document (and status) for a library error."""
+    status, title = status_of(error)
+    headers: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    if isinstance(error, ImportRejected):
+        errors = [ProblemOut.of(p).model_dump() for p in error.problems]
+    elif isinstance(error, VersionConflict):
+        errors = [{"field": "version", "message": str(error), "current_version": error.current_version}]
+    elif isinstance(error, CaseExists):
+        errors = [{"field": "id", "message": str(error), "existing_id": error.case_id}]
+    elif isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, NotSignedIn):
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem(status, title, str(error), errors, headers)
+
+
+def status_of(error: Exception) -> tuple[int, str]:
+    """The HTTP status and title for an error (500 for anything unexpected)."""
+    return next(((s, t) for kind, s, t in ERROR_STATUSES if isinstance(error, kind)), (500, "Internal error"))
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json",
+                        headers=headers)

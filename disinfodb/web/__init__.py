@@ -1,0 +1,257 @@
+"""The web pages: server-rendered HTML (Jinja2) over the same Service as the API.
+
+Every page works without JavaScript; `static/app.js` only improves it (upload progress,
+keyboard shortcuts). The URL of a search holds its whole state, so links can be shared.
+Forms that change anything carry a CSRF token that must equal the token in a
+SameSite=Strict cookie; web sessions are server-side rows, so signing out ends them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import date
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from disinfodb import __version__
+from disinfodb.api import SearchParams, import_upload
+from disinfodb.auth import SESSION_COOKIE, PageEditor, PageVisitor, ServiceDep, client_key, session_user
+from disinfodb.cases import Case
+from disinfodb.errors import CaseNotFound, DisinfoError, NotAllowed, NotSignedIn
+from disinfodb.match import Match
+from disinfodb.problems import status_of
+from disinfodb.service import Service
+from disinfodb.vocab import language_name
+from disinfodb.web.forms import CaseForm, highlighted
+from disinfodb.web.links import SearchLinks
+
+CSRF_COOKIE = "disinfodb_csrf"
+CSRF_FIELD = "csrf"
+MATCH_LIMIT = 10
+_NOT_PAGES = ("/api", "/docs", "/redoc", "/openapi.json", "/static")
+
+templates = Jinja2Templates(directory=str(resources.files("disinfodb.web") / "templates"))
+templates.env.globals["language_name"] = language_name
+templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+
+
+def is_page(request: Request) -> bool:
+    """Whether a request is for a web page (errors render as HTML) or the API."""
+    return not request.url.path.startswith(_NOT_PAGES)
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A page, with the signed-in user, a CSRF token (its cookie set on first visit)."""
+    service: Service = request.app.state.service
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    user = getattr(request.state, "user", None)
+    full = {"user": user, "csrf": token, "version": __version__, "private": service.settings.private, **context}
+    response = templates.TemplateResponse(request, name, full, status_code=status)
+    response.headers["Cache-Control"] = "no-store" if user else "private, max-age=0"
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict",
+                            secure=service.settings.secure_cookies, path="/")
+    return response
+
+
+def error_page(request: Request, error: Exception, status: int | None = None, detail: str | None = None) -> Response:
+    """The page for an error: sign in where a user is needed, else say what went wrong."""
+    if isinstance(error, NotSignedIn):
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    code, title = status_of(error)
+    status = status or code
+    if status == 404:
+        title = "Not found"
+    message = detail or (str(error) if isinstance(error, DisinfoError) else
+                         getattr(error, "detail", None) or "The server failed to answer; the error was logged.")
+    return render(request, "error.html", {"title": title, "status": status, "detail": message}, status=status)
+
+
+def check_csrf(request: Request, token: str) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), token.encode()):
+        raise NotAllowed("the form has expired or came from another site; reload the page and try again")
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def search_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor) -> HTMLResponse:
+    links = SearchLinks(request.query_params.multi_items())
+    results = service.reader.search(query)
+    pages = max(1, -(-results.total // query.per_page))
+    return render(request, "search.html", {"results": results, "query": query, "links": links,
+                                           "pages": pages, "title": query.text or "Search"})
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+def new_case_page(service: ServiceDep, request: Request, _: PageEditor) -> HTMLResponse:
+    return render(request, "edit.html", {"form": CaseForm(), "errors": {}, "case": None, "title": "New case"})
+
+
+@router.post("/cases/new", response_class=HTMLResponse)
+async def create_case(service: ServiceDep, request: Request, user: PageEditor) -> Response:
+    form = await _case_form(request)
+    try:
+        stored = service.writer.create(form.to_case(), actor=user.name)
+    except ValidationError as error:
+        return render(request, "edit.html", {"form": form, "errors": CaseForm.errors_of(error), "case": None,
+                                             "title": "New case"}, status=422)
+    return RedirectResponse(f"/cases/{quote(stored.id)}?saved=1", status_code=303)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisitor) -> HTMLResponse:
+    case = service.reader.get(case_id)
+    listed = _existing(service, case.related)
+    similar = service.related_if_ready(case_id)
+    return render(request, "case.html", {"case": case, "history": service.reader.history(case_id),
+                                         "listed_related": listed, "similar": similar,
+                                         "saved": request.query_params.get("saved"), "title": case.title})
+
+
+@router.get("/cases/{case_id}/edit", response_class=HTMLResponse)
+def edit_case_page(service: ServiceDep, request: Request, case_id: str, _: PageEditor) -> HTMLResponse:
+    case = service.reader.get(case_id)
+    return render(request, "edit.html", {"form": CaseForm.of(case), "errors": {}, "case": case,
+                                         "title": f"Edit {case.title}"})
+
+
+@router.post("/cases/{case_id}/edit", response_class=HTMLResponse)
+async def edit_case(service: ServiceDep, request: Request, case_id: str, user: PageEditor) -> Response:
+    case = service.reader.get(case_id)
+    form = await _case_form(request)
+    try:
+        service.writer.replace(case_id, form.to_case(case), actor=user.name, expected_version=form.version)
+    except ValidationError as error:
+        return render(request, "edit.html", {"form": form, "errors": CaseForm.errors_of(error), "case": case,
+                                             "title": f"Edit {case.title}"}, status=422)
+    return RedirectResponse(f"/cases/{quote(case_id)}?saved=1", status_code=303)
+
+
+@router.post("/cases/{case_id}/delete")
+def delete_case(service: ServiceDep, request: Request, case_id: str, user: PageEditor,
+                csrf: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
+    check_csrf(request, csrf)
+    service.writer.delete(case_id, actor=user.name, expected_version=version)
+    return RedirectResponse("/?deleted=" + quote(case_id), status_code=303)
+
+
+@router.get("/check", response_class=HTMLResponse)
+def check_page(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLResponse:
+    return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text"})
+
+
+@router.post("/check", response_class=HTMLResponse)
+async def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: Annotated[str, Form()] = "",
+                     file: Annotated[UploadFile | None, File()] = None,
+                     csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+    check_csrf(request, csrf)
+    service.match_limiter.check(client_key(user, request))
+    if file is not None and file.filename:
+        text = (await file.read()).decode("utf-8", errors="replace")
+    if not text.strip():
+        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+                                              "error": "Paste a text or choose a file to check."}, status=422)
+    if len(text) > service.settings.max_match_chars:
+        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+                                              "error": f"The text has {len(text):,} characters; at most"
+                                                       f" {service.settings.max_match_chars:,} can be checked."},
+                      status=413)
+    matches: list[Match] = service.matcher().match(text, limit=MATCH_LIMIT)
+    return render(request, "check.html", {"text": text, "matches": matches,
+                                          "marked": highlighted(text, matches), "title": "Check a text"})
+
+
+@router.get("/import", response_class=HTMLResponse)
+def import_page(service: ServiceDep, request: Request, _: PageEditor) -> HTMLResponse:
+    return render(request, "import.html", {"report": None, "title": "Import cases"})
+
+
+@router.post("/import", response_class=HTMLResponse)
+def import_file(service: ServiceDep, request: Request, user: PageEditor, file: Annotated[UploadFile, File()],
+                csrf: Annotated[str, Form()] = "", dry_run: Annotated[bool, Form()] = False,
+                skip_invalid: Annotated[bool, Form()] = False) -> HTMLResponse:
+    check_csrf(request, csrf)
+    service.import_limiter.check(client_key(user, request))
+    try:
+        report = import_upload(service, file, None, user.name, dry_run=dry_run, skip_invalid=skip_invalid)
+    except DisinfoError as error:
+        status, _title = status_of(error)
+        problems = getattr(error, "problems", [])
+        return render(request, "import.html", {"report": None, "error": str(error).split("\n")[0],
+                                               "problems": problems, "filename": file.filename,
+                                               "title": "Import cases"}, status=status)
+    return render(request, "import.html", {"report": report, "filename": file.filename,
+                                           "title": "Import cases"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(service: ServiceDep, request: Request, next: str = "/") -> HTMLResponse:
+    request.state.user = session_user(service, request)
+    return render(request, "login.html", {"next": _local(next), "title": "Sign in"})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(service: ServiceDep, request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
+          csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+    check_csrf(request, csrf)
+    service.login_limiter.check(client_key(None, request))
+    user = service.accounts.authenticate(name, password)
+    if user is None:
+        request.state.user = None
+        return render(request, "login.html", {"next": _local(next), "name": name, "title": "Sign in",
+                                              "error": "Unknown user name or wrong password."}, status=401)
+    response = RedirectResponse(_local(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, service.accounts.start_session(user.name), httponly=True,
+                        samesite="lax", secure=service.settings.secure_cookies, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(service: ServiceDep, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        service.accounts.end_session(session)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _case_form(request: Request) -> CaseForm:
+    data = await request.form()
+    form = CaseForm.from_form({k: v for k, v in data.items() if isinstance(v, str)})
+    check_csrf(request, form.csrf)
+    return form
+
+
+def _existing(service: Service, case_ids: list[str]) -> list[Case]:
+    found = []
+    for case_id in case_ids:
+        try:
+            found.append(service.reader.get(case_id))
+        except CaseNotFound:
+            continue
+    return found
+
+
+def _local(target: str) -> str:
+    """Only redirect within this site (an open redirect would help phishing)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def search_url(**params: Any) -> str:
+    return "/?" + urlencode(params, doseq=True)
+
+
+templates.env.globals["search_url"] = search_url
+templates.env.globals["today"] = date.today

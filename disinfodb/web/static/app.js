@@ -1,0 +1,57 @@
+// disinfodb: progressive enhancement only. Every page works without this file.
+(function () {
+  "use strict";
+
+  // "/" focuses the search box, as on most search sites.
+  document.addEventListener("keydown", function (event) {
+    var box = document.getElementById("q");
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (event.key === "/" && box && !typing) {
+      event.preventDefault();
+      box.focus();
+      box.select();
+    }
+  });
+
+  // Forms that destroy something ask first.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  });
+
+  // The import form uploads with a progress bar, then shows the server's report page.
+  var importForm = document.getElementById("import-form");
+  if (importForm && window.XMLHttpRequest && window.FormData) {
+    importForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var box = importForm.querySelector(".progress");
+      var bar = document.getElementById("upload-progress");
+      var status = document.getElementById("upload-status");
+      var request = new XMLHttpRequest();
+      box.hidden = false;
+      importForm.querySelector("button[type=submit]").disabled = true;
+      request.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) {
+          bar.value = Math.round((100 * e.loaded) / e.total);
+          status.textContent = "Uploading… " + bar.value + "%";
+        }
+      });
+      request.upload.addEventListener("load", function () {
+        bar.removeAttribute("value"); // indeterminate while the server imports
+        status.textContent = "Importing and checking every record…";
+      });
+      request.addEventListener("load", function () {
+        document.open();
+        document.write(request.responseText);
+        document.close();
+      });
+      request.addEventListener("error", function () {
+        status.textContent = "The upload failed: the connection was lost. Nothing was imported.";
+        importForm.querySelector("button[type=submit]").disabled = false;
+      });
+      request.open("POST", importForm.action);
+      request.send(new FormData(importForm));
+    });
+  }
+})();
