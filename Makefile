@@ -6,7 +6,7 @@ SHARED ?= ../shared
 DB     ?= disinfodb.sqlite
 DEMO_FILES := $(wildcard $(SHARED)/seeds/*.txt) $(wildcard $(SHARED)/data/*/cases.csv)
 
-.PHONY: setup run demo-db test lint bench
+.PHONY: setup run demo-db test lint bench browser
 
 $(BIN)/disinfodb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ demo-db: setup
 # The demo matches with the fast model: the default pair embeds 13.6k cases with e5 once (~5 min).
 DEMO_MODEL ?= use-m
 PORT ?= 8000
+# A local editor account so the demo's editor pages can be tried (127.0.0.1 only).
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= demo-editor
 
 run: demo-db
 	$(BIN)/disinfodb stats --db $(DB)
@@ -31,13 +34,22 @@ run: demo-db
 	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
 	$(BIN)/disinfodb match --db $(DB) --model $(DEMO_MODEL) -n 3 \
 	  "Взрывы на складе боеприпасов в Виннице устроили сами украинские военные, чтобы скрыть кражу оружия."
+	$(BIN)/disinfodb user list --db $(DB) --json | grep -q '"$(DEMO_USER)"' || \
+	  echo '$(DEMO_PASSWORD)' | $(BIN)/disinfodb user add $(DEMO_USER) --role editor --password-stdin --db $(DB)
+	@echo "Open http://127.0.0.1:$(PORT)/ - sign in as $(DEMO_USER) / $(DEMO_PASSWORD) to edit and import."
 	$(BIN)/disinfodb serve --db $(DB) --model $(DEMO_MODEL) --port $(PORT)
+
+# The browser tests drive Debian's Chromium (never a downloaded one); install it if missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check disinfodb tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
 
 bench: setup
@@ -46,3 +58,4 @@ bench: setup
 	$(BIN)/python -m bench.retrieval
 	$(BIN)/python -m bench.crosslingual
 	$(BIN)/python -m bench.match_speed
+	$(BIN)/python -m bench.web_pages

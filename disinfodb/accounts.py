@@ -165,7 +165,8 @@ class Accounts:
         if len(token_id) < 8:
             raise AccountError("give at least 8 characters of the token id")
         with self.store.transaction():
-            rows = self._db.execute("SELECT hash FROM tokens WHERE hash LIKE ? || '%'", (token_id,)).fetchall()
+            rows = self._db.execute("SELECT hash FROM tokens WHERE substr(hash, 1, ?) = ?",  # not LIKE: no wildcards
+                                    (len(token_id), token_id.lower())).fetchall()
             if len(rows) != 1:
                 raise AccountError(f"no token with id {token_id!r}" if not rows else f"{token_id!r} is ambiguous")
             self._db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))

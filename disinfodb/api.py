@@ -10,6 +10,7 @@ need the bearer token of an editor or admin (see `disinfodb.auth`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from disinfodb.accounts import Role
 from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ServiceDep, client_key, token_user
@@ -28,7 +29,7 @@ from disinfodb.export import CHUNKS, FILE_SUFFIXES, MEDIA_TYPES
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import InputTooLarge
-from disinfodb.problems import ProblemOut
+from disinfodb.problems import Problem, ProblemOut
 from disinfodb.search import MAX_PER_PAGE, FacetValue, Hit, SearchQuery
 from disinfodb.service import Service
 
@@ -113,6 +114,10 @@ class UserOut(BaseModel):
     has_password: bool
 
 
+# A form's empty date field sends `since=`: that means "no bound", not a bad date.
+OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
+
+
 def search_params(
     q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
     keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
@@ -120,8 +125,8 @@ def search_params(
     language: Annotated[list[str], Query()] = [],  # noqa: B006
     outlet: Annotated[list[str], Query()] = [],  # noqa: B006
     issue: Annotated[list[int], Query()] = [],  # noqa: B006
-    since: date | None = None,
-    until: date | None = None,
+    since: OptionalDate = None,
+    until: OptionalDate = None,
     sort: Literal["relevance", "date", "date_asc"] = "relevance",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
@@ -135,7 +140,31 @@ def search_params(
 SearchParams = Annotated[SearchQuery, Depends(search_params)]
 
 
-router = APIRouter(prefix="/api")
+_PROBLEMS = {
+    400: "Bad request: a body that cannot be read, or a bad query (e.g. an unknown language)",
+    401: "No API token where one is needed, or an unknown one",
+    403: "The token's user may not do this",
+    404: "No case with this id",
+    409: "The case exists already, or changed since the version sent",
+    413: "The body or the text is too large",
+    422: "Invalid request: the problem names each field (or line) at fault",
+    429: "Too many requests",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """What /openapi.json says of the problem documents an endpoint may answer with."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        documented[status] = {"description": _PROBLEMS[status],
+                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
+        if status == 429:
+            documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
+                                                             "schema": {"type": "integer"}}}
+    return documented
+
+
+router = APIRouter(prefix="/api", responses=problems(400, 401, 413, 422))
 
 
 @router.get("/cases", response_model=SearchOut, tags=["cases"])
@@ -145,12 +174,13 @@ def search_cases(service: ServiceDep, query: SearchParams, _: ApiReader) -> Sear
                      results=results.hits, facets=results.facets)
 
 
-@router.get("/cases/{case_id}", response_model=Case, tags=["cases"])
+@router.get("/cases/{case_id}", response_model=Case, tags=["cases"], responses=problems(404))
 def get_case(service: ServiceDep, case_id: str, _: ApiReader) -> Case:
     return service.reader.get(case_id)
 
 
-@router.get("/cases/{case_id}/history", response_model=list[HistoryEntryOut], tags=["cases"])
+@router.get("/cases/{case_id}/history", response_model=list[HistoryEntryOut], tags=["cases"],
+            responses=problems(404))
 def case_history(service: ServiceDep, case_id: str, _: ApiReader) -> list[HistoryEntryOut]:
     entries = service.reader.history(case_id)
     if not entries:
@@ -159,14 +189,15 @@ def case_history(service: ServiceDep, case_id: str, _: ApiReader) -> list[Histor
                             actor=e.actor, at=e.at, previous=e.previous) for e in entries]
 
 
-@router.get("/cases/{case_id}/related", response_model=list[RelatedOut], tags=["cases"])
+@router.get("/cases/{case_id}/related", response_model=list[RelatedOut], tags=["cases"],
+            responses=problems(404))
 def related_cases(service: ServiceDep, case_id: str, _: ApiReader,
                   limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[RelatedOut]:
     found = service.matcher().related(case_id, limit)
     return [RelatedOut(case_id=cid, title=title, score=score) for cid, title, score in found]
 
 
-@router.post("/match", response_model=MatchesOut, tags=["matching"])
+@router.post("/match", response_model=MatchesOut, tags=["matching"], responses=problems(429))
 def match_text(service: ServiceDep, body: MatchIn, request: Request, user: ApiReader) -> MatchesOut:
     service.match_limiter.check(client_key(user, request))
     if len(body.text) > service.settings.max_match_chars:
@@ -194,20 +225,22 @@ def stats(service: ServiceDep, _: ApiReader) -> dict[str, Any]:
 def export(service: ServiceDep, query: SearchParams, _: ApiReader,
            format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl") -> StreamingResponse:
     """Every case the filters select (the full-text query is not applied), streamed."""
-    chunks = CHUNKS[format](service.reader.iter_cases(query))
+    cases = service.reader.iter_cases(query)
+    first = next(cases, None)  # applies the filters now: a bad one is a problem (400), not a broken stream
+    chunks = CHUNKS[format](cases if first is None else itertools.chain([first], cases))
     filename = f"disinfodb-{date.today().isoformat()}{FILE_SUFFIXES[format]}"
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.post("/cases", response_model=Case, status_code=201, tags=["writes"])
+@router.post("/cases", response_model=Case, status_code=201, tags=["writes"], responses=problems(403, 409))
 def create_case(service: ServiceDep, case: Case, user: ApiEditor, response: Response) -> Case:
     stored = service.writer.create(case, actor=user.name)
     response.headers["Location"] = f"/api/cases/{stored.id}"
     return stored
 
 
-@router.put("/cases/{case_id}", response_model=Case, tags=["writes"])
+@router.put("/cases/{case_id}", response_model=Case, tags=["writes"], responses=problems(403, 404, 409))
 def update_case(service: ServiceDep, case_id: str, case: Case, user: ApiEditor) -> Case:
     """Replace a case. Send the `version` you edited: if the case changed since, 409."""
     _, stored = service.writer.replace(case_id, case, actor=user.name,
@@ -215,7 +248,7 @@ def update_case(service: ServiceDep, case_id: str, case: Case, user: ApiEditor) 
     return stored
 
 
-@router.delete("/cases/{case_id}", status_code=204, tags=["writes"])
+@router.delete("/cases/{case_id}", status_code=204, tags=["writes"], responses=problems(403, 404, 409))
 def delete_case(service: ServiceDep, case_id: str, user: ApiEditor,
                 version: Annotated[int | None, Query(ge=1, description="The version you mean to delete")] = None
                 ) -> Response:
@@ -223,7 +256,7 @@ def delete_case(service: ServiceDep, case_id: str, user: ApiEditor,
     return Response(status_code=204)
 
 
-@router.post("/import", response_model=ImportOut, tags=["writes"])
+@router.post("/import", response_model=ImportOut, tags=["writes"], responses=problems(403, 429))
 def import_file(service: ServiceDep,
     request: Request, user: ApiEditor,
     file: Annotated[UploadFile, File(description="Listing text, JSONL, JSON, CSV or ClaimReview")],
@@ -244,7 +277,7 @@ def me(service: ServiceDep, request: Request) -> UserOut | None:
     return UserOut(name=user.name, role=user.role, has_password=user.has_password) if user else None
 
 
-@router.get("/users", response_model=list[UserOut], tags=["accounts"])
+@router.get("/users", response_model=list[UserOut], tags=["accounts"], responses=problems(403))
 def users(service: ServiceDep, _: ApiAdmin) -> list[UserOut]:
     return [UserOut(name=u.name, role=u.role, has_password=u.has_password) for u in service.accounts.users()]
 

@@ -101,6 +101,14 @@ class Case(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @field_validator("published", mode="before")
+    @classmethod
+    def _published(cls, value: object) -> object:
+        # pydantic would read a number as a Unix timestamp: in case data it is a mistake.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError("a date is written YYYY-MM-DD, not as a number")
+        return value
+
     @field_validator("title")
     @classmethod
     def _title(cls, value: str) -> str:

@@ -74,8 +74,9 @@ class BodySizeLimit:
     """ASGI middleware: refuse bodies over `max_bytes` before they are read into memory.
 
     A declared Content-Length over the limit is refused at once; a chunked body is
-    counted as it arrives and BodyTooLarge is raised when it passes the limit (the app's
-    error handler turns that into a 413).
+    counted as it arrives and BodyTooLarge is raised when it passes the limit. FastAPI
+    turns an error while it reads a body into its own 400, so once the limit is passed
+    whatever the app answers (unless it is a 413 already) is replaced by the 413.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -91,16 +92,27 @@ class BodySizeLimit:
             await _refuse(send, BodyTooLarge(self.max_bytes))
             return
         received = 0
+        too_large = replaced = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
+                too_large = True
                 raise BodyTooLarge(self.max_bytes)
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if too_large and (replaced or (message["type"] == "http.response.start" and message["status"] != 413)):
+                if not replaced:
+                    replaced = True
+                    await _refuse(send, BodyTooLarge(self.max_bytes))
+                return
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
 
 
 async def _refuse(send: Send, error: BodyTooLarge) -> None:

@@ -24,12 +24,23 @@ from disinfodb import __version__
 from disinfodb.api import SearchParams, import_upload
 from disinfodb.auth import SESSION_COOKIE, PageEditor, PageVisitor, ServiceDep, client_key, session_user
 from disinfodb.cases import Case
-from disinfodb.errors import CaseNotFound, DisinfoError, NotAllowed, NotSignedIn
+from disinfodb.errors import (
+    CaseConflict,
+    CaseExists,
+    CaseNotFound,
+    DisinfoError,
+    ImportRejected,
+    NotAllowed,
+    NotSignedIn,
+    QuerySyntaxError,
+    VersionConflict,
+)
 from disinfodb.match import Match
 from disinfodb.problems import status_of
+from disinfodb.search import Results
 from disinfodb.service import Service
 from disinfodb.vocab import language_name
-from disinfodb.web.forms import CaseForm, highlighted
+from disinfodb.web.forms import CaseForm, highlighted, linkify
 from disinfodb.web.links import SearchLinks
 
 CSRF_COOKIE = "disinfodb_csrf"
@@ -40,6 +51,7 @@ _NOT_PAGES = ("/api", "/docs", "/redoc", "/openapi.json", "/static")
 templates = Jinja2Templates(directory=str(resources.files("disinfodb.web") / "templates"))
 templates.env.globals["language_name"] = language_name
 templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+templates.env.filters["linkify"] = linkify
 
 
 def is_page(request: Request) -> bool:
@@ -64,11 +76,11 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 def error_page(request: Request, error: Exception, status: int | None = None, detail: str | None = None) -> Response:
     """The page for an error: sign in where a user is needed, else say what went wrong."""
     if isinstance(error, NotSignedIn):
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(here)}", status_code=303)
     code, title = status_of(error)
     status = status or code
-    if status == 404:
-        title = "Not found"
+    title = {404: "Not found", 422: "That request could not be read"}.get(status, title)
     message = detail or (str(error) if isinstance(error, DisinfoError) else
                          getattr(error, "detail", None) or "The server failed to answer; the error was logged.")
     return render(request, "error.html", {"title": title, "status": status, "detail": message}, status=status)
@@ -86,7 +98,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def search_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor) -> HTMLResponse:
     links = SearchLinks(request.query_params.multi_items())
-    results = service.reader.search(query)
+    try:
+        results = service.reader.search(query)
+    except QuerySyntaxError as error:  # show it above the search box, with the query kept to fix
+        return render(request, "search.html", {"results": Results(total=0, hits=[]), "query": query,
+                                               "links": links, "pages": 1, "title": "Search",
+                                               "error": str(error)}, status=400)
     pages = max(1, -(-results.total // query.per_page))
     return render(request, "search.html", {"results": results, "query": query, "links": links,
                                            "pages": pages, "title": query.text or "Search"})
@@ -102,9 +119,8 @@ async def create_case(service: ServiceDep, request: Request, user: PageEditor) -
     form = await _case_form(request)
     try:
         stored = service.writer.create(form.to_case(), actor=user.name)
-    except ValidationError as error:
-        return render(request, "edit.html", {"form": form, "errors": CaseForm.errors_of(error), "case": None,
-                                             "title": "New case"}, status=422)
+    except (ValidationError, CaseExists, CaseConflict) as error:
+        return _form_again(request, form, None, error)
     return RedirectResponse(f"/cases/{quote(stored.id)}?saved=1", status_code=303)
 
 
@@ -131,9 +147,8 @@ async def edit_case(service: ServiceDep, request: Request, case_id: str, user: P
     form = await _case_form(request)
     try:
         service.writer.replace(case_id, form.to_case(case), actor=user.name, expected_version=form.version)
-    except ValidationError as error:
-        return render(request, "edit.html", {"form": form, "errors": CaseForm.errors_of(error), "case": case,
-                                             "title": f"Edit {case.title}"}, status=422)
+    except (ValidationError, VersionConflict, CaseConflict) as error:
+        return _form_again(request, form, case, error)
     return RedirectResponse(f"/cases/{quote(case_id)}?saved=1", status_code=303)
 
 
@@ -186,10 +201,11 @@ def import_file(service: ServiceDep, request: Request, user: PageEditor, file: A
         report = import_upload(service, file, None, user.name, dry_run=dry_run, skip_invalid=skip_invalid)
     except DisinfoError as error:
         status, _title = status_of(error)
-        problems = getattr(error, "problems", [])
-        return render(request, "import.html", {"report": None, "error": str(error).split("\n")[0],
-                                               "problems": problems, "filename": file.filename,
-                                               "title": "Import cases"}, status=status)
+        problems = error.problems if isinstance(error, ImportRejected) else []
+        message = (f"{len(problems)} bad record(s), listed below. Fix them, or tick “Skip bad records”."
+                   if problems else str(error))
+        return render(request, "import.html", {"report": None, "error": message, "problems": problems,
+                                               "filename": file.filename, "title": "Import cases"}, status=status)
     return render(request, "import.html", {"report": report, "filename": file.filename,
                                            "title": "Import cases"})
 
@@ -225,6 +241,25 @@ def logout(service: ServiceDep, request: Request, csrf: Annotated[str, Form()] =
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def _form_again(request: Request, form: CaseForm, case: Case | None, error: Exception) -> HTMLResponse:
+    """The editor again, with what was typed and why it was not saved."""
+    conflict = None
+    if isinstance(error, ValidationError):
+        errors, status = CaseForm.errors_of(error), 422
+    elif isinstance(error, VersionConflict):
+        errors, status = {}, 409
+        conflict = (f"Someone else saved this case (now version {error.current_version}) while you were editing."
+                    " Nothing of yours was saved: your text is below. Open the case in a new tab to see"
+                    " their changes, then save again to overwrite them with yours.")
+        form.version = error.current_version
+    elif isinstance(error, CaseExists):
+        errors, status = {"title": f"This case is already in the database as '{error.case_id}'."}, 409
+    else:
+        errors, status = {"url": str(error)}, 409
+    return render(request, "edit.html", {"form": form, "errors": errors, "case": case, "conflict": conflict,
+                                         "title": f"Edit {case.title}" if case else "New case"}, status=status)
 
 
 async def _case_form(request: Request) -> CaseForm:

@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from disinfodb.cases import Case
 from disinfodb.match import Match
+from disinfodb.vocab import language_name
 
 _LIST_FIELDS = ("languages", "countries", "keywords")
 
@@ -47,7 +49,8 @@ class CaseForm:
         return cls(title=case.title, summary=case.summary, disproof=case.disproof,
                    published=case.published.isoformat() if case.published else "",
                    issue="" if case.issue is None else str(case.issue),
-                   languages=", ".join(case.languages), countries=", ".join(case.countries),
+                   languages=", ".join(language_name(code) for code in case.languages),
+                   countries=", ".join(case.countries),
                    keywords=", ".join(case.keywords), outlets=outlets, links="\n".join(case.links),
                    url=case.url or "", version=case.version)
 
@@ -122,3 +125,19 @@ def highlighted(text: str, matches: list[Match]) -> list[Segment]:
     if at < len(text):
         segments.append(Segment(text[at:]))
     return segments
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str) -> Markup:
+    """Escape text and turn the web addresses in it into links (disproofs cite sources
+    inline); trailing punctuation stays outside the link."""
+    parts, at = [], 0
+    for found in _URL.finditer(text):
+        url = found.group(0).rstrip(".,;:!?)]")
+        parts.append(escape(text[at:found.start()]))
+        parts.append(Markup('<a href="{0}" rel="nofollow noopener">{0}</a>').format(url))
+        at = found.start() + len(url)
+    parts.append(escape(text[at:]))
+    return Markup("").join(parts)

@@ -1,0 +1,303 @@
+"""End to end in a real headless Chromium, against the app served by uvicorn over HTTP.
+
+The database is real: the seed cases and the first 300 rows of the 2015-2017 scrape.
+Every page visited is saved as a full-page screenshot in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from conftest import CSV_2017, REPO, require
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
+from web_support import (
+    COUP_EN,
+    EDITOR,
+    EDITOR_PASSWORD,
+    KAZAKH_COUP,
+    KAZAKH_EEU,
+    MODEL,
+    VINNITSA,
+    build_web_db,
+)
+
+from disinfodb.app import create_app
+from disinfodb.service import Service
+from disinfodb.store import open_store
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = REPO / "artifacts" / "screenshots"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run"]
+TIMEOUT_MS = 15_000
+# A paraphrase of one seed claim, then of another: one match and one related case.
+TWO_CLAIMS = (f"{COUP_EN} Under pressure from American spy agencies, Western journalists now claim"
+              " that Moscow is about to invade Ukraine.")
+US_INTELLIGENCE = "US intelligence agencies pressured Western media into accusing Russia of invading Ukraine"
+
+if not CHROMIUM.exists():
+    # .ci/run sets DISINFODB_REQUIRE_BROWSER: there a missing browser fails instead of skipping.
+    if os.environ.get("DISINFODB_REQUIRE_BROWSER"):
+        raise RuntimeError(f"no Chromium at {CHROMIUM}: install Debian's chromium package (make browser)")
+    pytest.skip(f"no Chromium at {CHROMIUM}: the browser tests need Debian's chromium package",
+                allow_module_level=True)
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    count: int  # cases in the database when the module starts
+    ids: dict[str, str]  # title -> case id
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    path = tmp_path_factory.mktemp("browser") / "browser.sqlite"
+    count = build_web_db(path, seed_path, require(CSV_2017))
+    store = open_store(str(path))
+    app = create_app(store, MODEL)
+    service: Service = app.state.service
+    service.matcher()  # the vectors are cached in the file: pages show similar cases at once
+    port = free_port()
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=served.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not served.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    ids = {case.title: case.id for case in store.iter_cases()}
+    yield Server(f"http://127.0.0.1:{port}", count, ids)
+    served.should_exit = True
+    thread.join(timeout=10)
+    service.close()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, server: Server) -> Iterator[BrowserContext]:
+    opened = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    opened.set_default_timeout(TIMEOUT_MS)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A tab that fails the test on any JavaScript error."""
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shoot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def total(page: Page) -> int:
+    return int(page.locator("p.total strong").inner_text().replace(",", ""))
+
+
+def sign_in(page: Page, screenshot: str | None = None) -> None:
+    page.goto("/login")
+    expect(page.locator("h1")).to_have_text("Sign in")
+    if screenshot:
+        shoot(page, screenshot)
+    page.fill("#name", EDITOR)
+    page.fill("#password", EDITOR_PASSWORD)
+    page.click("form.login-form button[type=submit]")
+    expect(page.locator(".account .who")).to_contain_text(EDITOR)
+
+
+# -- the scenarios --------------------------------------------------------------------------
+
+
+def test_search_with_the_keyboard(page: Page, server: Server) -> None:
+    page.goto("/")
+    expect(page.locator("p.total strong")).to_have_text(f"{server.count:,}")
+    page.keyboard.press("/")  # app.js: "/" focuses the search box
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type("colour revolution")
+    with page.expect_navigation() as navigation:
+        page.keyboard.press("Enter")
+    shoot(page, "search")  # what the user saw, even if it is wrong
+    response = navigation.value
+    assert response is not None and response.ok, (
+        f"submitting the search form gave HTTP {response and response.status} for {page.url}:"
+        f" {page.locator('main').inner_text()!r}")
+    assert re.search(r"/\?q=colour\+revolution", page.url)
+    hits = page.locator("li.hit h3 a")
+    expect(hits.first).to_be_visible()
+    assert 1 <= total(page) < server.count
+    assert f"Disinfo: {KAZAKH_COUP}" in hits.all_inner_texts()
+    expect(page.locator("li.hit .snippet mark").first).to_be_visible()
+    expect(page.locator("#q")).to_have_value("colour revolution")
+
+
+def test_a_facet_filters_and_its_chip_removes_it(page: Page, server: Server) -> None:
+    page.goto("/")
+    everything = total(page)
+    first = page.locator("aside.facets section.facet").first.locator("li a").first
+    label = first.locator(".facet-label").inner_text()
+    count = int(first.locator(".count").inner_text().replace(",", ""))
+    first.click()
+    page.wait_for_url(re.compile(r"keyword="))
+    assert total(page) == count < everything
+    chip = page.locator("ul.chips a.chip")
+    expect(chip).to_have_count(1)
+    expect(chip).to_contain_text(label)
+    expect(page.locator("aside.facets a.on")).to_have_count(1)
+    shoot(page, "search-facet")
+    chip.click()
+    page.wait_for_url(re.compile(r"/$"))
+    expect(page.locator("ul.chips")).to_have_count(0)
+    assert total(page) == everything
+
+
+def test_open_a_case(page: Page, server: Server) -> None:
+    page.goto("/?q=Silk+Road")
+    page.locator("li.hit h3 a", has_text=KAZAKH_EEU).click()
+    page.wait_for_url(f"**/cases/{server.ids[KAZAKH_EEU]}")
+    expect(page.locator("h1")).to_have_text(f"Disinfo: {KAZAKH_EEU}")
+    expect(page.locator(".case-body h2")).to_have_text(["Summary", "Disproof"])
+    expect(page.locator(".case-meta a", has_text="Issue 270")).to_have_attribute("href", "/?issue=270")
+    expect(page.locator("section.related li").first).to_be_visible()
+    expect(page.locator("section.history li")).to_have_count(1)
+    shoot(page, "case")
+    page.locator(".case-meta a.tag", has_text="Colour revolutions").click()  # a keyword is a search
+    page.wait_for_url(re.compile(r"keyword=Colour\+revolutions"))
+    expect(page.locator("li.hit h3 a", has_text=KAZAKH_EEU)).to_be_visible()
+
+
+def test_check_a_text(page: Page, server: Server) -> None:
+    page.goto("/check")
+    page.fill("#text", TWO_CLAIMS)
+    page.click("form.check-form button[type=submit]")
+    cards = page.locator("ol.matches > li")
+    expect(cards.first).to_be_visible()
+    best = cards.first
+    expect(best.locator(".badge")).to_have_text("Match")
+    expect(best.locator("h3 a")).to_have_text(KAZAKH_COUP)
+    pair = best.locator(".evidence mark")
+    expect(pair).to_have_count(2)
+    assert pair.nth(0).inner_text() == COUP_EN and pair.nth(1).inner_text()
+    related = page.locator("ol.matches > li", has=page.locator(".badge", has_text="Related"))
+    expect(related.first.locator("h3 a")).to_have_text(US_INTELLIGENCE)
+    expect(page.locator(".marked-text mark")).to_have_count(2)  # both sentences marked in the text
+    expect(page.locator("#text")).to_have_value(TWO_CLAIMS)
+    shoot(page, "check")
+
+
+def test_sign_in_and_edit_a_case(page: Page, server: Server) -> None:
+    sign_in(page, screenshot="login")
+    case_id = server.ids[VINNITSA]
+    page.goto(f"/cases/{case_id}")
+    page.click("a.button:has-text('Edit')")
+    page.wait_for_url(f"**/cases/{case_id}/edit")
+    expect(page.locator("#f-title")).to_have_value(VINNITSA)
+    shoot(page, "editor")
+    page.fill("#f-title", "Explosions in Vinnitsa were staged by the army itself")
+    page.click("form.case-form button[type=submit]")
+    page.wait_for_url(f"**/cases/{case_id}?saved=1")
+    expect(page.locator("p.notice")).to_have_text("Saved. This is version 2.")
+    expect(page.locator("h1")).to_have_text("Disinfo: Explosions in Vinnitsa were staged by the army itself")
+    history = page.locator("section.history li")
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text(f"update → version 2 by {EDITOR}")
+
+
+def test_import_a_file_with_the_progress_script(page: Page, server: Server) -> None:
+    sign_in(page)
+    page.goto("/import")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(f"{request.method} {request.resource_type}"))
+    records = [{"title": "Lithuania plans to ban the Russian language in all schools", "published": "2023-06-01",
+                "summary": "Vilnius will forbid Russian in every school from September."},
+               {"title": "Finland hides NATO bases in its national parks", "published": "2023-06-02",
+                "summary": "The national parks of Finland are covers for secret NATO bases."}]
+    content = "".join(json.dumps(r) + "\n" for r in records).encode()
+    upload: FilePayload = {"name": "new-cases.jsonl", "mimeType": "application/x-ndjson", "buffer": content}
+    page.set_input_files("#file", files=[upload])
+    page.click("#import-form button[type=submit]")
+    report = page.locator("section.report")
+    expect(report.locator("h2")).to_have_text("new-cases.jsonl: imported")
+    expect(report.locator("ul.counts li").first).to_have_text("2 created")
+    assert "POST xhr" in requests, requests  # uploaded by app.js, not by a plain form post
+    assert page.url.endswith("/import")
+    shoot(page, "import")
+    page.click("a:has-text('See the newest cases')")
+    expect(page.locator("li.hit h3 a").first).to_have_text("Disinfo: Finland hides NATO bases in its national parks")
+
+
+def test_a_bad_search_says_why_above_the_search_box(page: Page) -> None:
+    page.goto('/?q="unclosed')
+    expect(page.locator("main p.error")).to_contain_text("unclosed quote")
+    expect(page.locator("#q")).to_have_value('"unclosed')  # kept, to be fixed in place
+    shoot(page, "search-error")
+    page.goto("/cases/no-such-case")
+    expect(page.locator("main h1")).to_have_text("Not found")
+    shoot(page, "error")
+
+
+# -- layout defects a user sees -------------------------------------------------------------
+
+
+def test_the_upload_progress_is_hidden_until_an_upload_starts(page: Page) -> None:
+    sign_in(page)
+    page.goto("/import")
+    expect(page.locator("#import-form .progress")).to_be_hidden()
+
+
+def test_matched_sentence_pairs_do_not_overlap(page: Page) -> None:
+    page.goto("/check")
+    page.fill("#text", TWO_CLAIMS)
+    page.click("form.check-form button[type=submit]")
+    pair = page.locator("ol.matches > li").first.locator(".evidence mark")
+    expect(pair).to_have_count(2)
+    yours, theirs = pair.nth(0).bounding_box(), pair.nth(1).bounding_box()
+    assert yours and theirs
+    assert yours["y"] + yours["height"] <= theirs["y"] + 1, f"'your text' {yours} overlaps 'the case' {theirs}"
+    none_card = page.locator("ol.matches > li", has=page.locator(".badge", has_text="Not a match")).first
+    match_card = page.locator("ol.matches > li", has=page.locator(".badge", has_text="Match")).first
+    colour = "getComputedStyle(el).borderLeftColor"
+    assert none_card.evaluate(f"el => {colour}") != match_card.evaluate(f"el => {colour}"), \
+        "a 'Not a match' card has the red edge of a match"
+
+
+@pytest.mark.parametrize("url", ["/?q=Ukraine&since=2017-01-01&sort=date", "/cases/{vinnitsa}", "/check"])
+def test_pages_fit_a_phone_screen(browser: Browser, server: Server, url: str) -> None:
+    phone = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
+    try:
+        tab = phone.new_page()
+        tab.goto(url.format(vinnitsa=server.ids[VINNITSA]))
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{url} is {width}px wide on a 390px phone: it scrolls sideways"
+    finally:
+        phone.close()
