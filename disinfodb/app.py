@@ -20,6 +20,7 @@ from disinfodb.limits import BodySizeLimit
 from disinfodb.problems import error_response, problem
 from disinfodb.service import Service, Settings
 from disinfodb.store import SQLiteStore, open_store
+from disinfodb.timing import ServerTiming
 from disinfodb.web import error_page, is_page
 from disinfodb.web import router as web_router
 
@@ -40,6 +41,7 @@ def create_app(store: SQLiteStore | None = None, model: str | None = None,
     app.mount("/static", StaticFiles(packages=[("disinfodb.web", "static")]), name="static")
     add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    app.add_middleware(ServerTiming)
     return app
 
 
