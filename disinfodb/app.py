@@ -15,13 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from disinfodb import __version__
 from disinfodb.api import router as api_router
+from disinfodb.api_insights import router as insights_api_router
 from disinfodb.errors import DisinfoError
 from disinfodb.limits import BodySizeLimit
 from disinfodb.problems import error_response, problem
 from disinfodb.service import Service, Settings
 from disinfodb.store import SQLiteStore, open_store
 from disinfodb.timing import ServerTiming
-from disinfodb.web import error_page, is_page
+from disinfodb.web import error_page, is_page, review_pages, trend_pages
 from disinfodb.web import router as web_router
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ def create_app(store: SQLiteStore | None = None, model: str | None = None,
                               " of an editor (`disinfodb token create NAME`).")
     app.state.service = service
     app.include_router(api_router)
+    app.include_router(insights_api_router)
     app.include_router(web_router)
+    app.include_router(review_pages.router)
+    app.include_router(trend_pages.router)
     app.mount("/static", StaticFiles(packages=[("disinfodb.web", "static")]), name="static")
     add_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)

@@ -110,4 +110,28 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at  TEXT NOT NULL
     );
     """,
+    # 4: narratives (recurring storylines) found by clustering, with analysts' edits.
+    """
+    CREATE TABLE narratives (
+        id              TEXT PRIMARY KEY,   -- 'n1', 'n2', ...: stable across re-clustering
+        label           TEXT NOT NULL,      -- from the clustering: its distinctive terms
+        name            TEXT,               -- an analyst's name: shown instead of the label, kept
+        terms           TEXT NOT NULL,      -- JSON list of distinctive terms
+        keywords        TEXT NOT NULL,      -- JSON list of [keyword, share of members]
+        representative  TEXT,               -- id of the case nearest its centre
+        size            INTEGER NOT NULL,
+        first_seen      TEXT,
+        last_seen       TEXT,
+        pinned          INTEGER NOT NULL DEFAULT 0,  -- an analyst froze its members
+        merged_into     TEXT REFERENCES narratives (id),
+        retired         INTEGER NOT NULL DEFAULT 0,  -- no current cluster continues it
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+    CREATE TABLE case_narratives (
+        case_pk       INTEGER PRIMARY KEY REFERENCES cases (pk) ON DELETE CASCADE,
+        narrative_id  TEXT NOT NULL REFERENCES narratives (id)
+    );
+    CREATE INDEX case_narratives_by_narrative ON case_narratives (narrative_id);
+    """,
 )
