@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from disinfodb import __version__
 from disinfodb.api import router as api_router
 from disinfodb.api_insights import router as insights_api_router
+from disinfodb.api_rebuttals import router as rebuttals_api_router
 from disinfodb.errors import DisinfoError
 from disinfodb.limits import BodySizeLimit
 from disinfodb.problems import error_response, problem
@@ -39,6 +40,7 @@ def create_app(store: SQLiteStore | None = None, model: str | None = None,
     app.state.service = service
     app.include_router(api_router)
     app.include_router(insights_api_router)
+    app.include_router(rebuttals_api_router)
     app.include_router(web_router)
     app.include_router(review_pages.router)
     app.include_router(trend_pages.router)
