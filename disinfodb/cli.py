@@ -25,6 +25,8 @@ from rich.table import Table
 
 from disinfodb.cases import Case
 from disinfodb.cli_accounts import token_app, user_app
+from disinfodb.cli_narratives import narratives_app
+from disinfodb.cli_review import review
 from disinfodb.cli_support import SHOWN_WARNINGS, DbOption, JsonOption, err, fail, opened, out, print_json
 from disinfodb.embed import fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
@@ -454,6 +456,8 @@ def serve(
 
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.command("review")(review)
+app.add_typer(narratives_app, name="narratives")
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -18,13 +18,21 @@ cases into a new, pinned narrative.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import numpy as np
+
+from disinfodb.embed import Vectors, load_embedders
 from disinfodb.errors import DisinfoError
+from disinfodb.match import ClaimIndex
 from disinfodb.store import SQLiteStore
+from disinfodb.store.term_index import IntArray
+
+FloatArray = Vectors  # float32, one L2-normalised row per case
 
 MIN_OVERLAP = 0.3
 
@@ -202,3 +210,208 @@ class NarrativeBook:
             " updated_at = ? WHERE id = ?",
             (len(rows), dates[0] if dates else None, dates[-1] if dates else None, json.dumps(top),
              int(not rows), _now(), nid))
+
+
+# -- clustering -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClusterParams:
+    min_cluster_size: int = 15
+    min_samples: int = 5
+    neighbours: int = 10  # smoothing: each vector is averaged with its neighbours' mean
+    dimensions: int = 32  # PCA before HDBSCAN
+    reassign_percentile: float = 5.0  # noise joins a cluster if as close as its 5% least central members
+    label_terms: int = 6
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    cases: int
+    clustered: int  # cases in a narrative after this run (pinned ones included)
+    narratives: int  # current narratives
+    continued: int  # clusters that kept an existing narrative's id
+    created: int
+    retired: int
+    pinned_cases: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def _smoothed(vectors: FloatArray, neighbours: int, block: int = 2048) -> FloatArray:
+    """Each vector plus the mean of its nearest neighbours, renormalised (exact k-NN)."""
+    if len(vectors) <= neighbours + 1:
+        return vectors
+    out = np.empty_like(vectors)
+    for start in range(0, len(vectors), block):
+        sims = vectors[start:start + block] @ vectors.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = -np.inf  # not its own neighbour
+        nearest = np.argpartition(-sims, neighbours, axis=1)[:, :neighbours]
+        out[start:start + block] = vectors[start:start + block] + vectors[nearest].mean(axis=1)
+    return _normalised(out)
+
+
+def _normalised(vectors: FloatArray) -> FloatArray:
+    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return np.asarray(vectors / norms, dtype=np.float32)
+
+
+def cluster_vectors(vectors: FloatArray, params: ClusterParams = ClusterParams()) -> IntArray:
+    """A cluster number per vector (-1: noise). Vectors are L2-normalised claim vectors."""
+    from sklearn.cluster import HDBSCAN  # noqa: PLC0415 - loaded only when clustering
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    if len(vectors) < params.min_cluster_size:
+        return np.full(len(vectors), -1, dtype=np.int64)
+    smooth = _smoothed(vectors, params.neighbours)
+    reduced = PCA(n_components=min(params.dimensions, *smooth.shape), random_state=params.seed).fit_transform(smooth)
+    labels = HDBSCAN(min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
+                     cluster_selection_method="leaf", copy=True).fit_predict(_normalised(reduced.astype(np.float32)))
+    return _reassign_noise(vectors, np.asarray(labels, dtype=np.int64), params.reassign_percentile)
+
+
+def _reassign_noise(vectors: FloatArray, labels: IntArray, percentile: float) -> IntArray:
+    """Noise joins its nearest cluster when it is at least as close to that centre as the
+    given percentile of all members' similarity to their own centre (one global bar)."""
+    clusters = np.unique(labels[labels >= 0])
+    noise = np.flatnonzero(labels < 0)
+    if not len(clusters) or not len(noise):
+        return labels
+    centres = _normalised(np.stack([vectors[labels == c].mean(axis=0) for c in clusters]))
+    members = labels >= 0
+    own = np.einsum("ij,ij->i", vectors[members], centres[np.searchsorted(clusters, labels[members])])
+    floor = float(np.percentile(own, percentile))
+    sims = vectors[noise] @ centres.T
+    best = sims.argmax(axis=1)
+    close = sims[np.arange(len(noise)), best] >= floor
+    out = labels.copy()
+    out[noise[close]] = clusters[best[close]]
+    return out
+
+
+def distinctive_terms(docs_per_cluster: list[str], count: int) -> list[list[str]]:
+    """c-TF-IDF: the terms (words and two-word phrases) most specific to each cluster's text."""
+    from sklearn.feature_extraction.text import CountVectorizer  # noqa: PLC0415
+
+    if not docs_per_cluster:
+        return []
+    vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=1,
+                                 token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b")
+    try:
+        counts = vectorizer.fit_transform(docs_per_cluster)
+    except ValueError:  # no word at all
+        return [[] for _ in docs_per_cluster]
+    words = np.asarray(counts.sum(axis=1)).ravel().astype(np.float64)
+    tf = counts.multiply(1.0 / np.maximum(words, 1.0)[:, None]).tocsr()
+    frequency = np.asarray(counts.sum(axis=0)).ravel().astype(np.float64)
+    idf = np.log1p(words.mean() / np.maximum(frequency, 1.0))
+    scores = tf.multiply(idf[None, :]).tocsr()
+    vocabulary = vectorizer.get_feature_names_out()
+    out = []
+    for row in range(scores.shape[0]):
+        values = scores.getrow(row)
+        order = np.argsort(-values.data)
+        chosen: list[str] = []
+        for index in values.indices[order]:
+            term = str(vocabulary[index])
+            if not any(term in c or c in term for c in chosen):  # "nato" and "nato preparing": keep one
+                chosen.append(term)
+            if len(chosen) == count:
+                break
+        out.append(chosen)
+    return out
+
+
+def continue_ids(old: dict[int, str], clusters: dict[int, set[int]], merge_targets: set[str],
+                 min_overlap: float = MIN_OVERLAP) -> dict[int, str | None]:
+    """Which existing narrative each new cluster continues (None: a new narrative).
+
+    A cluster continues the old narrative it overlaps most (Jaccard >= min_overlap); an
+    old narrative is continued by one cluster only (the closest), except a narrative an
+    analyst merged others into, which every cluster that overlaps it most continues.
+    """
+    old_members: dict[str, set[int]] = {}
+    for pk, nid in old.items():
+        old_members.setdefault(nid, set()).add(pk)
+    candidates: list[tuple[float, int, str]] = []
+    for number, members in clusters.items():
+        overlaps = Counter(old[pk] for pk in members if pk in old)
+        if not overlaps:
+            continue
+        nid, shared = max(overlaps.items(), key=lambda item: (item[1], item[0]))
+        jaccard = shared / len(members | old_members[nid])
+        if jaccard >= min_overlap or (nid in merge_targets and shared / len(members) >= 0.5):
+            candidates.append((jaccard, number, nid))
+    chosen: dict[int, str | None] = dict.fromkeys(clusters)
+    taken: set[str] = set()
+    for _jaccard, number, nid in sorted(candidates, reverse=True):
+        if nid in taken and nid not in merge_targets:
+            continue
+        chosen[number] = nid
+        taken.add(nid)
+    return chosen
+
+
+def build_narratives(store: SQLiteStore, model: str = "use-m", params: ClusterParams = ClusterParams(),
+                     progress: Callable[[int, int], None] | None = None) -> BuildReport:
+    """Cluster every case not in a pinned narrative and save the narratives, keeping ids.
+
+    Uses the cached claim vectors of `model` (embedding the cases that have none)."""
+    started = time.perf_counter()
+    embedders = load_embedders(model)[:1]
+    index = ClaimIndex.build(store, embedders, progress)
+    book = NarrativeBook(store)
+    vectors = index.case_vectors()
+    pinned = {n.id for n in book.all(include_retired=True) if n.pinned}
+    memberships = book.memberships()
+    old = {pk: nid for pk, nid in memberships.items() if nid not in pinned}
+    free = np.array([i for i, pk in enumerate(index.case_pks) if memberships.get(int(pk)) not in pinned],
+                    dtype=np.int64)
+    labels = cluster_vectors(vectors[free], params) if len(free) else np.zeros(0, dtype=np.int64)
+    clusters: dict[int, set[int]] = {}
+    for row, label in zip(free, labels, strict=True):
+        if label >= 0:
+            clusters.setdefault(int(label), set()).add(int(index.case_pks[row]))
+    merge_targets = {str(t) for (t,) in store.connection.execute(
+        "SELECT DISTINCT merged_into FROM narratives WHERE merged_into IS NOT NULL")}
+    continued = continue_ids(old, clusters, merge_targets)
+    texts = _claim_texts(store)
+    terms = distinctive_terms([" ".join(texts[pk] for pk in clusters[c]) for c in clusters], params.label_terms)
+    row_of = {int(pk): i for i, pk in enumerate(index.case_pks)}
+    created = 0
+    with store.transaction():
+        store.connection.execute(
+            "DELETE FROM case_narratives WHERE narrative_id NOT IN (SELECT id FROM narratives WHERE pinned = 1)")
+        touched = set(old.values())
+        for (number, members), cluster_terms in zip(clusters.items(), terms, strict=True):
+            nid = continued[number]
+            if nid is None:
+                nid = book._new_id()
+                book._insert(nid, label="", terms=[], keywords=[])
+                created += 1
+            rows = [row_of[pk] for pk in members]
+            centre = _normalised(vectors[rows].mean(axis=0, keepdims=True))[0]
+            representative = int(index.case_pks[rows[int(np.argmax(vectors[rows] @ centre))]])
+            store.connection.executemany("INSERT INTO case_narratives (case_pk, narrative_id) VALUES (?, ?)",
+                                         [(pk, nid) for pk in members])
+            store.connection.execute(
+                "UPDATE narratives SET label = ?, terms = ?, representative = (SELECT id FROM cases WHERE pk = ?),"
+                " retired = 0 WHERE id = ?", (", ".join(cluster_terms[:3]) or nid, json.dumps(cluster_terms),
+                                              representative, nid))
+            touched.add(nid)
+        for nid in touched:
+            book._refresh(nid)
+    current = book.all()
+    retired = sum(1 for nid in set(old.values()) if nid not in {c for c in continued.values() if c})
+    return BuildReport(cases=len(index.case_pks), clustered=len(book.memberships()), narratives=len(current),
+                       continued=len({c for c in continued.values() if c}), created=created, retired=retired,
+                       pinned_cases=len(index.case_pks) - len(free), seconds=round(time.perf_counter() - started, 2))
+
+
+def _claim_texts(store: SQLiteStore) -> dict[int, str]:
+    """case pk -> title and summary, the text narratives are labelled from."""
+    return {int(pk): f"{title}. {summary}" for pk, title, summary in store.connection.execute(
+        "SELECT pk, title, summary FROM cases")}

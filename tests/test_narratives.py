@@ -1,0 +1,180 @@
+"""Narratives on the real 2015-2017 cases: clustering, labels, stable ids, analysts' edits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Claims2017
+from typer.testing import CliRunner
+
+from disinfodb.cli import app
+from disinfodb.errors import DisinfoError
+from disinfodb.narratives import (
+    NarrativeBook,
+    NarrativeNotFound,
+    _reassign_noise,
+    build_narratives,
+    continue_ids,
+    distinctive_terms,
+)
+from disinfodb.store import SQLiteStore
+
+
+@pytest.fixture
+def clustered(claims_2017: Claims2017, tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = claims_2017.copy_to(tmp_path / "narratives.sqlite")
+    build_narratives(store, "use-m")
+    yield store
+    store.close()
+
+
+def narrative_with_keyword(book: NarrativeBook, keyword: str) -> str:
+    found = [n for n in book.all() if n.keywords and n.keywords[0][0] == keyword]
+    assert found, f"no narrative is dominated by {keyword!r}: {[n.keywords[:1] for n in book.all()]}"
+    return found[0].id
+
+
+def test_clusters_are_storylines_with_their_own_words(clustered: SQLiteStore) -> None:
+    book = NarrativeBook(clustered)
+    narratives = book.all()
+    assert 10 <= len(narratives) <= 60
+    memberships = book.memberships()
+    assert 0.5 < len(memberships) / clustered.count() < 0.9  # noise stays out, most cases join
+    assert sum(n.size for n in narratives) == len(memberships)
+    assert all(n.size >= 15 for n in narratives)
+    mh17 = book.get(narrative_with_keyword(book, "MH17"))
+    assert "mh17" in mh17.terms and mh17.keywords[0][1] > 0.6
+    members = book.members(mh17.id)
+    assert mh17.representative in members and len(members) == mh17.size
+    share = sum("MH17" in clustered.get(cid).keywords for cid in members) / len(members)
+    assert abs(share - mh17.keywords[0][1]) < 0.001  # the share is counted from the members
+    crimea = book.get(narrative_with_keyword(book, "Crimea"))
+    assert "crimea" in crimea.terms and crimea.first_seen and crimea.last_seen and crimea.first_seen < crimea.last_seen
+
+
+def test_a_rerun_keeps_every_id_and_member(clustered: SQLiteStore) -> None:
+    book = NarrativeBook(clustered)
+    before = book.memberships()
+    report = build_narratives(clustered, "use-m")
+    assert (report.created, report.retired) == (0, 0) and report.continued == report.narratives
+    assert book.memberships() == before
+
+
+def test_ids_survive_when_the_cases_change(clustered: SQLiteStore) -> None:
+    book = NarrativeBook(clustered)
+    before = {n.id: set(book.members(n.id)) for n in book.all()}
+    rng = np.random.default_rng(3)
+    all_ids = [cid for members in before.values() for cid in members]
+    removed = set(rng.choice(all_ids, size=len(all_ids) // 10, replace=False).tolist())
+    for case_id in removed:
+        clustered.delete(case_id)
+    report = build_narratives(clustered, "use-m")
+    after = {n.id: set(book.members(n.id)) for n in book.all()}
+    kept = [nid for nid in before if nid in after]
+    assert len(kept) >= 0.8 * len(before), report
+    # a narrative that kept its id holds mostly the same cases as before
+    for nid in kept:
+        still_here = before[nid] - removed
+        assert len(after[nid] & still_here) >= 0.5 * min(len(after[nid]), len(still_here))
+
+
+def test_analysts_edits_survive_reclustering(clustered: SQLiteStore) -> None:
+    book = NarrativeBook(clustered)
+    mh17 = narrative_with_keyword(book, "MH17")
+    crimea = narrative_with_keyword(book, "Crimea")
+    book.rename(mh17, "MH17 was not shot down by Russia")
+    pinned_members = book.members(crimea)
+    book.pin(crimea)
+    others = [n for n in book.all() if n.id not in (mh17, crimea)]
+    source, target = others[-1], others[-2]
+    union = set(book.members(source.id)) | set(book.members(target.id))
+    merged = book.merge(source.id, target.id)
+    assert merged.id == target.id and merged.size == len(union)
+    big = others[0]
+    moved = book.members(big.id)[:8]
+    split = book.split(big.id, moved, name="A split-off storyline")
+    assert split.pinned and set(book.members(split.id)) == set(moved)
+
+    report = build_narratives(clustered, "use-m")
+
+    assert book.get(mh17).title == "MH17 was not shot down by Russia"
+    assert book.get(crimea).pinned and book.members(crimea) == pinned_members
+    assert book.get(source.id).id == target.id  # the merged id leads to the target
+    assert source.id not in {n.id for n in book.all()}
+    assert len(set(book.members(target.id)) & union) >= 0.8 * len(union)
+    assert set(book.members(split.id)) == set(moved) and book.get(split.id).title == "A split-off storyline"
+    assert not set(moved) & set(book.members(big.id))
+    assert report.pinned_cases == len(pinned_members) + len(moved)
+
+
+def test_edits_refuse_what_makes_no_sense(clustered: SQLiteStore) -> None:
+    book = NarrativeBook(clustered)
+    first, second = book.all()[:2]
+    with pytest.raises(NarrativeNotFound):
+        book.get("n999999")
+    with pytest.raises(DisinfoError, match="same narrative"):
+        book.merge(first.id, first.id)
+    with pytest.raises(DisinfoError, match="not in narrative"):
+        book.split(first.id, book.members(second.id)[:1])
+    with pytest.raises(DisinfoError, match="not all"):
+        book.split(first.id, book.members(first.id))
+    assert book.rename(first.id, "  ").name is None  # blank: back to the computed label
+
+
+def test_continue_ids_matches_by_overlap_and_keeps_merges() -> None:
+    old = dict.fromkeys(range(10), "n1") | dict.fromkeys(range(10, 20), "n2") | dict.fromkeys(range(20, 40), "n3")
+    clusters = {
+        0: set(range(0, 9)),  # n1 again
+        1: set(range(10, 13)) | set(range(100, 110)),  # barely n2 (3 of 17 shared): new
+        2: set(range(20, 30)),  # half of n3 (merged narrative: both halves continue it)
+        3: set(range(30, 40)),
+        4: set(range(200, 230)),  # brand new
+    }
+    assert continue_ids(old, clusters, merge_targets={"n3"}) == {0: "n1", 1: None, 2: "n3", 3: "n3", 4: None}
+    # without the merge, only the closer half keeps n3
+    chosen = continue_ids(old, clusters, merge_targets=set())
+    assert sorted([chosen[2], chosen[3]], key=str) == sorted(["n3", None], key=str)
+
+
+def test_noise_joins_only_a_close_cluster() -> None:
+    centre_a, centre_b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    members = [centre_a + 0.05 * np.eye(4, dtype=np.float32)[i % 4] for i in range(10)]
+    members += [centre_b + 0.05 * np.eye(4, dtype=np.float32)[i % 4] for i in range(10)]
+    near_a = centre_a + 0.02 * np.eye(4, dtype=np.float32)[2]
+    far = np.eye(4, dtype=np.float32)[3]
+    vectors = np.stack([*members, near_a, far])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = np.array([0] * 10 + [1] * 10 + [-1, -1])
+    assert _reassign_noise(vectors, labels, 5.0).tolist()[-2:] == [0, -1]
+
+
+def test_distinctive_terms_prefer_what_sets_a_cluster_apart() -> None:
+    terms = distinctive_terms([
+        "NATO troops in the Baltic states. NATO prepares an attack. Russia and NATO.",
+        "Migrants in Sweden. Migrants commit crimes in Sweden. Russia and the EU.",
+    ], 3)
+    assert terms[0][0] == "nato" and "russia" not in terms[0][:2]
+    assert "migrants" in terms[1] and "sweden" in terms[1]
+
+
+def test_cli_build_list_show_rename(claims_2017: Claims2017, tmp_path: Path) -> None:
+    db = str(tmp_path / "cli.sqlite")
+    claims_2017.copy_to(Path(db)).close()
+    runner = CliRunner()
+    built = runner.invoke(app, ["narratives", "build", "--db", db, "--json"])
+    assert built.exit_code == 0, built.output
+    report = json.loads(built.stdout)
+    assert report["narratives"] >= 10 and report["created"] == report["narratives"]
+    listed = json.loads(runner.invoke(app, ["narratives", "list", "--db", db, "--json", "-n", "5"]).stdout)
+    assert len(listed) == 5 and listed[0]["size"] >= listed[-1]["size"]
+    first = listed[0]["id"]
+    renamed = runner.invoke(app, ["narratives", "rename", first, "Ukraine is a failed state", "--db", db])
+    assert renamed.exit_code == 0 and "Ukraine is a failed state" in renamed.stdout
+    shown = json.loads(runner.invoke(app, ["narratives", "show", first, "--db", db, "--json"]).stdout)
+    assert shown["title"] == "Ukraine is a failed state" and len(shown["cases"]) == shown["size"]
+    missing = runner.invoke(app, ["narratives", "show", "n9999", "--db", db])
+    assert missing.exit_code == 1 and "no narrative with id 'n9999'" in missing.stderr
