@@ -36,6 +36,7 @@ from disinfodb.errors import (
     VersionConflict,
 )
 from disinfodb.match import Match
+from disinfodb.narratives import NarrativeBook
 from disinfodb.problems import status_of
 from disinfodb.search import Results
 from disinfodb.service import Service
@@ -129,8 +130,11 @@ def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisito
     case = service.reader.get(case_id)
     listed = _existing(service, case.related)
     similar = service.related_if_ready(case_id)
+    book = NarrativeBook(service.reader)
+    narrative_id = book.of_cases([case_id]).get(case_id)
     return render(request, "case.html", {"case": case, "history": service.reader.history(case_id),
                                          "listed_related": listed, "similar": similar,
+                                         "narrative": book.get(narrative_id) if narrative_id else None,
                                          "saved": request.query_params.get("saved"), "title": case.title})
 
 
