@@ -26,6 +26,7 @@ from rich.table import Table
 from disinfodb.cases import Case
 from disinfodb.cli_accounts import token_app, user_app
 from disinfodb.cli_narratives import narratives_app
+from disinfodb.cli_rebuttals import rebuttals
 from disinfodb.cli_review import review
 from disinfodb.cli_support import SHOWN_WARNINGS, DbOption, JsonOption, err, fail, opened, out, print_json
 from disinfodb.embed import fetch_weights, load_embedders
@@ -456,6 +457,7 @@ def serve(
 
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.command("rebuttals")(rebuttals)
 app.command("review")(review)
 app.add_typer(narratives_app, name="narratives")
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
