@@ -38,6 +38,7 @@ from disinfodb.errors import (
 from disinfodb.match import Match
 from disinfodb.narratives import NarrativeBook
 from disinfodb.problems import status_of
+from disinfodb.rebuttals import rebuttal_groups_of, suggest_disproofs
 from disinfodb.search import Results
 from disinfodb.service import Service
 from disinfodb.vocab import language_name
@@ -117,7 +118,9 @@ def new_case_page(service: ServiceDep, request: Request, _: PageEditor) -> HTMLR
 
 @router.post("/cases/new", response_class=HTMLResponse)
 async def create_case(service: ServiceDep, request: Request, user: PageEditor) -> Response:
-    form = await _case_form(request)
+    form, action = await _case_form(request)
+    if action == "suggest":
+        return _with_suggestions(service, request, form, None)
     try:
         stored = service.writer.create(form.to_case(), actor=user.name)
     except (ValidationError, CaseExists, CaseConflict) as error:
@@ -132,9 +135,12 @@ def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisito
     similar = service.related_if_ready(case_id)
     book = NarrativeBook(service.reader)
     narrative_id = book.of_cases([case_id]).get(case_id)
+    rebuttals = [(group, [c for c in group.cases if c.id != case_id])
+                 for group in rebuttal_groups_of(service.reader, case_id)]
     return render(request, "case.html", {"case": case, "history": service.reader.history(case_id),
                                          "listed_related": listed, "similar": similar,
                                          "narrative": book.get(narrative_id) if narrative_id else None,
+                                         "rebuttals": rebuttals,
                                          "saved": request.query_params.get("saved"), "title": case.title})
 
 
@@ -148,7 +154,9 @@ def edit_case_page(service: ServiceDep, request: Request, case_id: str, _: PageE
 @router.post("/cases/{case_id}/edit", response_class=HTMLResponse)
 async def edit_case(service: ServiceDep, request: Request, case_id: str, user: PageEditor) -> Response:
     case = service.reader.get(case_id)
-    form = await _case_form(request)
+    form, action = await _case_form(request)
+    if action == "suggest":
+        return _with_suggestions(service, request, form, case)
     try:
         service.writer.replace(case_id, form.to_case(case), actor=user.name, expected_version=form.version)
     except (ValidationError, VersionConflict, CaseConflict) as error:
@@ -266,11 +274,30 @@ def _form_again(request: Request, form: CaseForm, case: Case | None, error: Exce
                                          "title": f"Edit {case.title}" if case else "New case"}, status=status)
 
 
-async def _case_form(request: Request) -> CaseForm:
+def _with_suggestions(service: Service, request: Request, form: CaseForm, case: Case | None) -> HTMLResponse:
+    """The editor again, unsaved, with disproof paragraphs of the cases its claim matches."""
+    draft = f"{form.title}\n{form.summary}".strip()
+    suggestions = []
+    message = None
+    if draft:
+        service.match_limiter.check(client_key(getattr(request.state, "user", None), request))
+        suggestions = suggest_disproofs(service.matcher(), service.reader, draft[:service.settings.max_match_chars],
+                                        limit=5, exclude=(case.id,) if case else ())
+    if not suggestions:
+        message = ("Write the title or summary first: suggestions come from the cases whose claims match it."
+                   if not draft else "No matched case has a disproof paragraph to suggest.")
+    return render(request, "edit.html", {"form": form, "errors": {}, "case": case, "suggestions": suggestions,
+                                         "suggestion_message": message,
+                                         "title": f"Edit {case.title}" if case else "New case"})
+
+
+async def _case_form(request: Request) -> tuple[CaseForm, str]:
+    """The editor's form, and which button sent it ("save" or "suggest")."""
     data = await request.form()
     form = CaseForm.from_form({k: v for k, v in data.items() if isinstance(v, str)})
     check_csrf(request, form.csrf)
-    return form
+    action = data.get("action")
+    return form, action if isinstance(action, str) else "save"
 
 
 def _existing(service: Service, case_ids: list[str]) -> list[Case]:

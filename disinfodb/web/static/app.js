@@ -20,6 +20,19 @@
     });
   });
 
+  // Suggested disproof paragraphs get a button that appends them to the disproof field.
+  document.querySelectorAll("button[data-insert]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var field = document.getElementById(button.getAttribute("data-insert"));
+      var text = button.getAttribute("data-text");
+      field.value = field.value.trim() ? field.value.trim() + "\n\n" + text : text;
+      button.textContent = "Added";
+      button.disabled = true;
+      field.focus();
+    });
+  });
+
   // The import form uploads with a progress bar, then shows the server's report page.
   var importForm = document.getElementById("import-form");
   if (importForm && window.XMLHttpRequest && window.FormData) {
