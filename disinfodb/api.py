@@ -29,7 +29,7 @@ from disinfodb.export import CHUNKS, FILE_SUFFIXES, MEDIA_TYPES
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import InputTooLarge
-from disinfodb.problems import Problem, ProblemOut
+from disinfodb.problems import ProblemOut, problems
 from disinfodb.search import MAX_PER_PAGE, FacetValue, Hit, SearchQuery
 from disinfodb.service import Service
 
@@ -118,7 +118,7 @@ class UserOut(BaseModel):
 OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
 
 
-def search_params(
+def filter_params(
     q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
     keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
     country: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -127,41 +127,26 @@ def search_params(
     issue: Annotated[list[int], Query()] = [],  # noqa: B006
     since: OptionalDate = None,
     until: OptionalDate = None,
+) -> SearchQuery:
+    """Which cases: words and filters from the query string (searches, exports, trends)."""
+    return SearchQuery(text=q, keywords=tuple(keyword), countries=tuple(country), languages=tuple(language),
+                       outlets=tuple(outlet), issues=tuple(issue), since=since, until=until)
+
+
+FilterParams = Annotated[SearchQuery, Depends(filter_params)]
+
+
+def search_params(
+    filters: FilterParams,
     sort: Literal["relevance", "date", "date_asc"] = "relevance",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
 ) -> SearchQuery:
     """The search state, from the query string (the web pages read the same parameters)."""
-    return SearchQuery(text=q, keywords=tuple(keyword), countries=tuple(country), languages=tuple(language),
-                       outlets=tuple(outlet), issues=tuple(issue), since=since, until=until, sort=sort,
-                       page=page, per_page=per_page)
+    return dataclasses.replace(filters, sort=sort, page=page, per_page=per_page)
 
 
 SearchParams = Annotated[SearchQuery, Depends(search_params)]
-
-
-_PROBLEMS = {
-    400: "Bad request: a body that cannot be read, or a bad query (e.g. an unknown language)",
-    401: "No API token where one is needed, or an unknown one",
-    403: "The token's user may not do this",
-    404: "No case with this id",
-    409: "The case exists already, or changed since the version sent",
-    413: "The body or the text is too large",
-    422: "Invalid request: the problem names each field (or line) at fault",
-    429: "Too many requests",
-}
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """What /openapi.json says of the problem documents an endpoint may answer with."""
-    documented: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        documented[status] = {"description": _PROBLEMS[status],
-                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
-        if status == 429:
-            documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
-                                                             "schema": {"type": "integer"}}}
-    return documented
 
 
 router = APIRouter(prefix="/api", responses=problems(400, 401, 413, 422))

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from disinfodb.api import problems
 from disinfodb.auth import ApiReader, ServiceDep, client_key
 from disinfodb.match import InputTooLarge
+from disinfodb.problems import problems
 from disinfodb.rebuttals import RebuttalGroup, rebuttal_groups_of, shared_rebuttals, suggest_disproofs
 
 router = APIRouter(prefix="/api")

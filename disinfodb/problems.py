@@ -25,6 +25,7 @@ from disinfodb.errors import (
 from disinfodb.errors import Problem as LocatedProblem
 from disinfodb.limits import BodyTooLarge, RateLimited
 from disinfodb.match import InputTooLarge, NothingToMatch
+from disinfodb.narratives import NarrativeNotFound
 
 
 class Problem(BaseModel):
@@ -49,6 +50,7 @@ class ProblemOut(BaseModel):
 
 ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (CaseNotFound, 404, "Case not found"),
+    (NarrativeNotFound, 404, "Narrative not found"),
     (QuerySyntaxError, 400, "Bad query"),
     (NothingToMatch, 422, "Nothing to match"),
     (InputTooLarge, 413, "Text too large"),
@@ -94,3 +96,27 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
     body = Problem(title=title, status=status, detail=detail, errors=errors or [])
     return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json",
                         headers=headers)
+
+
+_PROBLEMS = {
+    400: "Bad request: a body that cannot be read, or a bad query (e.g. an unknown language)",
+    401: "No API token where one is needed, or an unknown one",
+    403: "The token's user may not do this",
+    404: "No such case (or narrative, or review issue)",
+    409: "The case exists already, or changed since the version sent",
+    413: "The body or the text is too large",
+    422: "Invalid request: the problem names each field (or line) at fault",
+    429: "Too many requests",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """What /openapi.json says of the problem documents an endpoint may answer with."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        documented[status] = {"description": _PROBLEMS[status],
+                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
+        if status == 429:
+            documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
+                                                             "schema": {"type": "integer"}}}
+    return documented

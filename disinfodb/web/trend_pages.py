@@ -1,7 +1,223 @@
-"""(Being written.)"""
+"""The insight pages: narratives (list and detail), trends for a search's filters, and
+keyword x country co-occurrence. Charts are inline SVG from `disinfodb.charts`; every
+chart has a table or list beside it with the same numbers and links."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from disinfodb import charts, trends
+from disinfodb.api import OptionalDate, SearchParams
+from disinfodb.auth import PageVisitor, ServiceDep
+from disinfodb.narratives import NarrativeBook
+from disinfodb.store import SQLiteStore
+from disinfodb.vocab import language_name
+from disinfodb.web import render
+from disinfodb.web.links import SearchLinks
 
 router = APIRouter(include_in_schema=False)
+
+PeriodParam = Annotated[Literal["week", "month", "year"], Query()]
+Axis = Literal["keyword", "country", "language", "outlet", "issue", "year", "narrative"]
+MEMBERS_PER_PAGE = 50
+TOP = 15
+MAX_COMPARE = 6
+LINE_WIDTH = 1080  # the page's width: the chart scales down on narrow screens
+_AXIS_NAMES = {"keyword": "Keywords", "country": "Countries and regions", "language": "Languages",
+               "outlet": "Outlets", "issue": "Review issues", "year": "Years", "narrative": "Narratives"}
+_FILTER_PARAMS = ("q", "keyword", "country", "language", "outlet", "issue", "since", "until")
+
+
+class PageLinks(SearchLinks):
+    """SearchLinks for another page: the same filters, kept in that page's own URLs."""
+
+    def __init__(self, path: str, params: list[tuple[str, str]]) -> None:
+        super().__init__(params)
+        self.path = path
+
+    def _url(self, params: list[tuple[str, str]]) -> str:
+        return f"{self.path}?{urlencode(params)}" if params else self.path
+
+    def search(self, *added: tuple[str, str]) -> str:
+        """The search page for these filters, with more filters added."""
+        kept = [(k, v) for k, v in self.params if k in _FILTER_PARAMS]
+        return "/?" + urlencode([*kept, *added]) if kept or added else "/"
+
+    def filters(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in self.params if k in _FILTER_PARAMS]
+
+
+def _filter_value(facet: str, value: trends.TopValue) -> str:
+    """What a search filter for this value takes: codes for languages, else the label."""
+    return value.value if facet in ("language", "issue", "year") else value.label
+
+
+def _shown(facet: str, value: trends.TopValue) -> str:
+    return language_name(value.value) if facet == "language" else value.label
+
+
+def _value_search(links: PageLinks, facet: str, value: trends.TopValue) -> str | None:
+    """The search for the page's filters plus this value (None where no filter exists)."""
+    if facet == "narrative":
+        return f"/narratives/{value.value}"
+    if facet == "year":
+        return links.search(("since", f"{value.value}-01-01"), ("until", f"{value.value}-12-31"))
+    return links.search((facet, _filter_value(facet, value)))
+
+
+def _points_table(series: trends.Series) -> list[trends.Point]:
+    """The periods worth listing under a chart: the non-empty ones."""
+    return [p for p in series.points if p.count]
+
+
+# -- narratives ----------------------------------------------------------------------------
+
+@router.get("/narratives", response_class=HTMLResponse)
+def narratives_page(service: ServiceDep, request: Request, _: PageVisitor,
+                    weeks: Annotated[int, Query(ge=1, le=520)] = 12,
+                    as_of: OptionalDate = None) -> HTMLResponse:
+    store = service.reader
+    narratives = NarrativeBook(store).all()
+    starts, table = trends.series_table(store, trends.NARRATIVE, "month")
+    growing = trends.emerging(store, weeks=weeks, as_of=as_of)
+    emerging = {g.value: g for g in growing.items}
+    spans = (f"{starts[0].strftime('%b %Y')} to {starts[-1].strftime('%b %Y')}" if starts else "")
+    sparks = {n.id: charts.sparkline(table.get(n.id, []), f"{n.title}: cases per month, {spans}")
+              for n in narratives}
+    return render(request, "narratives.html", {
+        "title": "Narratives", "narratives": narratives, "sparks": sparks, "emerging": emerging,
+        "growing": growing, "weeks": weeks, "as_of": as_of})
+
+
+@router.get("/narratives/{narrative_id}", response_class=HTMLResponse)
+def narrative_page(service: ServiceDep, request: Request, narrative_id: str, _: PageVisitor,
+                   period: PeriodParam = "month", page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
+    store = service.reader
+    narrative = NarrativeBook(store).get(narrative_id)
+    series = trends.series(store, trends.NARRATIVE, narrative.id, period)
+    counts = charts.line_chart(
+        [charts.LineSeries("Cases", [(p.start, p.count) for p in series.points],
+                           [f"{p.share:.1%} of {p.total:,} cases" for p in series.points])],
+        f"{narrative.title}: cases per {period}", _series_desc(series, share=False), period=period,
+        chart_id="narrative-counts", width=LINE_WIDTH, height=260)
+    shares = charts.line_chart(
+        [charts.LineSeries("Share", [(p.start, p.share) for p in series.points],
+                           [f"{p.count:,} of {p.total:,} cases" for p in series.points])],
+        f"{narrative.title}: share of all cases per {period}", _series_desc(series, share=True), share=True,
+        period=period, chart_id="narrative-share", width=LINE_WIDTH, height=260)
+    members, total = _members(store, narrative.id, page)
+    representative = _case_title(store, narrative.representative) if narrative.representative else None
+    return render(request, "narratives_detail.html", {
+        "title": narrative.title, "narrative": narrative, "series": series, "counts_chart": counts,
+        "share_chart": shares, "rows": _points_table(series), "members": members, "total": total, "page": page,
+        "pages": max(1, -(-total // MEMBERS_PER_PAGE)), "period": period,
+        "representative": representative})
+
+
+def _members(store: SQLiteStore, narrative_id: str, page: int) -> tuple[list[tuple[str, str, date | None]], int]:
+    """One page of a narrative's cases (id, title, published), newest first, and how many."""
+    db = store.connection
+    total = int(db.execute("SELECT count(*) FROM case_narratives WHERE narrative_id = ?",
+                           (narrative_id,)).fetchone()[0])
+    rows = db.execute(
+        "SELECT c.id, c.title, c.published FROM case_narratives cn JOIN cases c ON c.pk = cn.case_pk"
+        " WHERE cn.narrative_id = ? ORDER BY c.published DESC, c.pk DESC LIMIT ? OFFSET ?",
+        (narrative_id, MEMBERS_PER_PAGE, (page - 1) * MEMBERS_PER_PAGE)).fetchall()
+    return [(str(i), str(t), date.fromisoformat(p) if p else None) for i, t, p in rows], total
+
+
+def _case_title(store: SQLiteStore, case_id: str) -> tuple[str, str] | None:
+    row = store.connection.execute("SELECT id, title FROM cases WHERE id = ?", (case_id,)).fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def _series_desc(series: trends.Series, share: bool) -> str:
+    """A sentence that says what a chart shows: its span, total and peak."""
+    if not series.points or not series.count:
+        return f"{series.label}: no dated cases."
+    peak = series.peak(share=share)
+    assert peak is not None
+    what = f"{peak.share:.1%} of all cases" if share else f"{peak.count:,} cases"
+    return (f"{series.label}: {series.count:,} cases from {series.points[0].start.strftime('%b %Y')} to"
+            f" {series.points[-1].start.strftime('%b %Y')}; the peak is {what} in"
+            f" {charts.period_text(peak.start, series.period)}.")
+
+
+# -- trends ----------------------------------------------------------------------------------
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor,
+                period: PeriodParam = "month", show: Literal["count", "share"] = "count",
+                compare: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 - read, never mutated
+                ) -> HTMLResponse:
+    store = service.reader
+    links = PageLinks("/trends", request.query_params.multi_items())
+    share = show == "share"
+    compared = list(dict.fromkeys(v.strip() for v in compare if v.strip()))[:MAX_COMPARE]
+    lines = [trends.series(store, "keyword", value, period, query) for value in compared]
+    matching = trends.series(store, None, None, period, query)
+    shown = lines or [matching]
+    what = "share of all cases" if share else "cases"
+    chart = charts.line_chart(
+        [charts.LineSeries(s.label, [(p.start, p.share if share else p.count) for p in s.points],
+                           [f"{p.count:,} of {p.total:,} cases" for p in s.points],
+                           href=links.search(("keyword", s.label)) if s.facet else None) for s in shown],
+        f"{'Compared keywords' if lines else matching.label}: {what} per {period}",
+        " ".join(_series_desc(s, share) for s in shown), share=share, period=period, chart_id="trend",
+        width=LINE_WIDTH, height=340)
+    bars = {}
+    tops = {}
+    for facet in ("keyword", "country"):
+        top = trends.top_values(store, facet, query, TOP)
+        tops[facet] = top
+        bars[facet] = charts.bar_chart(
+            [charts.Bar(_shown(facet, v), v.count, href=_value_search(links, facet, v),
+                        note=f"{_shown(facet, v)}: {v.count:,} cases ({v.share:.1%}); show them")
+             for v in top],
+            f"Top {_AXIS_NAMES[facet].lower()} of {matching.count:,} {matching.label.lower()}",
+            f"The {len(top)} most frequent {facet} values among the cases of this filter, with their counts.",
+            chart_id=f"top-{facet}", width=500, colour=charts.PALETTE[0] if facet == "keyword" else charts.PALETTE[2])
+    return render(request, "trends.html", {
+        "title": "Trends", "query": query, "links": links, "chart": chart, "series": shown, "matching": matching,
+        "bars": bars, "tops": tops, "period": period, "show": show, "compare": compared,
+        "value_search": _value_search, "shown": _shown})
+
+
+# -- co-occurrence -------------------------------------------------------------------------
+
+@router.get("/cooccurrence", response_class=HTMLResponse)
+def cooccurrence_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor,
+                      rows: Axis = "keyword", cols: Axis = "country",
+                      n: Annotated[int, Query(ge=2, le=30)] = 12,
+                      shade: Literal["count", "lift"] = "count") -> HTMLResponse:
+    store = service.reader
+    links = PageLinks("/cooccurrence", request.query_params.multi_items())
+    found = trends.cooccurrence(store, rows, cols, query, n=n, pairs=30)
+    row_names = [_shown(rows, v) for v in found.rows]
+    col_names = [_shown(cols, v) for v in found.cols]
+    heat = charts.heat_map(
+        row_names, col_names, found.counts,
+        f"{_AXIS_NAMES[rows]} × {_AXIS_NAMES[cols].lower()}: cases with both",
+        f"Cases of this filter ({found.total:,}) that carry both values, for the {len(found.rows)} most frequent"
+        f" {rows} and {len(found.cols)} most frequent {cols} values; "
+        + ("cells shaded by lift (how much more often than chance)." if shade == "lift" else "cells shaded by count."),
+        shade=found.lift if shade == "lift" else None,
+        notes=[[f"lift {lift:.2f}" for lift in row] for row in found.lift],
+        hrefs=[[_pair_search(links, rows, r, cols, c) for c in found.cols] for r in found.rows],
+        chart_id="cooccurrence")
+    return render(request, "cooccurrence.html", {
+        "title": "Co-occurrence", "query": query, "links": links, "found": found, "heat": heat, "rows": rows,
+        "cols": cols, "n": n, "shade": shade, "axes": _AXIS_NAMES, "pair_search": _pair_search,
+        "value_search": _value_search, "shown": _shown})
+
+
+def _pair_search(links: PageLinks, rows: str, row: trends.TopValue, cols: str, col: trends.TopValue) -> str | None:
+    """The search for both values (with the page's filters); None where a narrative is one."""
+    if "narrative" in (rows, cols) or "year" in (rows, cols):
+        return None
+    return links.search((rows, _filter_value(rows, row)), (cols, _filter_value(cols, col)))
