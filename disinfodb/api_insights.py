@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field
 
 from disinfodb import trends
 from disinfodb.api import FilterParams, OptionalDate
-from disinfodb.auth import ApiReader, ServiceDep
+from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ServiceDep
 from disinfodb.errors import QuerySyntaxError
-from disinfodb.narratives import Narrative, NarrativeBook
+from disinfodb.narratives import ClusterParams, Narrative, NarrativeBook, build_narratives
 from disinfodb.problems import problems
 
 Grouping = Literal["keyword", "country", "language", "outlet", "issue", "year", "narrative"]
@@ -212,3 +212,71 @@ def cooccurrence(service: ServiceDep, _: ApiReader, query: FilterParams,
         rows=[_value(v) for v in found.rows], cols=[_value(v) for v in found.cols], counts=found.counts,
         lift=found.lift, pairs=[PairOut(row=_value(p.row), col=_value(p.col), count=p.count, lift=p.lift,
                                         pmi=trends.pmi(p.lift)) for p in found.pairs])
+
+
+# -- analysts' edits ------------------------------------------------------------------------
+
+class RenameIn(BaseModel):
+    name: str | None = Field(max_length=300, description="The narrative's name; null or blank: its computed label")
+
+
+class PinIn(BaseModel):
+    pinned: bool
+
+
+class MergeIn(BaseModel):
+    into: str = Field(description="Id of the narrative that takes this one's cases (and id)")
+
+
+class SplitIn(BaseModel):
+    case_ids: list[str] = Field(min_length=1, max_length=10_000)
+    name: str | None = Field(None, max_length=300)
+
+
+class BuildIn(BaseModel):
+    model: str = Field("use-m", description="Embedding model whose claim vectors are clustered")
+    min_cluster_size: int = Field(15, ge=2, le=1000)
+
+
+class BuildOut(BaseModel):
+    cases: int
+    clustered: int
+    narratives: int
+    continued: int
+    created: int
+    retired: int
+    pinned_cases: int
+    seconds: float
+
+
+@router.put("/narratives/{narrative_id}/name", response_model=NarrativeOut, responses=problems(403, 404))
+def rename_narrative(service: ServiceDep, narrative_id: str, body: RenameIn, _: ApiEditor) -> NarrativeOut:
+    """Name a narrative; the name is kept when narratives are rebuilt."""
+    return NarrativeOut.of(NarrativeBook(service.writer).rename(narrative_id, body.name))
+
+
+@router.put("/narratives/{narrative_id}/pinned", response_model=NarrativeOut, responses=problems(403, 404))
+def pin_narrative(service: ServiceDep, narrative_id: str, body: PinIn, _: ApiEditor) -> NarrativeOut:
+    """Freeze (or release) a narrative's cases: a rebuild leaves them where they are."""
+    return NarrativeOut.of(NarrativeBook(service.writer).pin(narrative_id, body.pinned))
+
+
+@router.post("/narratives/{narrative_id}/merge", response_model=NarrativeOut, responses=problems(403, 404))
+def merge_narrative(service: ServiceDep, narrative_id: str, body: MergeIn, _: ApiEditor) -> NarrativeOut:
+    """Merge this narrative into another; its id then leads to that one."""
+    return NarrativeOut.of(NarrativeBook(service.writer).merge(narrative_id, body.into))
+
+
+@router.post("/narratives/{narrative_id}/split", response_model=NarrativeOut, status_code=201,
+             responses=problems(403, 404))
+def split_narrative(service: ServiceDep, narrative_id: str, body: SplitIn, _: ApiEditor) -> NarrativeOut:
+    """Move some of its cases into a new, pinned narrative (returned)."""
+    return NarrativeOut.of(NarrativeBook(service.writer).split(narrative_id, body.case_ids, body.name))
+
+
+@router.post("/narratives/build", response_model=BuildOut, responses=problems(403))
+def build(service: ServiceDep, body: BuildIn, _: ApiAdmin) -> BuildOut:
+    """Cluster the cases into narratives again (seconds to a minute): ids, names, pins and
+    merges are kept."""
+    report = build_narratives(service.writer, body.model, ClusterParams(min_cluster_size=body.min_cluster_size))
+    return BuildOut(**report.as_dict())  # type: ignore[arg-type]

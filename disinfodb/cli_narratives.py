@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from disinfodb.cli_support import DbOption, JsonOption, err, opened, out, print_json
+from disinfodb import trends
+from disinfodb.cli_support import DbOption, JsonOption, err, fail, opened, out, print_json
+from disinfodb.errors import DisinfoError
 from disinfodb.narratives import ClusterParams, Narrative, NarrativeBook, build_narratives
 
 narratives_app = typer.Typer(help="Narratives: recurring storylines across cases.", no_args_is_help=True)
@@ -114,3 +116,36 @@ def pin(narrative_id: str, unpin: Annotated[bool, typer.Option("--unpin", help="
     with opened(db) as store:
         narrative = NarrativeBook(store).pin(narrative_id, not unpin)
     out.print(f"{narrative.id} is {'pinned' if narrative.pinned else 'no longer pinned'}.")
+
+
+@narratives_app.command("trend")
+def trend(
+    narrative_id: Annotated[str | None, typer.Argument(help="A narrative id (or use --keyword/--country/...).")] = None,
+    keyword: Annotated[str | None, typer.Option("--keyword")] = None,
+    country: Annotated[str | None, typer.Option("--country")] = None,
+    language: Annotated[str | None, typer.Option("--language")] = None,
+    period: Annotated[str, typer.Option("--period", help="week, month or year.")] = "month",
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cases per period of a narrative (or a keyword, country, language), with their share
+    of all cases of the period (volumes differ a lot from year to year)."""
+    chosen = [(facet, value) for facet, value in (("narrative", narrative_id), ("keyword", keyword),
+                                                 ("country", country), ("language", language)) if value]
+    if len(chosen) != 1:
+        fail("give one narrative id, or one of --keyword, --country, --language")
+    facet, value = chosen[0]
+    with opened(db) as store:
+        try:
+            found = trends.series(store, facet, value, period)  # type: ignore[arg-type]
+        except DisinfoError as error:
+            fail(str(error))
+    if as_json:
+        print_json({"facet": found.facet, "value": found.value, "label": found.label, "period": found.period,
+                    "points": [dataclasses.asdict(p) for p in found.points]})
+        return
+    peak = max((p.share for p in found.points), default=0.0) or 1.0
+    out.print(f"[bold]{found.label}[/]: {found.count:,} cases per {period} (share of all cases of the period)")
+    for point in found.points:
+        bar = "█" * round(30 * point.share / peak)
+        out.print(f"{point.start.isoformat()}  {point.count:>5,}  {point.share:>6.1%}  {bar}")

@@ -264,11 +264,11 @@ def cluster_vectors(vectors: FloatArray, params: ClusterParams = ClusterParams()
     from sklearn.cluster import HDBSCAN  # noqa: PLC0415 - loaded only when clustering
     from sklearn.decomposition import PCA  # noqa: PLC0415
 
-    if len(vectors) < params.min_cluster_size:
+    if len(vectors) < max(2, params.min_cluster_size):
         return np.full(len(vectors), -1, dtype=np.int64)
     smooth = _smoothed(vectors, params.neighbours)
     reduced = PCA(n_components=min(params.dimensions, *smooth.shape), random_state=params.seed).fit_transform(smooth)
-    labels = HDBSCAN(min_cluster_size=params.min_cluster_size, min_samples=params.min_samples,
+    labels = HDBSCAN(min_cluster_size=params.min_cluster_size, min_samples=min(params.min_samples, len(vectors) - 1),
                      cluster_selection_method="leaf", copy=True).fit_predict(_normalised(reduced.astype(np.float32)))
     return _reassign_noise(vectors, np.asarray(labels, dtype=np.int64), params.reassign_percentile)
 

@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import Claims2017
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from disinfodb.accounts import Accounts
+from disinfodb.app import create_app
 from disinfodb.cli import app
 from disinfodb.errors import DisinfoError
 from disinfodb.narratives import (
+    ClusterParams,
     NarrativeBook,
     NarrativeNotFound,
     _reassign_noise,
@@ -178,3 +182,60 @@ def test_cli_build_list_show_rename(claims_2017: Claims2017, tmp_path: Path) -> 
     assert shown["title"] == "Ukraine is a failed state" and len(shown["cases"]) == shown["size"]
     missing = runner.invoke(app, ["narratives", "show", "n9999", "--db", db])
     assert missing.exit_code == 1 and "no narrative with id 'n9999'" in missing.stderr
+
+
+def test_api_and_page_edits(clustered: SQLiteStore) -> None:
+    accounts = Accounts(clustered)
+    accounts.add_user("ed", "editor", "editor-pass")
+    accounts.add_user("root", "admin")
+    editor, admin = accounts.create_token("ed"), accounts.create_token("root")
+    book = NarrativeBook(clustered)
+    mh17, crimea = narrative_with_keyword(book, "MH17"), narrative_with_keyword(book, "Crimea")
+    with TestClient(create_app(clustered, "use-m")) as client:
+        as_editor = {"Authorization": f"Bearer {editor}"}
+        assert client.put(f"/api/narratives/{mh17}/name", json={"name": "MH17 lies"}).status_code == 401
+        renamed = client.put(f"/api/narratives/{mh17}/name", json={"name": "MH17 lies"}, headers=as_editor)
+        assert renamed.status_code == 200 and renamed.json()["title"] == "MH17 lies"
+        assert client.put(f"/api/narratives/{crimea}/pinned", json={"pinned": True}, headers=as_editor
+                          ).json()["pinned"] is True
+        moved = book.members(crimea)[:3]
+        split = client.post(f"/api/narratives/{crimea}/split", json={"case_ids": moved, "name": "Tatars"},
+                            headers=as_editor)
+        assert split.status_code == 201 and split.json()["size"] == 3 and split.json()["pinned"]
+        assert client.post(f"/api/narratives/{crimea}/merge", json={"into": "n99999"},
+                           headers=as_editor).status_code == 404
+        assert client.post("/api/narratives/build", json={}, headers=as_editor).status_code == 403
+        rebuilt = client.post("/api/narratives/build", json={}, headers={"Authorization": f"Bearer {admin}"})
+        assert rebuilt.status_code == 200 and rebuilt.json()["created"] <= 3
+        assert client.get(f"/api/narratives/{mh17}").json()["title"] == "MH17 lies"
+
+        page = client.get(f"/narratives/{mh17}")
+        assert page.status_code == 200 and "Edit this narrative" not in page.text  # not signed in
+        csrf = client.cookies["disinfodb_csrf"]
+        assert client.post("/login", data={"name": "ed", "password": "editor-pass", "csrf": csrf},
+                           follow_redirects=False).status_code == 303
+        assert "Edit this narrative" in client.get(f"/narratives/{mh17}").text
+        refused = client.post(f"/narratives/{mh17}/edit", data={"action": "rename", "name": "x", "csrf": "forged"})
+        assert refused.status_code == 403 and book.get(mh17).title == "MH17 lies"
+        merged = client.post(f"/narratives/{mh17}/edit", data={"action": "merge", "into": crimea, "csrf": csrf},
+                             follow_redirects=False)
+        assert merged.status_code == 303 and merged.headers["location"] == f"/narratives/{crimea}?saved=merge"
+        assert book.get(mh17).id == crimea
+
+
+def test_cli_trend_shows_the_wave(clustered: SQLiteStore) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["narratives", "trend", "--keyword", "MH17", "--period", "year", "--json",
+                                 "--db", clustered.path])
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.stdout)["points"]
+    assert sum(p["count"] for p in points) == sum("MH17" in c.keywords for c in clustered.iter_cases())
+    assert all(0 <= p["share"] <= 1 for p in points)
+    both = runner.invoke(app, ["narratives", "trend", "n1", "--keyword", "MH17", "--db", clustered.path])
+    assert both.exit_code == 1 and "give one narrative id" in both.stderr
+
+
+def test_tiny_databases_cluster_without_errors(seed_store: SQLiteStore) -> None:
+    assert build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=2)).cases == 4
+    empty = build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=15))
+    assert (empty.narratives, empty.clustered) == (0, 0)  # 4 cases cannot make a narrative of 15

@@ -47,7 +47,9 @@ READS = [("/api/cases", "GET"), ("/api/cases/{case_id}/related", "GET"), ("/api/
 ID_ONLY = [("/api/cases/{case_id}", "GET"), ("/api/cases/{case_id}/history", "GET"),  # no invalid input exists
            ("/api/cases/{case_id}/rebuttals", "GET"), ("/api/narratives/{narrative_id}", "GET")]
 WRITES = [("/api/cases", "POST"), ("/api/cases/{case_id}", "PUT"), ("/api/cases/{case_id}", "DELETE"),
-          ("/api/import", "POST")]
+          ("/api/import", "POST"), ("/api/narratives/{narrative_id}/name", "PUT"),
+          ("/api/narratives/{narrative_id}/pinned", "PUT"), ("/api/narratives/{narrative_id}/merge", "POST"),
+          ("/api/narratives/{narrative_id}/split", "POST"), ("/api/narratives/build", "POST")]
 NO_INPUT = [("/api/stats", "GET"), ("/api/me", "GET"), ("/api/users", "GET"), ("/api/narratives", "GET")]
 OPERATIONS = READS + ID_ONLY + WRITES + NO_INPUT
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,

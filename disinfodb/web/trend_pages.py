@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from disinfodb import charts, trends
 from disinfodb.api import OptionalDate, SearchParams
-from disinfodb.auth import PageVisitor, ServiceDep
+from disinfodb.auth import PageEditor, PageVisitor, ServiceDep
 from disinfodb.narratives import NarrativeBook
 from disinfodb.store import SQLiteStore
 from disinfodb.vocab import language_name
-from disinfodb.web import render
+from disinfodb.web import check_csrf, render
 from disinfodb.web.links import SearchLinks
 
 router = APIRouter(include_in_schema=False)
@@ -116,7 +116,8 @@ def narrative_page(service: ServiceDep, request: Request, narrative_id: str, _: 
         "title": narrative.title, "narrative": narrative, "series": series, "counts_chart": counts,
         "share_chart": shares, "rows": _points_table(series), "members": members, "total": total, "page": page,
         "pages": max(1, -(-total // MEMBERS_PER_PAGE)), "period": period,
-        "representative": representative})
+        "representative": representative, "saved": request.query_params.get("saved"),
+        "others": [n for n in NarrativeBook(store).all() if n.id != narrative.id]})
 
 
 def _members(store: SQLiteStore, narrative_id: str, page: int) -> tuple[list[tuple[str, str, date | None]], int]:
@@ -221,3 +222,22 @@ def _pair_search(links: PageLinks, rows: str, row: trends.TopValue, cols: str, c
     if "narrative" in (rows, cols) or "year" in (rows, cols):
         return None
     return links.search((rows, _filter_value(rows, row)), (cols, _filter_value(cols, col)))
+
+
+# -- analysts' edits (editors) ---------------------------------------------------------------
+
+@router.post("/narratives/{narrative_id}/edit")
+def edit_narrative(service: ServiceDep, request: Request, narrative_id: str, _: PageEditor,
+                   action: Annotated[Literal["rename", "pin", "unpin", "merge"], Form()],
+                   csrf: Annotated[str, Form()] = "", name: Annotated[str, Form(max_length=300)] = "",
+                   into: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """Rename, pin/unpin or merge a narrative; then back to (what is now) its page."""
+    check_csrf(request, csrf)
+    book = NarrativeBook(service.writer)
+    if action == "rename":
+        changed = book.rename(narrative_id, name or None)
+    elif action == "merge":
+        changed = book.merge(narrative_id, into.strip())
+    else:
+        changed = book.pin(narrative_id, action == "pin")
+    return RedirectResponse(f"/narratives/{quote(changed.id)}?saved={action}", status_code=303)
