@@ -291,7 +291,30 @@ def test_matched_sentence_pairs_do_not_overlap(page: Page) -> None:
         "a 'Not a match' card has the red edge of a match"
 
 
-@pytest.mark.parametrize("url", ["/?q=Ukraine&since=2017-01-01&sort=date", "/cases/{vinnitsa}", "/check"])
+def test_narratives_trends_and_the_review(page: Page) -> None:
+    page.goto("/narratives")
+    rows = page.locator("main table tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() >= 3
+    shoot(page, "narratives")
+    page.locator("main table tbody tr a").first.click()
+    expect(page.locator("main h1")).to_be_visible()
+    expect(page.locator("main svg").first).to_be_visible()  # the line chart, drawn as SVG
+    shoot(page, "narrative")
+    page.goto("/trends?keyword=War+in+Ukraine")
+    expect(page.locator("main svg").first).to_be_visible()
+    shoot(page, "trends")
+    page.goto("/cooccurrence")
+    expect(page.locator("main svg").first).to_be_visible()
+    shoot(page, "cooccurrence")
+    page.goto("/review")
+    page.locator("main a[href^='/review/']").first.click()
+    expect(page.locator("main h1")).to_contain_text("Review")
+    shoot(page, "review")
+
+
+@pytest.mark.parametrize("url", ["/?q=Ukraine&since=2017-01-01&sort=date", "/cases/{vinnitsa}", "/check",
+                                 "/narratives", "/trends", "/cooccurrence", "/review/82"])
 def test_pages_fit_a_phone_screen(browser: Browser, server: Server, url: str) -> None:
     phone = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
     try:

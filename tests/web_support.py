@@ -19,6 +19,7 @@ from disinfodb.embed import load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.match import ClaimIndex
+from disinfodb.narratives import ClusterParams, build_narratives
 from disinfodb.store import SQLiteStore, open_store
 
 MODEL = "use-m"
@@ -55,6 +56,7 @@ def build_web_db(path: Path, seed: Path, csv_2017: Path) -> int:
         accounts.add_user(EDITOR, "editor", EDITOR_PASSWORD)
         accounts.add_user(READER, "reader", READER_PASSWORD)
         ClaimIndex.build(store, load_embedders(MODEL))  # caches the vectors in the file
+        build_narratives(store, MODEL, ClusterParams(min_cluster_size=5))  # a few hundred cases: small ones
         return store.count()
     finally:
         store.close()

@@ -4,7 +4,7 @@ chart has a table or list beside it with the same numbers and links."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
@@ -15,11 +15,13 @@ from disinfodb import charts, trends
 from disinfodb.api import OptionalDate, SearchParams
 from disinfodb.auth import PageEditor, PageVisitor, ServiceDep
 from disinfodb.narratives import NarrativeBook
+from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
 from disinfodb.vocab import language_name
 from disinfodb.web import check_csrf, render
 from disinfodb.web.links import SearchLinks
 
+NARRATIVE_MARGIN = timedelta(days=92)
 router = APIRouter(include_in_schema=False)
 
 PeriodParam = Annotated[Literal["week", "month", "year"], Query()]
@@ -99,7 +101,10 @@ def narrative_page(service: ServiceDep, request: Request, narrative_id: str, _: 
                    period: PeriodParam = "month", page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
     store = service.reader
     narrative = NarrativeBook(store).get(narrative_id)
-    series = trends.series(store, trends.NARRATIVE, narrative.id, period)
+    # Its own time span (a quarter either side), not the whole database's.
+    span = (SearchQuery(since=narrative.first_seen - NARRATIVE_MARGIN, until=narrative.last_seen + NARRATIVE_MARGIN)
+            if narrative.first_seen and narrative.last_seen else None)
+    series = trends.series(store, trends.NARRATIVE, narrative.id, period, span)
     counts = charts.line_chart(
         [charts.LineSeries("Cases", [(p.start, p.count) for p in series.points],
                            [f"{p.share:.1%} of {p.total:,} cases" for p in series.points])],
