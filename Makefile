@@ -34,6 +34,10 @@ run: demo-db
 	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
 	$(BIN)/disinfodb match --db $(DB) --model $(DEMO_MODEL) -n 3 \
 	  "Взрывы на складе боеприпасов в Виннице устроили сами украинские военные, чтобы скрыть кражу оружия."
+	$(BIN)/disinfodb narratives build --db $(DB)
+	$(BIN)/disinfodb narratives list --db $(DB) -n 8
+	$(BIN)/disinfodb narratives trend --db $(DB) --keyword "Sergei Skripal" --period year
+	$(BIN)/disinfodb review 82 --db $(DB) --out review-82.md && head -n 30 review-82.md
 	$(BIN)/disinfodb user list --db $(DB) --json | grep -q '"$(DEMO_USER)"' || \
 	  echo '$(DEMO_PASSWORD)' | $(BIN)/disinfodb user add $(DEMO_USER) --role editor --password-stdin --db $(DB)
 	@echo "Open http://127.0.0.1:$(PORT)/ - sign in as $(DEMO_USER) / $(DEMO_PASSWORD) to edit and import."
@@ -59,3 +63,4 @@ bench: setup
 	$(BIN)/python -m bench.crosslingual
 	$(BIN)/python -m bench.match_speed
 	$(BIN)/python -m bench.web_pages
+	$(BIN)/python -m bench.narratives
