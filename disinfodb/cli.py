@@ -25,6 +25,7 @@ from rich.table import Table
 
 from disinfodb.cases import Case
 from disinfodb.cli_accounts import token_app, user_app
+from disinfodb.cli_backup import backup_command, restore_command
 from disinfodb.cli_narratives import narratives_app
 from disinfodb.cli_rebuttals import rebuttals
 from disinfodb.cli_review import review
@@ -460,6 +461,8 @@ app.add_typer(token_app, name="token")
 app.command("rebuttals")(rebuttals)
 app.command("review")(review)
 app.add_typer(narratives_app, name="narratives")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -60,6 +60,7 @@ class SQLiteStore:
         self._in_transaction = False
         self._term_ids: dict[tuple[str, str], int] = {}
         self._writes = 0  # commits made through this connection
+        self._outside_version = -1  # PRAGMA data_version when this connection last began a write
         self._term_index: tuple[tuple[int, int], TermIndex] | None = None
         for pragma in ("journal_mode = WAL", "foreign_keys = ON", "busy_timeout = 10000",
                        "synchronous = NORMAL", "temp_store = MEMORY"):
@@ -98,6 +99,10 @@ class SQLiteStore:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
+            outside = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            if outside != self._outside_version:  # another connection wrote (a restore renumbers terms)
+                self._term_ids.clear()
+                self._outside_version = outside
             try:
                 yield
             except BaseException:
