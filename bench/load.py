@@ -1,0 +1,169 @@
+"""The API under a bounded load from another process: throughput, latency, errors and
+lost writes.
+
+Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60]
+
+Serves a copy of every real case (bench/.cache/real.sqlite) with `disinfodb serve` (one
+uvicorn process, model use-m) and runs N client threads against it over loopback for the
+given time, each picking at random: a search from the bench.import_search mix (70%), a
+case (10%), a match of a case title (10%), an edit of a random case with its version
+(10%: a stale version is a 409 and is retried once after re-reading). Counts every
+response; an error is a 5xx or a failed connection. Afterwards every acknowledged edit
+must be in the database: its marker in the case (unless a later acknowledged edit of the
+same case replaced it) and one audit row per acknowledged edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+from bench.import_search import percentile, query_mix
+from bench.web_pages import CACHE, page_params, real_database
+from disinfodb.accounts import Accounts
+from disinfodb.store import SQLiteStore
+
+KINDS = ("search", "case", "match", "edit")
+WEIGHTS = (70, 10, 10, 10)
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.statuses: dict[int, int] = defaultdict(int)
+        self.errors = 0
+        self.acked: dict[str, tuple[int, str]] = {}  # case id -> (version, marker) of its last acknowledged edit
+        self.acked_edits = 0
+
+    def add(self, kind: str, seconds: float, status: int | None) -> None:
+        with self.lock:
+            self.latency[kind].append(seconds * 1000)
+            if status is None or status >= 500:
+                self.errors += 1
+            if status is not None:
+                self.statuses[status] += 1
+
+
+def client(base: str, token: str, ids: list[str], titles: list[str], queries: list[httpx.QueryParams],
+           until: float, tally: Tally, seed: int) -> None:
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        while time.monotonic() < until:
+            kind = rng.choices(KINDS, WEIGHTS)[0]
+            started = time.perf_counter()
+            status = None
+            try:
+                if kind == "search":
+                    status = http.get("/api/cases", params=rng.choice(queries)).status_code
+                elif kind == "case":
+                    status = http.get(f"/api/cases/{rng.choice(ids)}").status_code
+                elif kind == "match":
+                    status = http.post("/api/match", json={"text": rng.choice(titles), "limit": 5}).status_code
+                else:
+                    status = edit(http, headers, rng.choice(ids), f"load-{seed}-{rng.random():.12f}", tally)
+            except httpx.HTTPError:
+                status = None
+            tally.add(kind, time.perf_counter() - started, status)
+
+
+def edit(http: httpx.Client, headers: dict[str, str], case_id: str, marker: str, tally: Tally) -> int:
+    for _attempt in range(2):
+        case = http.get(f"/api/cases/{case_id}").json()
+        case["reported_by"] = marker
+        response = http.put(f"/api/cases/{case_id}", json=case, headers=headers)
+        if response.status_code == 200:
+            version = response.json()["version"]
+            with tally.lock:
+                tally.acked_edits += 1
+                if version > tally.acked.get(case_id, (0, ""))[0]:
+                    tally.acked[case_id] = (version, marker)
+        if response.status_code != 409:
+            return response.status_code
+    return 409
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    real = real_database()
+    real_cases = list(real.iter_cases())
+    real.close()
+    db = CACHE / "load.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(CACHE / "real.sqlite", db)
+    store = SQLiteStore(db)
+    Accounts(store).add_user("loader", "editor")
+    token = Accounts(store).create_token("loader")
+    audit_before = store.audit_count()
+    store.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", str(db), "--port", str(port),
+                               "--model", "use-m", "--match-per-minute", "0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.post(f"{base}/api/match", json={"text": "warm up"}, timeout=120)  # the index is built
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        queries = [httpx.QueryParams(tuple(page_params(q)[:-1])) for _, q in query_mix(real_cases, 400)]
+        ids, titles = [c.id for c in real_cases], [c.title for c in real_cases]
+        tally = Tally()
+        until = time.monotonic() + args.seconds
+        threads = [threading.Thread(target=client, args=(base, token, ids, titles, queries, until, tally, n))
+                   for n in range(args.clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report(tally, elapsed, args.clients, db, audit_before)
+    return 0
+
+
+def report(tally: Tally, elapsed: float, clients: int, db: Path, audit_before: int) -> None:
+    total = sum(len(v) for v in tally.latency.values())
+    print(f"{clients} clients for {elapsed:.0f} s on loopback against `disinfodb serve` (SQLite, 13,665 cases):"
+          f" {total:,} requests, {total / elapsed:,.1f} req/s, errors {tally.errors}")
+    print(f"  statuses: {dict(sorted(tally.statuses.items()))}")
+    for kind in KINDS:
+        values = tally.latency[kind]
+        if values:
+            print(f"  {kind:<7} {len(values):>6,}  p50 {statistics.median(values):7.1f} ms"
+                  f"  p99 {percentile(values, 99):7.1f} ms")
+    store = SQLiteStore(db)
+    lost = [cid for cid, (version, marker) in tally.acked.items()
+            if store.get(cid).version < version
+            or (store.get(cid).version == version and store.get(cid).reported_by != marker)]
+    audits = store.audit_count() - audit_before
+    print(f"  acknowledged edits {tally.acked_edits:,}, audit rows written {audits:,};"
+          f" cases whose last acknowledged edit is missing: {len(lost)}")
+    store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
