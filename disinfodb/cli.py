@@ -29,6 +29,7 @@ from disinfodb.cli_backup import backup_command, restore_command
 from disinfodb.cli_narratives import narratives_app
 from disinfodb.cli_rebuttals import rebuttals
 from disinfodb.cli_review import review
+from disinfodb.cli_scan import scan
 from disinfodb.cli_support import SHOWN_WARNINGS, DbOption, JsonOption, err, fail, opened, out, print_json
 from disinfodb.embed import fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
@@ -460,6 +461,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.command("rebuttals")(rebuttals)
 app.command("review")(review)
+app.command("scan")(scan)
 app.add_typer(narratives_app, name="narratives")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
