@@ -33,12 +33,13 @@ from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from slugify import slugify
 
 from disinfodb import __version__
 from disinfodb.cases import Case
 from disinfodb.errors import CaseNotFound
+from disinfodb.markup import URL, linkify
 from disinfodb.narratives import Narrative, NarrativeBook, NarrativeNotFound
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
@@ -56,7 +57,6 @@ TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
 
 GroupKind = Literal["narrative", "keyword", "other"]
 _KIND_LABELS = {"narrative": "Narrative", "keyword": "Keyword", "other": "Other cases"}
-_URL = re.compile(r"https?://[^\s<>\"']+")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -334,18 +334,6 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def linkify(text: str) -> Markup:
-    """Escape text and turn the web addresses in it into links (disproofs cite sources inline)."""
-    parts, at = [], 0
-    for found in _URL.finditer(text):
-        url = found.group(0).rstrip(".,;:!?)]")
-        parts.append(escape(text[at:found.start()]))
-        parts.append(Markup('<a href="{0}" rel="nofollow noopener">{0}</a>').format(url))
-        at = found.start() + len(url)
-    parts.append(escape(text[at:]))
-    return Markup("").join(parts)
-
-
 def paragraphs(text: str) -> list[str]:
     return [line for line in text.split("\n") if line.strip()]
 
@@ -370,7 +358,7 @@ def md_escape(text: str) -> str:
     Web addresses become <autolinks> (escaping inside them would change the address)."""
     collapsed = " ".join(text.split())
     parts, at = [], 0
-    for found in _URL.finditer(collapsed):
+    for found in URL.finditer(collapsed):
         url = found.group(0).rstrip(".,;:!?)]")
         parts.append(_md_plain(collapsed[at:found.start()], at == 0))
         parts.append(f"<{url}>")

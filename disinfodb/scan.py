@@ -24,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import resource
 import time
 from collections import OrderedDict
@@ -651,6 +652,9 @@ class RayShardMatcher:
                 "result": [json.dumps(asdict(r), ensure_ascii=False) for r in results]}
 
 
+_RAY_TOLD = re.compile(r"^disinfodb\.[\w.]+: (.+)$", re.MULTILINE)  # our error's line in a traceback
+
+
 def run_ray(job: ScanJob, shards: list[Shard], workers: int | None,
             address: str | None = None) -> Iterator[ShardResult]:
     """Ray Data: the shard descriptors as a dataset, `map_batches` over an actor pool of
@@ -688,9 +692,12 @@ def run_ray(job: ScanJob, shards: list[Shard], workers: int | None,
         for row in matched.iter_rows():
             yield ShardResult(**json.loads(row["result"]))
     except Exception as error:
-        cause = getattr(error, "cause", None)  # a RayTaskError carries the worker's exception
+        cause = getattr(error, "cause", None)  # a RayTaskError carries the worker's exception ...
         if isinstance(cause, DisinfoError):
             raise cause from None
+        told = _RAY_TOLD.findall(str(error))  # ... an actor that failed to start only its traceback
+        if told:
+            raise DisinfoError(told[-1]) from None
         raise
     finally:
         quiet.setLevel(level)

@@ -35,6 +35,7 @@ from disinfodb.errors import (
     QuerySyntaxError,
     VersionConflict,
 )
+from disinfodb.markup import linkify
 from disinfodb.match import Match
 from disinfodb.narratives import NarrativeBook
 from disinfodb.problems import status_of
@@ -42,7 +43,7 @@ from disinfodb.rebuttals import rebuttal_groups_of, suggest_disproofs
 from disinfodb.search import Results
 from disinfodb.service import Service
 from disinfodb.vocab import language_name
-from disinfodb.web.forms import CaseForm, highlighted, linkify
+from disinfodb.web.forms import CaseForm, highlighted
 from disinfodb.web.links import SearchLinks
 
 CSRF_COOKIE = "disinfodb_csrf"

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from disinfodb.cases import Case
@@ -125,19 +124,3 @@ def highlighted(text: str, matches: list[Match]) -> list[Segment]:
     if at < len(text):
         segments.append(Segment(text[at:]))
     return segments
-
-
-_URL = re.compile(r"https?://[^\s<>\"']+")
-
-
-def linkify(text: str) -> Markup:
-    """Escape text and turn the web addresses in it into links (disproofs cite sources
-    inline); trailing punctuation stays outside the link."""
-    parts, at = [], 0
-    for found in _URL.finditer(text):
-        url = found.group(0).rstrip(".,;:!?)]")
-        parts.append(escape(text[at:found.start()]))
-        parts.append(Markup('<a href="{0}" rel="nofollow noopener">{0}</a>').format(url))
-        at = found.start() + len(url)
-    parts.append(escape(text[at:]))
-    return Markup("").join(parts)
