@@ -69,21 +69,27 @@ def test_a_rerun_keeps_every_id_and_member(clustered: SQLiteStore) -> None:
 
 
 def test_ids_survive_when_the_cases_change(clustered: SQLiteStore) -> None:
+    """Deleting a tenth of the clustered cases moves HDBSCAN's boundaries (small narratives
+    fall under the minimum size or fuse), so the bar is on cases, not on narratives: in 25
+    runs with other deletions and perturbed vectors at least 77% of the cases clustered both
+    times kept their narrative's id (median 86%), and at least 76% of the remaining cases sat
+    in a narrative whose id survived (median 91%). Fresh ids for every cluster would score 0."""
     book = NarrativeBook(clustered)
-    before = {n.id: set(book.members(n.id)) for n in book.all()}
+    before = book.memberships()
     rng = np.random.default_rng(3)
-    all_ids = [cid for members in before.values() for cid in members]
-    removed = set(rng.choice(all_ids, size=len(all_ids) // 10, replace=False).tolist())
-    for case_id in removed:
+    removed = set(rng.choice(sorted(before), size=len(before) // 10, replace=False).tolist())
+    for case_id, _title in clustered.case_ids(sorted(removed)).values():
         clustered.delete(case_id)
     report = build_narratives(clustered, "use-m")
-    after = {n.id: set(book.members(n.id)) for n in book.all()}
-    kept = [nid for nid in before if nid in after]
-    assert len(kept) >= 0.8 * len(before), report
-    # a narrative that kept its id holds mostly the same cases as before
-    for nid in kept:
-        still_here = before[nid] - removed
-        assert len(after[nid] & still_here) >= 0.5 * min(len(after[nid]), len(still_here))
+    after = book.memberships()
+    remaining = [pk for pk in before if pk not in removed]
+    clustered_twice = [pk for pk in remaining if pk in after]
+    same_id = sum(after[pk] == before[pk] for pk in clustered_twice) / len(clustered_twice)
+    surviving_ids = set(after.values())
+    in_surviving = sum(before[pk] in surviving_ids for pk in remaining) / len(remaining)
+    assert same_id >= 0.7 and in_surviving >= 0.7, (report, same_id, in_surviving)
+    for nid in set(before.values()) - surviving_ids:  # a retired narrative's link still resolves
+        assert book.get(nid).retired
 
 
 def test_analysts_edits_survive_reclustering(clustered: SQLiteStore) -> None:
