@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from disinfodb.errors import AccountError
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 
 TOKEN_PREFIX = "ddb_"
 SESSION_HOURS = 12
@@ -85,7 +85,7 @@ def _now() -> datetime:
 class Accounts:
     """The account tables of a store."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
         self._db = store.connection
 
@@ -157,7 +157,7 @@ class Accounts:
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
         rows = self._db.execute(
             "SELECT hash, user_name, label, created_at, last_used_at FROM tokens"
-            " WHERE ? IS NULL OR user_name = ? ORDER BY created_at", (name, name))
+            " WHERE CAST(? AS TEXT) IS NULL OR user_name = ? ORDER BY created_at", (name, name))
         return [TokenInfo(h[:12], u, label, c, used) for h, u, label, c, used in rows]
 
     def revoke_token(self, token_id: str) -> None:

@@ -21,7 +21,7 @@ from disinfodb.errors import DisinfoError
 from disinfodb.limits import BodySizeLimit
 from disinfodb.problems import error_response, problem
 from disinfodb.service import Service, Settings
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 from disinfodb.timing import ServerTiming
 from disinfodb.web import error_page, is_page, review_pages, trend_pages
 from disinfodb.web import router as web_router
@@ -29,7 +29,7 @@ from disinfodb.web import router as web_router
 log = logging.getLogger(__name__)
 
 
-def create_app(store: SQLiteStore | None = None, model: str | None = None,
+def create_app(store: SQLStore | None = None, model: str | None = None,
                settings: Settings | None = None) -> FastAPI:
     """The app (API and web pages) over a store (default: $DISINFODB_DB or ./disinfodb.sqlite)."""
     service = Service(store or open_store(), model, settings)

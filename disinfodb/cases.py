@@ -7,6 +7,7 @@ codes, country spellings, whitespace) happens once, here, in validators.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import unquote
@@ -17,6 +18,19 @@ from slugify import slugify
 from disinfodb.vocab import country_name, fold, language_code
 
 SLUG_MAX = 80
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _without_controls(value: object) -> object:
+    """Drop control characters (NUL and the like, never tabs or newlines) from a string or
+    list of strings: they are junk from scrapers and PostgreSQL refuses NUL in text."""
+    if isinstance(value, str):
+        return _CONTROLS.sub("", value)
+    if isinstance(value, list):
+        return [_CONTROLS.sub("", v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _clean_text(value: str) -> str:
@@ -54,6 +68,11 @@ class Outlet(BaseModel):
     name: str = ""
     url: str | None = None
     archive_url: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _controls(cls, value: object) -> object:
+        return _without_controls(value)
 
     @field_validator("name")
     @classmethod
@@ -101,6 +120,11 @@ class Case(BaseModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _controls(cls, value: object) -> object:
+        return _without_controls(value)
     @field_validator("published", mode="before")
     @classmethod
     def _published(cls, value: object) -> object:

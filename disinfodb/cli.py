@@ -25,7 +25,7 @@ from rich.table import Table
 
 from disinfodb.cases import Case
 from disinfodb.cli_accounts import token_app, user_app
-from disinfodb.cli_backup import backup_command, restore_command
+from disinfodb.cli_backup import backup_command, migrate_command, restore_command
 from disinfodb.cli_narratives import narratives_app
 from disinfodb.cli_rebuttals import rebuttals
 from disinfodb.cli_review import review
@@ -39,7 +39,7 @@ from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import ClaimIndex, Matcher, matches_json, near_duplicates
 from disinfodb.search import Results, SearchQuery
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 from disinfodb.vocab import language_name
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
@@ -56,7 +56,7 @@ class Sort(StrEnum):
 def init(db: DbOption = None) -> None:
     """Create the database (or upgrade its schema) and say where it is."""
     with opened(db) as store:
-        out.print(f"Database [bold]{store.path}[/] ready (schema version {store.schema_version}, "
+        out.print(f"Database [bold]{store.display_location}[/] ready (schema version {store.schema_version}, "
                   f"{store.count():,} cases).")
 
 
@@ -106,7 +106,7 @@ def import_(
                 err.print(f"  ... and {len(similar) - SHOWN_WARNINGS:,} more (--json lists all)")
 
 
-def _near_duplicates(store: SQLiteStore, changed: list[str]) -> list[tuple[str, str, float]]:
+def _near_duplicates(store: SQLStore, changed: list[str]) -> list[tuple[str, str, float]]:
     """Near-duplicates of the changed cases, or none (with a note) when the model is missing."""
     if not changed:
         return []
@@ -350,7 +350,7 @@ def export(
             err.print(f"Exported {count:,} cases to {target}")
 
 
-def _matcher(store: SQLiteStore, model: str | None) -> Matcher:
+def _matcher(store: SQLStore, model: str | None) -> Matcher:
     embedders = load_embedders(model)
     with _embedding_progress() as progress:
         return Matcher(store, embedders, ClaimIndex.build(store, embedders, progress))
@@ -453,7 +453,8 @@ def serve(
     with opened(db) as store:
         web_app = create_app(store, model, settings)
         web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
-        out.print(f"Serving {store.path} ({store.count():,} cases) at http://{host}:{port}/ (API docs at /docs)")
+        out.print(f"Serving {store.display_location} ({store.count():,} cases) at http://{host}:{port}/"
+                  " (API docs at /docs)")
         uvicorn.run(web_app, host=host, port=port, log_level="info")
 
 
@@ -465,6 +466,7 @@ app.command("scan")(scan)
 app.add_typer(narratives_app, name="narratives")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("migrate")(migrate_command)
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -67,7 +67,7 @@ def scan(
     if address is not None and engine is not Engine.ray:
         fail("--address is for --engine ray")
     with opened(db) as store:
-        db_path = store.path
+        db_path = store.location
     try:
         job = ScanJob(Corpus.open(corpus), output, db_path, model or DEFAULT_MODEL, limit=limit,
                       min_label=min_label.value, shard_size=shard_size)

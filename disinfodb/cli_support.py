@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from disinfodb.errors import DisinfoError
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line per problem
@@ -31,7 +31,7 @@ def fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def opened(db: str | None) -> Iterator[SQLiteStore]:
+def opened(db: str | None) -> Iterator[SQLStore]:
     """Open the store and turn library errors into a clean exit 1."""
     store = None
     try:

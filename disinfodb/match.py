@@ -27,7 +27,7 @@ import numpy.typing as npt
 from disinfodb.embed import Embedder, Vectors
 from disinfodb.errors import CaseNotFound, DisinfoError
 from disinfodb.search import SearchQuery
-from disinfodb.store.sqlite import SQLiteStore
+from disinfodb.store.sql_store import SQLStore
 from disinfodb.store.term_index import IntArray
 from disinfodb.text import claim_sentences, clean, units
 
@@ -83,7 +83,7 @@ class ClaimIndex:
     bm25: bm25s.BM25 | None
 
     @classmethod
-    def build(cls, store: SQLiteStore, embedders: list[Embedder],
+    def build(cls, store: SQLStore, embedders: list[Embedder],
               progress: Callable[[int, int], None] | None = None) -> ClaimIndex:
         """Load cached vectors; embed (and cache) the cases whose claim text is new."""
         vectors: dict[str, Vectors] = {}
@@ -122,7 +122,7 @@ class ClaimIndex:
         return np.asarray(sums / norms, dtype=np.float32)
 
 
-def _model_vectors(store: SQLiteStore, embedder: Embedder, progress: Callable[[int, int], None] | None
+def _model_vectors(store: SQLStore, embedder: Embedder, progress: Callable[[int, int], None] | None
                    ) -> tuple[list[int], list[list[str]], list[str], Vectors]:
     """Every case's units and their vectors for one model, embedding what is not cached."""
     pks: list[int] = []
@@ -146,7 +146,7 @@ def _model_vectors(store: SQLiteStore, embedder: Embedder, progress: Callable[[i
     return pks, texts, bm25_corpus, matrix
 
 
-def _embed_stale(store: SQLiteStore, embedder: Embedder, pks: list[int], texts: list[list[str]],
+def _embed_stale(store: SQLStore, embedder: Embedder, pks: list[int], texts: list[list[str]],
                  blocks: list[Vectors | None], stale: list[int],
                  progress: Callable[[int, int], None] | None, chunk: int = 256) -> None:
     for start in range(0, len(stale), chunk):
@@ -340,7 +340,7 @@ class Matcher:
     first found most claim-like, so long inputs stay bounded in time.
     """
 
-    def __init__(self, store: SQLiteStore, embedders: list[Embedder], index: ClaimIndex | None = None,
+    def __init__(self, store: SQLStore, embedders: list[Embedder], index: ClaimIndex | None = None,
                  calibration: Calibration | None = None) -> None:
         self.store = store
         self.embedders = embedders
@@ -501,7 +501,7 @@ class Matcher:
 NEAR_DUPLICATE = 0.92
 
 
-def near_duplicates(store: SQLiteStore, index: ClaimIndex, case_ids: list[str],
+def near_duplicates(store: SQLStore, index: ClaimIndex, case_ids: list[str],
                     threshold: float = NEAR_DUPLICATE) -> list[tuple[str, str, float]]:
     """For each given case, the closest *other* case if its claim is at least `threshold`
     similar (cosine of the cases' mean unit vectors): (case id, other id, cosine). A pair

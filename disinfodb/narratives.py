@@ -29,7 +29,7 @@ import numpy as np
 from disinfodb.embed import Vectors, load_embedders
 from disinfodb.errors import DisinfoError
 from disinfodb.match import ClaimIndex
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 from disinfodb.store.term_index import IntArray
 
 FloatArray = Vectors  # float32, one L2-normalised row per case
@@ -83,7 +83,7 @@ _COLUMNS = ("id, label, name, terms, keywords, representative, size, first_seen,
 class NarrativeBook:
     """The narratives of a store: reading them, and the analysts' edits."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
         self._db = store.connection
 
@@ -355,7 +355,7 @@ def continue_ids(old: dict[int, str], clusters: dict[int, set[int]], merge_targe
     return chosen
 
 
-def build_narratives(store: SQLiteStore, model: str = "use-m", params: ClusterParams = ClusterParams(),
+def build_narratives(store: SQLStore, model: str = "use-m", params: ClusterParams = ClusterParams(),
                      progress: Callable[[int, int], None] | None = None) -> BuildReport:
     """Cluster every case not in a pinned narrative and save the narratives, keeping ids.
 
@@ -411,7 +411,7 @@ def build_narratives(store: SQLiteStore, model: str = "use-m", params: ClusterPa
                        pinned_cases=len(index.case_pks) - len(free), seconds=round(time.perf_counter() - started, 2))
 
 
-def _claim_texts(store: SQLiteStore) -> dict[int, str]:
+def _claim_texts(store: SQLStore) -> dict[int, str]:
     """case pk -> title and summary, the text narratives are labelled from."""
     return {int(pk): f"{title}. {summary}" for pk, title, summary in store.connection.execute(
         "SELECT pk, title, summary FROM cases")}

@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 
 from disinfodb.match import Matcher
-from disinfodb.store.sqlite import SQLiteStore
+from disinfodb.store.sql_store import SQLStore
 
 MIN_CHARS = 80
 MIN_WORDS = 12
@@ -207,7 +207,7 @@ class RebuttalIndex:
     _shared: list[RebuttalGroup] | None = None
 
     @classmethod
-    def build(cls, store: SQLiteStore) -> RebuttalIndex:
+    def build(cls, store: SQLStore) -> RebuttalIndex:
         rows = store.connection.execute(
             "SELECT pk, id, title, published, disproof FROM cases WHERE disproof != ''"
             " ORDER BY published IS NULL, published, pk").fetchall()
@@ -242,14 +242,14 @@ class RebuttalIndex:
         return [self.group(key) for key in keys]
 
 
-_CACHE: weakref.WeakKeyDictionary[SQLiteStore, tuple[tuple[int, int], RebuttalIndex]] = \
+_CACHE: weakref.WeakKeyDictionary[SQLStore, tuple[tuple[int, int], RebuttalIndex]] = \
     weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
 
-def rebuttal_index(store: SQLiteStore) -> RebuttalIndex:
+def rebuttal_index(store: SQLStore) -> RebuttalIndex:
     """The store's index, rebuilt whenever the database has changed since it was built."""
-    if store.connection.in_transaction:  # may see uncommitted writes, which may yet roll back
+    if store.in_transaction:  # may see uncommitted writes, which may yet roll back
         return RebuttalIndex.build(store)
     version = store.data_version()
     with _CACHE_LOCK:
@@ -264,12 +264,12 @@ def rebuttal_index(store: SQLiteStore) -> RebuttalIndex:
 
 # -- the library's answers ----------------------------------------------------------------------
 
-def shared_rebuttals(store: SQLiteStore, min_cases: int = 2) -> list[RebuttalGroup]:
+def shared_rebuttals(store: SQLStore, min_cases: int = 2) -> list[RebuttalGroup]:
     """Every disproof paragraph used by at least `min_cases` cases, largest group first."""
     return rebuttal_index(store).shared(min_cases)
 
 
-def rebuttal_groups_of(store: SQLiteStore, case_id: str, min_cases: int = 2) -> list[RebuttalGroup]:
+def rebuttal_groups_of(store: SQLStore, case_id: str, min_cases: int = 2) -> list[RebuttalGroup]:
     """The shared-rebuttal groups of one case's disproof paragraphs, in the order the case's
     disproof has them (the case is among each group's cases). CaseNotFound for no such case."""
     index = rebuttal_index(store)
@@ -280,7 +280,7 @@ def rebuttal_groups_of(store: SQLiteStore, case_id: str, min_cases: int = 2) -> 
     return [index.group(key) for key in index.keys_of[row] if len(index.groups[key].rows) >= min_cases]
 
 
-def suggest_disproofs(matcher: Matcher, store: SQLiteStore, draft_text: str, limit: int = 5, *,
+def suggest_disproofs(matcher: Matcher, store: SQLStore, draft_text: str, limit: int = 5, *,
                       exclude: Collection[str] = (), from_cases: int = FROM_CASES) -> list[Suggestion]:
     """Disproof paragraphs for a draft claim, from the disproofs of its nearest matched cases.
 

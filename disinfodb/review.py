@@ -42,7 +42,7 @@ from disinfodb.errors import CaseNotFound
 from disinfodb.markup import URL, linkify
 from disinfodb.narratives import Narrative, NarrativeBook, NarrativeNotFound
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 from disinfodb.vocab import fold, language_name
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -200,7 +200,7 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def review_issues(store: SQLiteStore) -> list[IssueInfo]:
+def review_issues(store: SQLStore) -> list[IssueInfo]:
     """Every review issue that has cases, newest (highest number) first."""
     rows = store.connection.execute(
         "SELECT issue, count(*), min(published), max(published) FROM cases WHERE issue IS NOT NULL"
@@ -221,7 +221,7 @@ def not_found(issue: int, known: Sequence[IssueInfo]) -> ReviewNotFound:
                           f" {listed} (issues {known[-1].issue}..{known[0].issue} exist)")
 
 
-def build_digest(store: SQLiteStore, issue: int) -> Digest:
+def build_digest(store: SQLStore, issue: int) -> Digest:
     """The digest of one review issue; ReviewNotFound when no case names that issue."""
     cases = list(store.iter_cases(SearchQuery(issues=(issue,)))) if issue >= 1 else []
     if not cases:
@@ -234,7 +234,7 @@ def build_digest(store: SQLiteStore, issue: int) -> Digest:
                   languages=_tally(v for c in cases for v in c.languages), narratives=narratives)
 
 
-def group_cases(store: SQLiteStore, cases: Sequence[Case]) -> tuple[list[Group], dict[str, str]]:
+def group_cases(store: SQLStore, cases: Sequence[Case]) -> tuple[list[Group], dict[str, str]]:
     """Narrative groups, then keyword groups for the rest, then "Other cases" (see the module
     doc); and case id -> narrative title for the cases in a narrative."""
     book = NarrativeBook(store)
@@ -466,7 +466,7 @@ def summary_html(digest: Digest, base_url: str) -> str:
         digest.summary, items, CREDIT, CREDIT_URL, CREDIT_URL))
 
 
-def atom_feed(store: SQLiteStore, issues: int | Sequence[int] = FEED_ENTRIES, base_url: str = DEFAULT_BASE_URL,
+def atom_feed(store: SQLStore, issues: int | Sequence[int] = FEED_ENTRIES, base_url: str = DEFAULT_BASE_URL,
               up_to: int | None = None) -> str:
     """An Atom 1.0 feed with one entry per review issue, newest first.
 

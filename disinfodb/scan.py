@@ -38,7 +38,7 @@ from typing import IO, Any, NamedTuple
 from disinfodb.embed import MODELS, Embedder, UniversalSentenceEncoder
 from disinfodb.errors import DisinfoError
 from disinfodb.match import MAX_INPUT_CHARS, ClaimIndex, Matcher, NothingToMatch
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore, open_store
 
 SHARD_SIZE = 1_000
 LABELS = ("none", "related", "match")
@@ -316,7 +316,7 @@ def worker_embedders(spec: str, threads: int | None = 1) -> list[Embedder]:
             for name in names]
 
 
-def cases_version(store: SQLiteStore) -> list[int]:
+def cases_version(store: SQLStore) -> list[int]:
     """What identifies the cases a scan matched against: their count and the last audit entry."""
     return [store.count(), store.last_audit_seq()]
 
@@ -329,7 +329,7 @@ class ShardMatcher:
         from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's dependency
 
         self._limits = threadpool_limits(1)  # one BLAS thread per worker: the workers are the parallelism
-        self.store = SQLiteStore(db)
+        self.store = open_store(db)
         embedders = worker_embedders(model)
         self.matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders))
         if cases is not None and cases_version(self.store) != cases:
@@ -492,7 +492,7 @@ class ScanJob:
 
     def prepare(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Embed (and cache) what the store lacks, once, so that the workers only read."""
-        store = SQLiteStore(self.db)
+        store = open_store(self.db)
         try:
             if store.count() == 0:
                 raise DisinfoError(f"the database {self.db} has no cases: import some first")

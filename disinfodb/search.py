@@ -1,14 +1,16 @@
 """Search requests and results, and the parser that makes user query text safe for FTS.
 
-Users type `"colour revolution" nato* -ukraine OR belarus`. FTS5's own syntax fails on
-stray quotes, colons or parentheses, so we parse the little language ourselves and emit
-an expression in which every user word is a quoted FTS5 string: nothing a user types can
-become FTS5 syntax, and a real mistake (an unclosed quote) gets a clear message.
+Users type `"colour revolution" nato* -ukraine OR belarus`. FTS5's and PostgreSQL's own
+syntaxes fail on stray quotes, colons or parentheses, so we parse the little language
+ourselves and emit an expression in which every user word is a quoted string of the
+engine's syntax: nothing a user types can become query syntax, and a real mistake (an
+unclosed quote) gets a clear message.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -24,6 +26,7 @@ MAX_TERMS = 64
 
 _TOKEN = re.compile(r'(?P<neg>-)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<open>")')
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -99,18 +102,29 @@ class Results:
     per_page: int = 20
 
 
-def to_fts(text: str) -> str | None:
-    """Translate user query text into a safe FTS5 expression; None when there is no text.
+Term = tuple[str, bool]  # a word or phrase, and whether it is a prefix (`nato*`)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """Query text as all-of (any-of terms), minus excluded terms: what both engines render."""
+
+    groups: list[list[Term]]
+    excluded: list[Term]
+
+
+def parse_query(text: str) -> ParsedQuery | None:
+    """Read user query text; None when there is no text.
 
     Supported: words (implicit AND), "phrases", prefix*, -excluded, and OR between terms.
     """
-    text = text.strip()
+    text = _CONTROL.sub(" ", text).strip()  # a NUL or a tab is no query syntax, and PostgreSQL refuses NUL
     if not text:
         return None
     if len(text) > MAX_QUERY_CHARS:
         raise QuerySyntaxError(f"query is longer than {MAX_QUERY_CHARS} characters")
-    groups: list[list[str]] = []
-    excluded: list[str] = []
+    groups: list[list[Term]] = []
+    excluded: list[Term] = []
     join_next = last_was_positive = False
     for match in _TOKEN.finditer(text):
         if match.group("open") is not None:
@@ -119,7 +133,7 @@ def to_fts(text: str) -> str | None:
         if word == "OR" and not match.group("neg"):
             join_next = last_was_positive
             continue
-        term = _fts_term(match.group("phrase") if word is None else word, word is not None)
+        term = _term(match.group("phrase") if word is None else word, word is not None)
         if term is None:
             continue
         if match.group("neg"):
@@ -136,17 +150,48 @@ def to_fts(text: str) -> str | None:
         if excluded:
             raise QuerySyntaxError("a query needs at least one term that is not excluded (-)")
         return None
-    positive = " AND ".join("(" + " OR ".join(group) + ")" for group in groups)
-    if excluded:
-        return f"({positive}) NOT ({' OR '.join(excluded)})"
-    return positive
+    return ParsedQuery(groups, excluded)
 
 
-def _fts_term(text: str, allow_prefix: bool) -> str | None:
-    """Quote one word or phrase for FTS5; a trailing * on a word makes it a prefix query."""
+def _term(text: str, allow_prefix: bool) -> Term | None:
+    """A word or phrase; a trailing * on a word makes it a prefix query."""
     prefix = allow_prefix and text.endswith("*")
     text = text.rstrip("*") if prefix else text
     if not _WORDLIKE.search(text):
         return None
-    quoted = '"' + text.replace('"', '""') + '"'
-    return quoted + "*" if prefix else quoted
+    return text, prefix
+
+
+def _render(parsed: ParsedQuery, term: Callable[[Term], str], and_: str, or_: str, and_not: str) -> str:
+    positive = and_.join("(" + or_.join(term(t) for t in group) + ")" for group in parsed.groups)
+    if parsed.excluded:
+        return f"({positive}){and_not}({or_.join(term(t) for t in parsed.excluded)})"
+    return positive
+
+
+def to_fts(text: str) -> str | None:
+    """User query text as a safe FTS5 expression (every word a quoted FTS5 string)."""
+    parsed = parse_query(text)
+    if parsed is None:
+        return None
+    return _render(parsed, _fts5_term, " AND ", " OR ", " NOT ")
+
+
+def _fts5_term(term: Term) -> str:
+    text, prefix = term
+    return '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
+def to_tsquery(text: str) -> str | None:
+    """User query text as a safe PostgreSQL `to_tsquery` expression: every word or phrase
+    a quoted operand (a quoted phrase becomes words in sequence, `<->`)."""
+    parsed = parse_query(text)
+    if parsed is None:
+        return None
+    return _render(parsed, _tsquery_term, " & ", " | ", " & !")
+
+
+def _tsquery_term(term: Term) -> str:
+    text, prefix = term
+    quoted = "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+    return quoted + (":*" if prefix else "")

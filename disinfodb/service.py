@@ -17,7 +17,7 @@ from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound
 from disinfodb.limits import RateLimiter
 from disinfodb.match import ClaimIndex, Matcher
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,16 @@ class Settings:
 class Service:
     """The database and the models behind the API and the web pages."""
 
-    def __init__(self, store: SQLiteStore, model: str | None = None, settings: Settings | None = None) -> None:
+    def __init__(self, store: SQLStore, model: str | None = None, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.model = model
         self.reader = store
-        self.writer = SQLiteStore(store.path)
+        self.writer = store.reopen()
         self.accounts = Accounts(self.writer)
         self.match_limiter = RateLimiter("match", self.settings.match_per_minute)
         self.import_limiter = RateLimiter("import", self.settings.import_per_minute)
         self.login_limiter = RateLimiter("sign-in", self.settings.login_per_minute)
-        self._matcher_store: SQLiteStore | None = None
+        self._matcher_store: SQLStore | None = None
         self._matcher: Matcher | None = None
         self._matcher_version: tuple[int, int] | None = None
         self._matcher_lock = threading.Lock()
@@ -59,7 +59,7 @@ class Service:
         to the database, by this process or another (cached vectors make that cheap)."""
         with self._matcher_lock:
             if self._matcher_store is None:
-                self._matcher_store = SQLiteStore(self.reader.path)
+                self._matcher_store = self.reader.reopen()
             version = self._matcher_store.data_version()
             if self._matcher is None or self._matcher_version != version:
                 embedders = load_embedders(self.model)

@@ -13,19 +13,19 @@ in the same period.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
 from typing import Literal, get_args
 
 import numpy as np
 
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.narratives import NarrativeBook
-from disinfodb.search import FACETS, SearchQuery, to_fts
-from disinfodb.store import SQLiteStore
+from disinfodb.search import FACETS, SearchQuery
+from disinfodb.store import SQLStore
 from disinfodb.store.term_index import NO_DATE, IntArray, TermIndex, _gather
 
 Period = Literal["week", "month", "year"]
@@ -152,10 +152,10 @@ def _check_grouping(facet: str) -> None:
         raise QuerySyntaxError(f"unknown facet {facet!r}: use one of {', '.join(GROUPINGS)}")
 
 
-def _groups(store: SQLiteStore, index: TermIndex, facet: str) -> _Groups:
+def _groups(store: SQLStore, index: TermIndex, facet: str) -> _Groups:
     _check_grouping(facet)
     if facet == NARRATIVE:
-        return _narrative_groups(store.connection)
+        return _narrative_groups(store)
     ids = np.flatnonzero(index.term_facet == FACETS.index(facet))
     indptr, values = index.cases_of_term
     lengths = indptr[ids + 1] - indptr[ids]
@@ -166,17 +166,19 @@ def _groups(store: SQLiteStore, index: TermIndex, facet: str) -> _Groups:
                    pks=_gather(indptr, values, ids), term_ids=ids)
 
 
-def _narrative_groups(db: sqlite3.Connection) -> _Groups:
+def _narrative_groups(store: SQLStore) -> _Groups:
     """The current narratives with members (ids ascending by number)."""
-    rows = db.execute(
-        "SELECT n.id, coalesce(n.name, n.label), group_concat(cn.case_pk) FROM case_narratives cn"
-        " JOIN narratives n ON n.id = cn.narrative_id GROUP BY n.id"
-        " ORDER BY CAST(substr(n.id, 2) AS INTEGER), n.id").fetchall()
-    arrays = [np.sort(np.array(str(pks).split(","), dtype=np.int64)) for _, _, pks in rows]
-    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    return _Groups(keys=[str(r[0]) for r in rows], labels=[str(r[1]) for r in rows],
-                   indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                   pks=np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64))
+    rows = store.connection.execute(
+        "SELECT n.id, coalesce(n.name, n.label), cn.case_pk FROM case_narratives cn"
+        " JOIN narratives n ON n.id = cn.narrative_id"
+        " ORDER BY CAST(substr(n.id, 2) AS INTEGER), n.id, cn.case_pk").fetchall()
+    keys, labels, lengths = [], [], []
+    for (nid, label), members in groupby(rows, key=lambda row: (str(row[0]), str(row[1]))):
+        keys.append(nid)
+        labels.append(label)
+        lengths.append(sum(1 for _ in members))
+    return _Groups(keys=keys, labels=labels, indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                   pks=np.array([row[2] for row in rows], dtype=np.int64))
 
 
 def _term_key(facet: str, value: str) -> str:
@@ -195,18 +197,17 @@ def _term_key(facet: str, value: str) -> str:
 # -- selection ----------------------------------------------------------------------------
 
 @contextmanager
-def _reading(store: SQLiteStore) -> Iterator[TermIndex]:
+def _reading(store: SQLStore) -> Iterator[TermIndex]:
     """One read transaction: the index and the narrative tables are one snapshot."""
-    with store._snapshot():
+    with store.snapshot():
         yield store.term_index()
 
 
-def _selected(store: SQLiteStore, index: TermIndex, query: SearchQuery | None) -> IntArray:
+def _selected(store: SQLStore, index: TermIndex, query: SearchQuery | None) -> IntArray:
     """The cases a query selects: its filters, dates and (if any) its words."""
     if query is None:
         return index.case_pks
-    fts = to_fts(query.text)
-    return index.select(query, within=store._fts_pks(fts) if fts else None)
+    return index.select(query, within=store.text_matches(query.text))
 
 
 def _period_of(days: IntArray, period: Period) -> IntArray:
@@ -248,7 +249,7 @@ def _points(index: TermIndex, pks: IntArray, query: SearchQuery | None, period: 
 
 # -- the public functions -----------------------------------------------------------------
 
-def series(store: SQLiteStore, facet: str | None = None, value: str | None = None, period: Period = "month",
+def series(store: SQLStore, facet: str | None = None, value: str | None = None, period: Period = "month",
            query: SearchQuery | None = None) -> Series:
     """Cases per period: of a facet value (`facet` in FACETS) or a narrative (`facet` =
     "narrative", `value` its id), among the cases `query` selects; with neither, the cases
@@ -271,7 +272,7 @@ def series(store: SQLiteStore, facet: str | None = None, value: str | None = Non
         return Series(facet, key, label, period, _points(index, selected, query, period))
 
 
-def series_table(store: SQLiteStore, facet: str = NARRATIVE, period: Period = "month"
+def series_table(store: SQLStore, facet: str = NARRATIVE, period: Period = "month"
                  ) -> tuple[list[date], dict[str, list[int]]]:
     """Cases per period of every value of a facet (or every narrative) at once, on one
     axis (the first to the last period of all cases): (period starts, key -> counts)."""
@@ -292,15 +293,13 @@ def series_table(store: SQLiteStore, facet: str = NARRATIVE, period: Period = "m
             dict(zip(groups.keys, table.tolist(), strict=True)))
 
 
-def _members(store: SQLiteStore, index: TermIndex, facet: str, value: str) -> tuple[IntArray, str, str]:
+def _members(store: SQLStore, index: TermIndex, facet: str, value: str) -> tuple[IntArray, str, str]:
     """A facet value's (or a narrative's) cases, its key and its label."""
     _check_grouping(facet)
     if facet == NARRATIVE:
         narrative = NarrativeBook(store).get(value)  # a merged one: the narrative it joined
-        text = store.connection.execute(
-            "SELECT group_concat(case_pk) FROM (SELECT case_pk FROM case_narratives WHERE narrative_id = ?"
-            " ORDER BY case_pk)", (narrative.id,)).fetchone()[0]
-        pks = np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
+        pks = store.int_column("SELECT case_pk AS value FROM case_narratives WHERE narrative_id = ?"
+                               " ORDER BY case_pk", (narrative.id,))
         return pks, narrative.id, narrative.title
     key = _term_key(facet, value)
     term_id = index.term_ids.get((facet, key))
@@ -310,13 +309,13 @@ def _members(store: SQLiteStore, index: TermIndex, facet: str, value: str) -> tu
     return values[indptr[term_id]:indptr[term_id + 1]], key, index.labels[term_id]
 
 
-def count(store: SQLiteStore, query: SearchQuery | None = None) -> int:
+def count(store: SQLStore, query: SearchQuery | None = None) -> int:
     """How many cases a query selects (dated or not)."""
     with _reading(store) as index:
         return len(_selected(store, index, query))
 
 
-def top_values(store: SQLiteStore, facet: str, query: SearchQuery | None = None, n: int = 10) -> list[TopValue]:
+def top_values(store: SQLStore, facet: str, query: SearchQuery | None = None, n: int = 10) -> list[TopValue]:
     """The `n` most frequent values of a facet (or narratives) among the selected cases;
     each value's share is of the selected cases."""
     with _reading(store) as index:
@@ -326,7 +325,7 @@ def top_values(store: SQLiteStore, facet: str, query: SearchQuery | None = None,
     return [_value(groups, counts, g, len(selected)) for g in _best(groups, counts, n).tolist()]
 
 
-def spans(store: SQLiteStore, facet: str = NARRATIVE) -> dict[str, Span]:
+def spans(store: SQLStore, facet: str = NARRATIVE) -> dict[str, Span]:
     """First and last publication date (and dated cases) of every value of a facet, or of
     every narrative: key -> Span. Values without a dated case are left out."""
     with _reading(store) as index:
@@ -345,7 +344,7 @@ def spans(store: SQLiteStore, facet: str = NARRATIVE) -> dict[str, Span]:
             for g in np.flatnonzero(counts).tolist()}
 
 
-def first_seen(store: SQLiteStore, facet: str, value: str) -> date | None:
+def first_seen(store: SQLStore, facet: str, value: str) -> date | None:
     """The first publication date of a facet value's (or a narrative's) cases."""
     with _reading(store) as index:
         members, _, _ = _members(store, index, facet, value)
@@ -371,7 +370,7 @@ def data_end(days: IntArray) -> int:
     return int(ordered[end])
 
 
-def emerging(store: SQLiteStore, weeks: int = 12, baseline_weeks: int = 52, min_cases: int = 5,
+def emerging(store: SQLStore, weeks: int = 12, baseline_weeks: int = 52, min_cases: int = 5,
              facet: str = NARRATIVE, as_of: date | None = None, min_growth: float = 2.0) -> Emerging:
     """The narratives (or facet values) that grow: at least `min_cases` cases in the last
     `weeks` weeks up to `as_of` (default: the newest case's date, as the data may end long
@@ -418,7 +417,7 @@ def emerging(store: SQLiteStore, weeks: int = 12, baseline_weeks: int = 52, min_
     return Emerging(date.fromordinal(end), weeks, baseline_weeks, round(volume, 3), items)
 
 
-def cooccurrence(store: SQLiteStore, rows: str = "keyword", cols: str = "country",
+def cooccurrence(store: SQLStore, rows: str = "keyword", cols: str = "country",
                  query: SearchQuery | None = None, n: int = 15, pairs: int = 25) -> Cooccurrence:
     """Which values of two facets (or narratives) appear in the same cases.
 

@@ -15,14 +15,14 @@ from disinfodb.accounts import MIN_PASSWORD, TOKEN_PREFIX, Accounts, Role, User
 from disinfodb.cases import Case
 from disinfodb.cli import app
 from disinfodb.errors import AccountError
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None})
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def accounts(store: SQLiteStore) -> Accounts:
+def accounts(store: SQLStore) -> Accounts:
     return Accounts(store)
 
 
@@ -75,7 +75,7 @@ def test_add_user_errors_leave_nothing_behind(accounts: Accounts) -> None:
     assert [u.name for u in accounts.users()] == ["ed", "x" * 64]
 
 
-def test_roles_and_removal(accounts: Accounts, store: SQLiteStore) -> None:
+def test_roles_and_removal(accounts: Accounts, store: SQLStore) -> None:
     assert not Role.READER.can_write and Role.EDITOR.can_write and Role.ADMIN.can_write
     accounts.add_user("ed", Role.READER)
     assert accounts.set_role("ed", "editor") == User("ed", Role.EDITOR)
@@ -210,7 +210,7 @@ class Cli:
         group, command, *rest = args
         return runner.invoke(app, [group, command, "--db", str(self.db), *rest], input=stdin)
 
-    def accounts(self) -> tuple[SQLiteStore, Accounts]:
+    def accounts(self) -> tuple[SQLStore, Accounts]:
         store = open_store(str(self.db))
         return store, Accounts(store)
 

@@ -25,11 +25,11 @@ from disinfodb.narratives import (
     continue_ids,
     distinctive_terms,
 )
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 
 
 @pytest.fixture
-def clustered(claims_2017: Claims2017, tmp_path: Path) -> Iterator[SQLiteStore]:
+def clustered(claims_2017: Claims2017, tmp_path: Path) -> Iterator[SQLStore]:
     store = claims_2017.copy_to(tmp_path / "narratives.sqlite")
     build_narratives(store, "use-m")
     yield store
@@ -42,7 +42,7 @@ def narrative_with_keyword(book: NarrativeBook, keyword: str) -> str:
     return found[0].id
 
 
-def test_clusters_are_storylines_with_their_own_words(clustered: SQLiteStore) -> None:
+def test_clusters_are_storylines_with_their_own_words(clustered: SQLStore) -> None:
     book = NarrativeBook(clustered)
     narratives = book.all()
     assert 10 <= len(narratives) <= 60
@@ -60,7 +60,7 @@ def test_clusters_are_storylines_with_their_own_words(clustered: SQLiteStore) ->
     assert "crimea" in crimea.terms and crimea.first_seen and crimea.last_seen and crimea.first_seen < crimea.last_seen
 
 
-def test_a_rerun_keeps_every_id_and_member(clustered: SQLiteStore) -> None:
+def test_a_rerun_keeps_every_id_and_member(clustered: SQLStore) -> None:
     book = NarrativeBook(clustered)
     before = book.memberships()
     report = build_narratives(clustered, "use-m")
@@ -68,7 +68,7 @@ def test_a_rerun_keeps_every_id_and_member(clustered: SQLiteStore) -> None:
     assert book.memberships() == before
 
 
-def test_ids_survive_when_the_cases_change(clustered: SQLiteStore) -> None:
+def test_ids_survive_when_the_cases_change(clustered: SQLStore) -> None:
     """Deleting a tenth of the clustered cases moves HDBSCAN's boundaries (small narratives
     fall under the minimum size or fuse), so the bar is on cases, not on narratives: in 25
     runs with other deletions and perturbed vectors at least 77% of the cases clustered both
@@ -92,7 +92,7 @@ def test_ids_survive_when_the_cases_change(clustered: SQLiteStore) -> None:
         assert book.get(nid).retired
 
 
-def test_analysts_edits_survive_reclustering(clustered: SQLiteStore) -> None:
+def test_analysts_edits_survive_reclustering(clustered: SQLStore) -> None:
     book = NarrativeBook(clustered)
     mh17 = narrative_with_keyword(book, "MH17")
     crimea = narrative_with_keyword(book, "Crimea")
@@ -121,7 +121,7 @@ def test_analysts_edits_survive_reclustering(clustered: SQLiteStore) -> None:
     assert report.pinned_cases == len(pinned_members) + len(moved)
 
 
-def test_edits_refuse_what_makes_no_sense(clustered: SQLiteStore) -> None:
+def test_edits_refuse_what_makes_no_sense(clustered: SQLStore) -> None:
     book = NarrativeBook(clustered)
     first, second = book.all()[:2]
     with pytest.raises(NarrativeNotFound):
@@ -190,7 +190,7 @@ def test_cli_build_list_show_rename(claims_2017: Claims2017, tmp_path: Path) -> 
     assert missing.exit_code == 1 and "no narrative with id 'n9999'" in missing.stderr
 
 
-def test_api_and_page_edits(clustered: SQLiteStore) -> None:
+def test_api_and_page_edits(clustered: SQLStore) -> None:
     accounts = Accounts(clustered)
     accounts.add_user("ed", "editor", "editor-pass")
     accounts.add_user("root", "admin")
@@ -229,19 +229,19 @@ def test_api_and_page_edits(clustered: SQLiteStore) -> None:
         assert book.get(mh17).id == crimea
 
 
-def test_cli_trend_shows_the_wave(clustered: SQLiteStore) -> None:
+def test_cli_trend_shows_the_wave(clustered: SQLStore) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["narratives", "trend", "--keyword", "MH17", "--period", "year", "--json",
-                                 "--db", clustered.path])
+                                 "--db", clustered.location])
     assert result.exit_code == 0, result.output
     points = json.loads(result.stdout)["points"]
     assert sum(p["count"] for p in points) == sum("MH17" in c.keywords for c in clustered.iter_cases())
     assert all(0 <= p["share"] <= 1 for p in points)
-    both = runner.invoke(app, ["narratives", "trend", "n1", "--keyword", "MH17", "--db", clustered.path])
+    both = runner.invoke(app, ["narratives", "trend", "n1", "--keyword", "MH17", "--db", clustered.location])
     assert both.exit_code == 1 and "give one narrative id" in both.stderr
 
 
-def test_tiny_databases_cluster_without_errors(seed_store: SQLiteStore) -> None:
+def test_tiny_databases_cluster_without_errors(seed_store: SQLStore) -> None:
     assert build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=2)).cases == 4
     empty = build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=15))
     assert (empty.narratives, empty.clustered) == (0, 0)  # 4 cases cannot make a narrative of 15

@@ -36,7 +36,7 @@ from disinfodb.rebuttals import (
     suggest_disproofs,
 )
 from disinfodb.service import Settings
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLiteStore, SQLStore
 
 SHARED_SEED = "The pro-Kremlin media frequently falsely portray popular protests around the world as instigated"
 COUP = "A coup in Kazakhstan was meant to divert Russia’s attention before negotiations"
@@ -54,7 +54,7 @@ ARGUMENT = ("The spontaneous onset of the protests was a reaction of large parts
 runner = CliRunner(env={"COLUMNS": "250", "DISINFODB_DB": None})
 
 
-def add(store: SQLiteStore, title: str, disproof: str, published: str | None = None) -> str:
+def add(store: SQLStore, title: str, disproof: str, published: str | None = None) -> str:
     return store.create(Case(title=title, summary=f"Claim: {title}.", disproof=disproof,
                              published=date.fromisoformat(published) if published else None)).id
 
@@ -83,7 +83,7 @@ def test_paragraph_rule() -> None:
                        " territorial integrity of Ukraine (http://bit.ly/x).")
 
 
-def test_seed_cases_sharing_a_paragraph_form_a_group(seed_store: SQLiteStore) -> None:
+def test_seed_cases_sharing_a_paragraph_form_a_group(seed_store: SQLStore) -> None:
     coup, unrest = seed_case(seed_store, COUP).id, seed_case(seed_store, UNREST).id
     groups = shared_rebuttals(seed_store)
     assert len(groups) == 1
@@ -99,7 +99,7 @@ def test_seed_cases_sharing_a_paragraph_form_a_group(seed_store: SQLiteStore) ->
         rebuttal_groups_of(seed_store, "no-such-case")
 
 
-def test_groups_follow_writes_and_skip_boilerplate(store: SQLiteStore) -> None:
+def test_groups_follow_writes_and_skip_boilerplate(store: SQLStore) -> None:
     boilerplate = "No evidence given.\n\nSee also the statement by the EU High Representative here."
     first = add(store, "Claim one", f"{boilerplate}\n\n{ARGUMENT} (http://bit.ly/one).", "2017-03-01")
     second = add(store, "Claim two", f"{ARGUMENT.replace(chr(39), '’')} http://bit.ly/two\n\n{boilerplate}",
@@ -147,7 +147,7 @@ def test_real_groups_match_a_direct_count(claims_2017: Claims2017) -> None:
 
 
 @pytest.fixture
-def seeds_and_2017(claims_2017: Claims2017, seed_path: Path, tmp_path: Path) -> Iterator[tuple[SQLiteStore, Matcher]]:
+def seeds_and_2017(claims_2017: Claims2017, seed_path: Path, tmp_path: Path) -> Iterator[tuple[SQLStore, Matcher]]:
     """The 2015-2017 cases (vectors cached) plus the four seed cases, with a use-m matcher."""
     store = claims_2017.copy_to(tmp_path / "seeded.sqlite")
     assert import_records(store, read_file(str(seed_path))).created == 4
@@ -156,7 +156,7 @@ def seeds_and_2017(claims_2017: Claims2017, seed_path: Path, tmp_path: Path) -> 
     store.close()
 
 
-def test_suggestions_for_a_paraphrase(seeds_and_2017: tuple[SQLiteStore, Matcher]) -> None:
+def test_suggestions_for_a_paraphrase(seeds_and_2017: tuple[SQLStore, Matcher]) -> None:
     store, matcher = seeds_and_2017
     coup, unrest = seed_case(store, COUP).id, seed_case(store, UNREST).id
     for paraphrase in (COUP_PARAPHRASE, COUP_RUSSIAN):
@@ -188,7 +188,7 @@ def test_suggestions_for_a_paraphrase(seeds_and_2017: tuple[SQLiteStore, Matcher
 
 # -- API -----------------------------------------------------------------------------------------
 
-Serve = Callable[..., tuple[TestClient, SQLiteStore]]
+Serve = Callable[..., tuple[TestClient, SQLStore]]
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def serve(tmp_path: Path, seed_path: Path) -> Iterator[Serve]:
     """Start an app over a fresh seeded file: `serve(settings)` -> (client, store)."""
     numbers = itertools.count()
     with ExitStack() as stack:
-        def start(settings: Settings | None = None) -> tuple[TestClient, SQLiteStore]:
+        def start(settings: Settings | None = None) -> tuple[TestClient, SQLStore]:
             store = SQLiteStore(tmp_path / f"api-{next(numbers)}.sqlite")
             stack.callback(store.close)
             assert import_records(store, read_file(str(seed_path))).created == 4
@@ -259,9 +259,9 @@ def test_api_suggestions_and_limits(serve: Serve) -> None:
 
 # -- CLI -----------------------------------------------------------------------------------------
 
-def test_cli(seed_store: SQLiteStore) -> None:
+def test_cli(seed_store: SQLStore) -> None:
     coup, unrest = seed_case(seed_store, COUP).id, seed_case(seed_store, UNREST).id
-    db = ["--db", seed_store.path]
+    db = ["--db", seed_store.location]
     shown = runner.invoke(cli_app, ["rebuttals", *db])
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.stdout.split())

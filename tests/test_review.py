@@ -34,7 +34,7 @@ from disinfodb.review import (
 )
 from disinfodb.search import SearchQuery
 from disinfodb.service import Service, Settings
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 from disinfodb.vocab import fold
 
 ISSUE = 82  # the last issue of the 2015-2017 file
@@ -60,26 +60,26 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def store(review_db: Path) -> Iterator[SQLiteStore]:
+def store(review_db: Path) -> Iterator[SQLStore]:
     opened = open_store(str(review_db))
     yield opened
     opened.close()
 
 
 @pytest.fixture(scope="module")
-def digest(store: SQLiteStore) -> Digest:
+def digest(store: SQLStore) -> Digest:
     return build_digest(store, ISSUE)
 
 
 @pytest.fixture
-def private_store(review_db: Path, tmp_path: Path) -> Iterator[SQLiteStore]:
+def private_store(review_db: Path, tmp_path: Path) -> Iterator[SQLStore]:
     """A private copy, for tests that write."""
     opened = copy_db(review_db, tmp_path / "copy.sqlite")
     yield opened
     opened.close()
 
 
-def _add_case(store: SQLiteStore, title: str, **fields: object) -> Case:
+def _add_case(store: SQLStore, title: str, **fields: object) -> Case:
     _outcome, stored = store.upsert(Case.model_validate({"title": title, "issue": ISSUE, **fields}))
     return stored
 
@@ -87,7 +87,7 @@ def _add_case(store: SQLiteStore, title: str, **fields: object) -> Case:
 # -- the digest -------------------------------------------------------------------------------
 
 
-def test_digest_holds_every_case_of_the_issue(store: SQLiteStore, digest: Digest) -> None:
+def test_digest_holds_every_case_of_the_issue(store: SQLStore, digest: Digest) -> None:
     total = store.search(SearchQuery(issues=(ISSUE,))).total
     assert total > 20
     assert len(digest.cases) == total
@@ -130,7 +130,7 @@ def test_groups_cover_every_case_once_largest_first(digest: Digest) -> None:
     assert len({g.anchor for g in digest.groups}) == len(digest.groups)
 
 
-def test_narratives_come_first_and_merged_ones_resolve(private_store: SQLiteStore, digest: Digest) -> None:
+def test_narratives_come_first_and_merged_ones_resolve(private_store: SQLStore, digest: Digest) -> None:
     """Cases in a narrative are grouped by it (a merged narrative counts as the one it joined);
     a narrative with one case in the issue makes no group, but the case names it."""
     daesh = [c.id for c in digest.groups[0].cases]
@@ -159,7 +159,7 @@ def test_narratives_come_first_and_merged_ones_resolve(private_store: SQLiteStor
     assert "narrative: A lone storyline" in to_html(grouped, BASE)
 
 
-def test_unknown_or_empty_issue_is_a_clear_error(store: SQLiteStore) -> None:
+def test_unknown_or_empty_issue_is_a_clear_error(store: SQLStore) -> None:
     with pytest.raises(ReviewNotFound) as raised:
         build_digest(store, MISSING)
     message = str(raised.value)
@@ -170,7 +170,7 @@ def test_unknown_or_empty_issue_is_a_clear_error(store: SQLiteStore) -> None:
         build_digest(store, 0)
 
 
-def test_review_issues_newest_first(store: SQLiteStore) -> None:
+def test_review_issues_newest_first(store: SQLStore) -> None:
     issues = review_issues(store)
     numbers = [i.issue for i in issues]
     assert numbers == sorted(numbers, reverse=True) and numbers[0] == ISSUE
@@ -198,7 +198,7 @@ def test_markdown_has_every_case_and_renders(digest: Digest) -> None:
     assert "disinfo_issue=&amp;date=" in html  # URLs in disproofs stay intact, as links
 
 
-def test_markdown_escapes_what_data_could_inject(private_store: SQLiteStore) -> None:
+def test_markdown_escapes_what_data_could_inject(private_store: SQLStore) -> None:
     _add_case(private_store, XSS, summary="1. not a list\n# not a heading", published="2017-10-01")
     text = to_markdown(build_digest(private_store, ISSUE), BASE)
     assert "\\<script\\>alert(1)\\</script\\> \\*not bold\\* \\[no\\](link)" in text
@@ -226,7 +226,7 @@ def test_standalone_html_has_every_case_and_nothing_external(digest: Digest) -> 
     assert anchors == {f"#{g.anchor}" for g in digest.groups}
 
 
-def test_standalone_html_escapes_everything(private_store: SQLiteStore) -> None:
+def test_standalone_html_escapes_everything(private_store: SQLStore) -> None:
     _add_case(private_store, XSS, summary='<img src=x onerror="alert(2)"> see https://example.org/a?b=1&c=2',
               outlets=[Outlet(name="<b>Outlet</b>", url="javascript:alert(3)")], published="2017-10-01")
     page = to_html(build_digest(private_store, ISSUE), BASE)
@@ -247,7 +247,7 @@ def _entries(feed: str) -> list[ET.Element]:
     return root.findall("a:entry", NS)
 
 
-def test_atom_feed_entries_newest_first(store: SQLiteStore) -> None:
+def test_atom_feed_entries_newest_first(store: SQLStore) -> None:
     feed = atom_feed(store, 10, BASE)
     assert feed.startswith("<?xml version='1.0' encoding='utf-8'?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">")
     entries = _entries(feed)
@@ -266,7 +266,7 @@ def test_atom_feed_entries_newest_first(store: SQLiteStore) -> None:
     assert "Most discussed: Russia" in (first.findtext("a:summary", namespaces=NS) or "")
 
 
-def test_atom_feed_up_to_an_issue(store: SQLiteStore) -> None:
+def test_atom_feed_up_to_an_issue(store: SQLStore) -> None:
     entries = _entries(atom_feed(store, 3, BASE, up_to=80))
     assert [e.findtext("a:id", namespaces=NS) for e in entries] == [f"{BASE}/review/{n}" for n in (80, 79, 78)]
     with pytest.raises(ReviewNotFound):
@@ -309,7 +309,7 @@ def test_cli_unknown_issue_exits_1_with_the_reason(review_db: Path, tmp_path: Pa
 
 
 @pytest.fixture
-def client(private_store: SQLiteStore) -> Iterator[TestClient]:
+def client(private_store: SQLStore) -> Iterator[TestClient]:
     site = create_app(private_store, "use-m")
     service: Service = site.state.service
     with TestClient(site, raise_server_exceptions=False, follow_redirects=False) as test_client:
@@ -323,7 +323,7 @@ def _main(response: httpx.Response, status: int = 200) -> Element:
     return parse(response.text).find("main")
 
 
-def test_review_index_page(client: TestClient, store: SQLiteStore) -> None:
+def test_review_index_page(client: TestClient, store: SQLStore) -> None:
     main = _main(client.get("/review"))
     rows = main.find("tbody").find_all("tr")
     issues = review_issues(store)
@@ -355,7 +355,7 @@ def test_review_page(client: TestClient, digest: Digest) -> None:
     assert parse(standalone.text).find("style").text and "<link" not in standalone.text
 
 
-def test_review_page_escapes_titles(client: TestClient, private_store: SQLiteStore) -> None:
+def test_review_page_escapes_titles(client: TestClient, private_store: SQLStore) -> None:
     _add_case(private_store, XSS, published="2017-10-01")
     response = client.get(f"/review/{ISSUE}")
     assert XSS_ESCAPED in response.text and "<script>alert" not in response.text
@@ -379,7 +379,7 @@ def test_feed_xml(client: TestClient) -> None:
         "http://testserver/review/82", "http://testserver/review/81"]
 
 
-def test_private_instance_needs_sign_in_for_reviews(private_store: SQLiteStore) -> None:
+def test_private_instance_needs_sign_in_for_reviews(private_store: SQLStore) -> None:
     site = create_app(private_store, "use-m", Settings(private=True))
     with TestClient(site, raise_server_exceptions=False, follow_redirects=False) as test_client:
         for path in ("/review", f"/review/{ISSUE}", f"/review/{ISSUE}.md", "/feed.xml"):

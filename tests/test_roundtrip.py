@@ -14,7 +14,7 @@ from disinfodb.export import EXPORTERS
 from disinfodb.ingest import detect_format, read_file
 from disinfodb.ingest.claimreview import TITLE_FALLBACK_CHARS
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "claimreview": ".jsonld"}
 
@@ -53,19 +53,19 @@ TRICKY = [
 
 
 @pytest.fixture
-def source_store(seed_store: SQLiteStore) -> SQLiteStore:
+def source_store(seed_store: SQLStore) -> SQLStore:
     for case in TRICKY:
         seed_store.upsert(case)
     assert seed_store.count() == 4 + len(TRICKY)
     return seed_store
 
 
-def contents(store: SQLiteStore) -> dict[str, dict[str, object]]:
+def contents(store: SQLStore) -> dict[str, dict[str, object]]:
     return {case.id: case.content() for case in store.iter_cases()}
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))
-def test_export_import_round_trip(fmt: str, source_store: SQLiteStore, tmp_path: Path) -> None:
+def test_export_import_round_trip(fmt: str, source_store: SQLStore, tmp_path: Path) -> None:
     path = tmp_path / f"export{SUFFIX[fmt]}"
     with open(path, "w", encoding="utf-8", newline="") as out:
         written = EXPORTERS[fmt](source_store.iter_cases(), out)
@@ -86,7 +86,7 @@ def test_export_import_round_trip(fmt: str, source_store: SQLiteStore, tmp_path:
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))
-def test_export_of_nothing_imports_nothing(fmt: str, store: SQLiteStore, tmp_path: Path) -> None:
+def test_export_of_nothing_imports_nothing(fmt: str, store: SQLStore, tmp_path: Path) -> None:
     path = tmp_path / f"empty{SUFFIX[fmt]}"
     with open(path, "w", encoding="utf-8", newline="") as out:
         assert EXPORTERS[fmt]([], out) == 0
@@ -94,7 +94,7 @@ def test_export_of_nothing_imports_nothing(fmt: str, store: SQLiteStore, tmp_pat
     assert (report.records, report.problems, store.count()) == (0, [], 0)
 
 
-def test_claimreview_export_shape(source_store: SQLiteStore, tmp_path: Path) -> None:
+def test_claimreview_export_shape(source_store: SQLStore, tmp_path: Path) -> None:
     path = tmp_path / "cr.json"
     with open(path, "w", encoding="utf-8") as out:
         EXPORTERS["claimreview"]([source_store.get("tricky-everything")], out)
@@ -110,7 +110,7 @@ def test_claimreview_export_shape(source_store: SQLiteStore, tmp_path: Path) -> 
     assert {p["name"]: p["value"] for p in review["additionalProperty"]}["disinfodb:issue"] == 270
 
 
-def test_third_party_claimreview_mapping(store: SQLiteStore) -> None:
+def test_third_party_claimreview_mapping(store: SQLStore) -> None:
     path = FIXTURES / "claimreview_third_party.json"
     records = list(read_file(str(path)))
     assert [r.problems for r in records] == [[]]
@@ -133,7 +133,7 @@ def test_third_party_claimreview_mapping(store: SQLiteStore) -> None:
     assert store.get("staged-moon-landing").title == claim
 
 
-def test_third_party_claimreview_variants(store: SQLiteStore, tmp_path: Path) -> None:
+def test_third_party_claimreview_variants(store: SQLStore, tmp_path: Path) -> None:
     long_claim = "word " * 60
     graph = {"@context": "https://schema.org", "@graph": [
         {"@type": "ClaimReview", "claimReviewed": long_claim, "datePublished": "2020-01-01",
@@ -164,7 +164,7 @@ def test_third_party_claimreview_variants(store: SQLiteStore, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])
-def test_own_export_mentioning_claimreview_is_read_as_own_format(fmt: str, store: SQLiteStore,
+def test_own_export_mentioning_claimreview_is_read_as_own_format(fmt: str, store: SQLStore,
                                                                   tmp_path: Path) -> None:
     """Detection must not take our own export for ClaimReview because a case mentions the word."""
     case = Case(id="markup", title="Fact-checkers' ClaimReview markup is a CIA tool",

@@ -44,7 +44,7 @@ from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.narratives import NarrativeBook, NarrativeNotFound
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 XSS = "<script>alert(1)</script>"
 FUZZ_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -60,7 +60,7 @@ NARRATIVES: dict[str, tuple[str | None, list[str]]] = {
 }
 
 
-def add_narratives(store: SQLiteStore) -> None:
+def add_narratives(store: SQLStore) -> None:
     """Narratives as the clustering would leave them, made from keywords (first wins)."""
     book, db = NarrativeBook(store), store.connection
     with store.transaction():
@@ -82,7 +82,7 @@ def trend_path(real_data: RealData, tmp_path_factory: pytest.TempPathFactory) ->
     """A copy of the real cases (both scrapes) with the narratives above."""
     path = tmp_path_factory.mktemp("trends") / "trends.sqlite"
     copy = sqlite3.connect(path)
-    real_data.store.connection.backup(copy)
+    sqlite3.connect(real_data.store.location).backup(copy)
     copy.close()
     store = open_store(str(path))
     add_narratives(store)
@@ -91,7 +91,7 @@ def trend_path(real_data: RealData, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def store(trend_path: Path) -> Iterator[SQLiteStore]:
+def store(trend_path: Path) -> Iterator[SQLStore]:
     opened = open_store(str(trend_path))
     yield opened
     opened.close()
@@ -112,7 +112,7 @@ def client(trend_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     store.close()
 
 
-def direct_count(store: SQLiteStore, *terms: tuple[str, str], dated: bool = True) -> int:
+def direct_count(store: SQLStore, *terms: tuple[str, str], dated: bool = True) -> int:
     """Cases carrying every (facet, key) term, counted in SQL."""
     sql = "SELECT count(*) FROM cases c WHERE " + (" c.published IS NOT NULL AND " if dated else "")
     sql += " AND ".join("EXISTS (SELECT 1 FROM case_terms ct JOIN terms t ON t.id = ct.term_id"
@@ -120,14 +120,14 @@ def direct_count(store: SQLiteStore, *terms: tuple[str, str], dated: bool = True
     return int(store.connection.execute(sql, [v for term in terms for v in term]).fetchone()[0])
 
 
-def dated_cases(store: SQLiteStore, since: str = "0000", until: str = "9999") -> int:
+def dated_cases(store: SQLStore, since: str = "0000", until: str = "9999") -> int:
     return int(store.connection.execute("SELECT count(*) FROM cases WHERE published BETWEEN ? AND ?",
                                         (since, until)).fetchone()[0])
 
 
 # -- the waves -------------------------------------------------------------------------------
 
-def test_known_waves_peak_when_they_happened(store: SQLiteStore) -> None:
+def test_known_waves_peak_when_they_happened(store: SQLStore) -> None:
     corona = trends.series(store, "keyword", "Coronavirus")  # any spelling of the value
     skripal = trends.series(store, "keyword", "Sergei Skripal")
     navalny = trends.series(store, "keyword", "alexei navalny")
@@ -145,7 +145,7 @@ def test_known_waves_peak_when_they_happened(store: SQLiteStore) -> None:
     assert max(by_year.points, key=lambda p: p.count).start == date(2018, 1, 1)
 
 
-def test_year_volumes_differ_so_shares_are_offered(store: SQLiteStore) -> None:
+def test_year_volumes_differ_so_shares_are_offered(store: SQLStore) -> None:
     years = {p.start.year: p for p in trends.series(store, period="year").points}
     assert years[2018].total < 1100 and years[2020].total > 3000
     assert all(p.share == 1.0 for p in years.values())  # all cases are all cases
@@ -155,7 +155,7 @@ def test_year_volumes_differ_so_shares_are_offered(store: SQLiteStore) -> None:
 @pytest.mark.parametrize(("facet", "value", "key"), [("keyword", "coronavirus", "coronavirus"),
                                                      ("country", "Germany", "germany"),
                                                      ("language", "Russian", "ru")])
-def test_counts_sum_to_the_total_and_shares_are_fractions(store: SQLiteStore, period: trends.Period, facet: str,
+def test_counts_sum_to_the_total_and_shares_are_fractions(store: SQLStore, period: trends.Period, facet: str,
                                                           value: str, key: str) -> None:
     series = trends.series(store, facet, value, period)
     assert series.value == key
@@ -173,7 +173,7 @@ def test_counts_sum_to_the_total_and_shares_are_fractions(store: SQLiteStore, pe
         assert all((b.year - a.year) * 12 + b.month - a.month == 1 for a, b in itertools.pairwise(starts))
 
 
-def test_filters_words_and_dates_narrow_a_series(store: SQLiteStore) -> None:
+def test_filters_words_and_dates_narrow_a_series(store: SQLStore) -> None:
     query = SearchQuery(countries=("Germany",))
     corona = trends.series(store, "keyword", "coronavirus", "month", query)
     assert corona.count == direct_count(store, ("keyword", "coronavirus"), ("country", "germany")) > 10
@@ -187,7 +187,7 @@ def test_filters_words_and_dates_narrow_a_series(store: SQLiteStore) -> None:
     assert trends.count(store, year_2018) == store.search(year_2018).total
 
 
-def test_unknown_values_and_facets(store: SQLiteStore) -> None:
+def test_unknown_values_and_facets(store: SQLStore) -> None:
     nothing = trends.series(store, "keyword", "no such keyword")
     assert nothing.count == 0 and nothing.points and all(p.count == 0 for p in nothing.points)
     with pytest.raises(NarrativeNotFound):
@@ -204,7 +204,7 @@ def test_unknown_values_and_facets(store: SQLiteStore) -> None:
 
 # -- narratives -------------------------------------------------------------------------------
 
-def test_narrative_series_and_first_seen(store: SQLiteStore) -> None:
+def test_narrative_series_and_first_seen(store: SQLStore) -> None:
     book = NarrativeBook(store)
     skripal = book.get("n1")
     series = trends.series(store, "narrative", "n5")  # merged: the narrative it joined
@@ -229,7 +229,7 @@ def test_narrative_series_and_first_seen(store: SQLiteStore) -> None:
     assert table["n1"] == [p.count for p in series.points]
 
 
-def test_emerging_narratives_and_keywords(store: SQLiteStore) -> None:
+def test_emerging_narratives_and_keywords(store: SQLStore) -> None:
     spring_2020 = trends.emerging(store, weeks=8, as_of=date(2020, 4, 30))
     assert spring_2020.items[0].value == "n2" and spring_2020.items[0].relative > 10
     assert spring_2020.items[0].recent >= 5
@@ -259,7 +259,7 @@ def test_now_is_the_newest_case_unless_a_few_stragglers_come_long_after() -> Non
 
 # -- top values and co-occurrence -----------------------------------------------------------
 
-def test_top_values_are_the_search_facets(store: SQLiteStore) -> None:
+def test_top_values_are_the_search_facets(store: SQLStore) -> None:
     query = SearchQuery(since=date(2020, 1, 1), until=date(2020, 12, 31))
     top = trends.top_values(store, "keyword", query, 10)
     facets = store.search(SearchQuery(since=query.since, until=query.until, facet_size=10)).facets["keyword"]
@@ -269,7 +269,7 @@ def test_top_values_are_the_search_facets(store: SQLiteStore) -> None:
     assert narratives[0].value == "n2" and narratives[0].label == "coronavirus"
 
 
-def test_cooccurrence_counts_are_direct_counts(store: SQLiteStore) -> None:
+def test_cooccurrence_counts_are_direct_counts(store: SQLStore) -> None:
     found = trends.cooccurrence(store, "keyword", "country", n=5, pairs=10)
     assert found.total == store.count() and len(found.rows) == len(found.cols) == 5
     for i, row in enumerate(found.rows):
@@ -286,7 +286,7 @@ def test_cooccurrence_counts_are_direct_counts(store: SQLiteStore) -> None:
     assert trends.pmi(0.0) is None
 
 
-def test_cooccurrence_of_one_facet_with_itself_and_with_filters(store: SQLiteStore) -> None:
+def test_cooccurrence_of_one_facet_with_itself_and_with_filters(store: SQLStore) -> None:
     found = trends.cooccurrence(store, "keyword", "keyword", n=6, pairs=20)
     assert found.rows == found.cols
     for i, row in enumerate(found.rows):
@@ -329,7 +329,7 @@ def test_api_narratives(client: TestClient) -> None:
         assert response.json()["title"] == "Narrative not found"
 
 
-def test_api_trends(client: TestClient, store: SQLiteStore) -> None:
+def test_api_trends(client: TestClient, store: SQLStore) -> None:
     corona = json_of(client.get("/api/trends", params={"facet": "keyword", "value": "coronavirus"}))
     assert corona["count"] == sum(p["count"] for p in corona["points"])
     assert corona["count"] == direct_count(store, ("keyword", "coronavirus"))
@@ -387,7 +387,7 @@ def svgs(response: Any) -> list[ET.Element]:
     return found
 
 
-def test_narratives_page(client: TestClient, store: SQLiteStore) -> None:
+def test_narratives_page(client: TestClient, store: SQLStore) -> None:
     response = client.get("/narratives", params={"as_of": "2020-04-30", "weeks": 8})
     main = page(response)
     rows = main.find("table").find("tbody").find_all("tr")
@@ -403,7 +403,7 @@ def test_narratives_page(client: TestClient, store: SQLiteStore) -> None:
     assert "emerging" not in " ".join(r.get("class") for r in rows if r.find("a").text == "Navalny")
 
 
-def test_narrative_page(client: TestClient, store: SQLiteStore) -> None:
+def test_narrative_page(client: TestClient, store: SQLStore) -> None:
     response = client.get("/narratives/n1")
     main = page(response)
     assert main.find("h1").text == "Skripal poisoning"
@@ -427,7 +427,7 @@ def query_of(url: str) -> list[tuple[str, str]]:
     return parse_qsl(urlsplit(url).query)
 
 
-def test_trends_page(client: TestClient, store: SQLiteStore) -> None:
+def test_trends_page(client: TestClient, store: SQLStore) -> None:
     response = client.get("/trends", params={"keyword": "coronavirus", "country": "Germany"})
     main = page(response)
     total = direct_count(store, ("keyword", "coronavirus"), ("country", "germany"))
@@ -450,7 +450,7 @@ def test_trends_page(client: TestClient, store: SQLiteStore) -> None:
     assert page(client.get("/trends", params={"period": "week", "q": "novichok"}))
 
 
-def test_cooccurrence_page(client: TestClient, store: SQLiteStore) -> None:
+def test_cooccurrence_page(client: TestClient, store: SQLStore) -> None:
     response = client.get("/cooccurrence", params={"n": 4, "since": "2020-01-01", "until": "2020-12-31"})
     main = page(response)
     (heat,) = svgs(response)

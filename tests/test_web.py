@@ -31,7 +31,7 @@ from web_support import (
 from disinfodb.app import create_app
 from disinfodb.cases import Case
 from disinfodb.service import Service, Settings
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 
 CSRF = "disinfodb_csrf"
 SESSION = "disinfodb_session"
@@ -57,7 +57,7 @@ class Site:
     """A running app over a private copy of the database, and a connection to check it."""
 
     client: TestClient
-    store: SQLiteStore
+    store: SQLStore
     count: int  # cases when the test starts
 
     def case_id(self, title: str) -> str:
@@ -71,7 +71,7 @@ SiteFactory = Callable[..., Site]
 
 @pytest.fixture
 def make_site(web_db: WebDb, tmp_path: Path) -> Iterator[SiteFactory]:
-    opened: list[tuple[TestClient, Service, SQLiteStore]] = []
+    opened: list[tuple[TestClient, Service, SQLStore]] = []
 
     def make(settings: Settings | None = None) -> Site:
         store = copy_db(web_db.path, tmp_path / f"site{len(opened)}.sqlite")

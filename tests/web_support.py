@@ -20,7 +20,7 @@ from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.match import ClaimIndex
 from disinfodb.narratives import ClusterParams, build_narratives
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 MODEL = "use-m"
 CSV_ROWS = 300
@@ -62,7 +62,7 @@ def build_web_db(path: Path, seed: Path, csv_2017: Path) -> int:
         store.close()
 
 
-def copy_db(source: Path, target: Path) -> SQLiteStore:
+def copy_db(source: Path, target: Path) -> SQLStore:
     """A private copy of the test database, opened."""
     origin, copy = sqlite3.connect(source), sqlite3.connect(target)
     try:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from disinfodb.errors import DisinfoError
 from disinfodb.store.base import AuditEntry, Outcome, Store
+from disinfodb.store.sql_store import SQLStore
 from disinfodb.store.sqlite import SQLiteStore
 
 DEFAULT_DB = "disinfodb.sqlite"
 
-__all__ = ["DEFAULT_DB", "AuditEntry", "Outcome", "SQLiteStore", "Store", "default_location", "open_store"]
+__all__ = ["DEFAULT_DB", "AuditEntry", "Outcome", "SQLStore", "SQLiteStore", "Store", "default_location",
+           "is_postgres_url", "open_store"]
 
 
 def default_location() -> str:
@@ -19,11 +21,18 @@ def default_location() -> str:
     return os.environ.get("DISINFODB_DB") or DEFAULT_DB
 
 
-def open_store(location: str | None = None) -> SQLiteStore:
-    """Open (creating it if needed) the database at a path or `sqlite:///path` URL."""
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+
+
+def open_store(location: str | None = None) -> SQLStore:
+    """Open (creating and migrating it if needed) the database at a SQLite path, a
+    `sqlite:///path` URL or a `postgresql://` URL."""
     location = location or default_location()
-    if location.startswith(("postgresql://", "postgres://")):
-        raise DisinfoError("the PostgreSQL backend is not available yet; use a SQLite path")
+    if is_postgres_url(location):
+        from disinfodb.store.postgres import PostgresStore  # noqa: PLC0415 - SQLAlchemy only when used
+
+        return PostgresStore(location)
     path = location.removeprefix("sqlite:///")
     parent = Path(path).parent
     if not parent.exists():

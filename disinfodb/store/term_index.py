@@ -11,8 +11,9 @@ The index is a snapshot; the store reloads it when the database has changed.
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,15 +22,16 @@ from disinfodb.search import FACETS, FacetValue, SearchQuery
 
 IntArray = npt.NDArray[np.int64]
 NO_DATE = -1
-_JULIAN_DAY_OF_ORDINAL_0 = 1721424.5  # julianday('0001-01-01') is date ordinal 1
 
 
-def int_column(db: sqlite3.Connection, sql: str, params: list[object] | tuple[object, ...] = ()) -> IntArray:
-    """One integer column of a query as an array (group_concat: parsed in C, not per row)."""
-    text = db.execute(f"SELECT group_concat(value) FROM ({sql})", params).fetchone()[0]
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.array(text.split(","), dtype=np.int64)
+class _Source(Protocol):
+    """What the index is loaded from: a store's connection and its bulk integer reader."""
+
+    date_ordinal_sql: str
+
+    @property
+    def connection(self) -> Any: ...
+    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray: ...
 
 
 def _gather(indptr: IntArray, values: IntArray, rows: IntArray) -> IntArray:
@@ -63,15 +65,16 @@ class TermIndex:
     key_rank: IntArray  # per term id: rank of its key in sort order (for stable ties)
 
     @classmethod
-    def load(cls, db: sqlite3.Connection) -> TermIndex:
-        link_cases = int_column(db, "SELECT case_pk AS value FROM case_terms ORDER BY case_pk, term_id")
-        link_terms = int_column(db, "SELECT term_id AS value FROM case_terms ORDER BY case_pk, term_id")
-        case_pks = int_column(db, "SELECT pk AS value FROM cases ORDER BY pk")
+    def load(cls, source: _Source) -> TermIndex:
+        int_column, db = source.int_column, source.connection
+        link_cases = int_column("SELECT case_pk AS value FROM case_terms ORDER BY case_pk, term_id")
+        link_terms = int_column("SELECT term_id AS value FROM case_terms ORDER BY case_pk, term_id")
+        case_pks = int_column("SELECT pk AS value FROM cases ORDER BY pk")
         size = int(case_pks[-1]) + 1 if len(case_pks) else 1
         published = np.full(size, NO_DATE, dtype=np.int64)
         dated = "FROM cases WHERE published IS NOT NULL ORDER BY published, pk"  # covering index
-        published[int_column(db, f"SELECT pk AS value {dated}")] = int_column(
-            db, f"SELECT CAST(julianday(published) - {_JULIAN_DAY_OF_ORDINAL_0} AS INTEGER) AS value {dated}")
+        published[int_column(f"SELECT pk AS value {dated}")] = int_column(
+            f"SELECT {source.date_ordinal_sql} AS value {dated}")
         rows = db.execute("SELECT id, facet, key, label FROM terms ORDER BY id").fetchall()
         n_terms = (rows[-1][0] + 1) if rows else 1
         term_facet = np.full(n_terms, -1, dtype=np.int64)

@@ -16,7 +16,7 @@ from disinfodb.api import OptionalDate, SearchParams
 from disinfodb.auth import PageEditor, PageVisitor, ServiceDep
 from disinfodb.narratives import NarrativeBook
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLStore
 from disinfodb.vocab import language_name
 from disinfodb.web import check_csrf, render
 from disinfodb.web.links import SearchLinks
@@ -125,7 +125,7 @@ def narrative_page(service: ServiceDep, request: Request, narrative_id: str, _: 
         "others": [n for n in NarrativeBook(store).all() if n.id != narrative.id]})
 
 
-def _members(store: SQLiteStore, narrative_id: str, page: int) -> tuple[list[tuple[str, str, date | None]], int]:
+def _members(store: SQLStore, narrative_id: str, page: int) -> tuple[list[tuple[str, str, date | None]], int]:
     """One page of a narrative's cases (id, title, published), newest first, and how many."""
     db = store.connection
     total = int(db.execute("SELECT count(*) FROM case_narratives WHERE narrative_id = ?",
@@ -137,7 +137,7 @@ def _members(store: SQLiteStore, narrative_id: str, page: int) -> tuple[list[tup
     return [(str(i), str(t), date.fromisoformat(p) if p else None) for i, t, p in rows], total
 
 
-def _case_title(store: SQLiteStore, case_id: str) -> tuple[str, str] | None:
+def _case_title(store: SQLStore, case_id: str) -> tuple[str, str] | None:
     row = store.connection.execute("SELECT id, title FROM cases WHERE id = ?", (case_id,)).fetchone()
     return (str(row[0]), str(row[1])) if row else None
 

@@ -1,0 +1,520 @@
+"""What every SQL backend shares: cases, facet terms, the audit trail, searches and caches.
+
+The statements here are plain SQL with `?` placeholders that SQLite and PostgreSQL both
+run (the PostgreSQL connection translates the placeholders). What differs between the
+two engines — opening, migrating, locking, full text, and "has anything changed?" — is
+left to the subclasses: `disinfodb.store.sqlite` and `disinfodb.store.postgres`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from disinfodb.cases import Case
+from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, VersionConflict
+from disinfodb.search import FACETS, Hit, Results, SearchQuery
+from disinfodb.store.base import AuditEntry, Outcome
+from disinfodb.store.term_index import IntArray, TermIndex
+from disinfodb.vocab import fold
+
+ITER_BATCH = 500
+MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around matched words in snippets, before escaping
+_PLAIN_SNIPPET_CHARS = 240
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the stores use."""
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection that runs `?`-placeholder SQL: sqlite3's, or the PostgreSQL adapter."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, rows: Any, /) -> Any: ...
+    def close(self) -> None: ...
+
+
+def redact_password(location: str) -> str:
+    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
+    return re.sub(r"^([a-z+]+://[^:/@]+:)[^@]*@", r"\1***@", location)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def case_terms(case: Case) -> list[tuple[str, str, str]]:
+    """The (facet, key, label) rows a case contributes to facets and filters."""
+    terms = [("keyword", fold(k), k) for k in case.keywords]
+    terms += [("country", fold(c), c) for c in case.countries]
+    terms += [("language", code, code) for code in case.languages]
+    terms += [("outlet", fold(o.name or o.url or ""), o.name or o.url or "") for o in case.outlets]
+    if case.issue is not None:
+        terms.append(("issue", str(case.issue), str(case.issue)))
+    if case.published is not None:
+        terms.append(("year", str(case.published.year), str(case.published.year)))
+    return list({(facet, key): (facet, key, label) for facet, key, label in terms if key}.values())
+
+
+class SQLStore:
+    """A Store on one SQL database, through one connection guarded by a lock.
+
+    Writes outside `transaction()` commit one by one; a whole import runs in one
+    transaction, so a crash or a bad record leaves the database as it was.
+    """
+
+    dialect: str  # "sqlite" or "postgresql"
+    location: str  # the path or URL it was opened from (what `open_store` takes)
+    #: SQL for a case's publication date as a day number (`date.toordinal()`).
+    date_ordinal_sql: str
+
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+        self._lock = threading.RLock()
+        self._in_transaction = False
+        self._reading = False
+        self._term_ids: dict[tuple[str, str], int] = {}
+        self._writes = 0  # commits made through this connection
+        self._outside_version = -1  # the engine's change counter when this connection last began a write
+        self._term_index: tuple[tuple[int, int], TermIndex] | None = None
+
+    # -- what a backend provides ----------------------------------------------------------
+
+    def _begin_write(self) -> None:
+        """Start a write transaction that excludes other writers until it ends."""
+        raise NotImplementedError
+
+    def _begin_read(self) -> None:
+        """Start a read transaction with one consistent view of the data."""
+        raise NotImplementedError
+
+    def _change_counter(self) -> int:
+        """A number that changes whenever any connection has committed a change to cases."""
+        raise NotImplementedError
+
+    @property
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
+        """`column IN values` as SQL with one parameter (lists of any length, no string-built SQL)."""
+        raise NotImplementedError
+
+    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray:
+        """The `value` column of a query as an integer array, parsed in bulk."""
+        raise NotImplementedError
+
+    def _text_pks(self, text: str) -> IntArray | None:
+        """Ascending pks of the cases whose text matches query text (None: no text query)."""
+        raise NotImplementedError
+
+    def _ranked(self, text: str, restrict: IntArray | None, start: int, count: int
+                ) -> list[tuple[int, float | None]]:
+        """One page of text matches, best first, scoring only the cases in `restrict` (if given)."""
+        raise NotImplementedError
+
+    def _snippets(self, text: str, pks: list[int]) -> dict[int, str | None]:
+        """pk -> the best snippet with matched words between MARK_OPEN and MARK_CLOSE."""
+        raise NotImplementedError
+
+    def reopen(self) -> SQLStore:
+        """Another connection to the same database (a server reads and writes on separate ones)."""
+        raise NotImplementedError
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def display_location(self) -> str:
+        """The location as it may be shown or logged (a URL's password hidden)."""
+        return redact_password(self.location)
+
+    @property
+    def connection(self) -> Connection:
+        """The raw connection, for the tables of accounts, narratives and caches; writes
+        go through `transaction()` like every other write."""
+        return self._db
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._begin_write()
+            self._in_transaction = True
+            try:
+                outside = self._change_counter()
+                if outside != self._outside_version:  # another connection wrote (a restore renumbers terms)
+                    self._term_ids.clear()
+                    self._outside_version = outside
+                yield
+            except BaseException:
+                self._rollback()
+                self._term_ids.clear()  # ids handed out inside the transaction are gone
+                raise
+            else:
+                self._db.execute("COMMIT")
+                self._writes += 1
+            finally:
+                self._in_transaction = False
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction, so the index, the count and the page see the same data;
+        inside another snapshot or a write transaction it joins that one."""
+        with self._lock:
+            if self._in_transaction or self._reading:
+                yield
+                return
+            self._begin_read()
+            self._reading = True
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._reading = False
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, case: Case, actor: str = "system") -> tuple[Outcome, Case]:
+        """Insert a case, or update the one it matches (by id, else URL, else content id)."""
+        with self.transaction():
+            row = self._match(case)
+            if row is None:
+                return Outcome.CREATED, self._insert(case, actor)
+            pk, doc = row
+            existing = Case.model_validate_json(doc)
+            incoming = case.model_copy(update={"id": existing.id})
+            if incoming.content() == existing.content():
+                return Outcome.UNCHANGED, existing
+            return Outcome.UPDATED, self._update(pk, existing, incoming, actor)
+
+    def _match(self, case: Case) -> tuple[int, str] | None:
+        if case.id:
+            row = self._db.execute("SELECT pk, doc, url FROM cases WHERE id = ?", (case.id,)).fetchone()
+            if row:
+                if case.url and row[2] != case.url and self._db.execute(
+                        "SELECT 1 FROM cases WHERE url = ?", (case.url,)).fetchone():
+                    raise CaseConflict(f"id {case.id!r} and URL {case.url} belong to two different cases")
+                return row[0], row[1]
+        if case.url:
+            row = self._db.execute("SELECT pk, doc FROM cases WHERE url = ?", (case.url,)).fetchone()
+            if row:
+                return row[0], row[1]
+        if case.id:
+            return None  # an explicit id that is not here names a new case
+        # Same content, unless both carry different case URLs (then they are two cases).
+        sql = "SELECT pk, doc FROM cases WHERE content_id = ? AND url IS NULL LIMIT 1"
+        params: tuple[str, ...] = (case.content_id,)
+        if case.url is None:
+            sql, params = "SELECT pk, doc FROM cases WHERE content_id = ? LIMIT 1", (case.content_id,)
+        row = self._db.execute(sql, params).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _free_id(self, case: Case) -> str:
+        base = case.id or case.base_slug()
+        candidates = [base, f"{base}-{case.content_id[:6]}", f"{base}-{case.content_id}"]
+        for candidate in candidates:
+            if not self._db.execute("SELECT 1 FROM cases WHERE id = ?", (candidate,)).fetchone():
+                return candidate
+        count = self._db.execute("SELECT count(*) FROM cases WHERE id LIKE ?", (base + "-%",)).fetchone()[0]
+        return f"{base}-{count + 1}"
+
+    def _insert(self, case: Case, actor: str) -> Case:
+        now = _now()
+        stored = case.model_copy(update={"id": self._free_id(case), "version": 1,
+                                         "created_at": now, "updated_at": now})
+        pk = self._db.execute(
+            "INSERT INTO cases (id, url, content_id, title, summary, disproof, tags, published, issue,"
+            " doc, version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING pk",
+            (*self._row(stored), now.isoformat(), now.isoformat()),
+        ).fetchone()[0]
+        self._write_terms(int(pk), stored)
+        self._audit(stored.id, "create", 1, actor, now, None)
+        return stored
+
+    def _update(self, pk: int, existing: Case, incoming: Case, actor: str) -> Case:
+        now = _now()
+        stored = incoming.model_copy(update={"version": existing.version + 1,
+                                             "created_at": existing.created_at, "updated_at": now})
+        self._db.execute(
+            "UPDATE cases SET id=?, url=?, content_id=?, title=?, summary=?, disproof=?, tags=?, published=?,"
+            " issue=?, doc=?, version=?, updated_at=? WHERE pk=?",
+            (*self._row(stored), now.isoformat(), pk),
+        )
+        self._db.execute("DELETE FROM case_terms WHERE case_pk = ?", (pk,))
+        self._write_terms(pk, stored)
+        self._audit(stored.id, "update", stored.version, actor, now, existing)
+        return stored
+
+    def create(self, case: Case, actor: str = "system") -> Case:
+        """Insert a new case; one that is already here (by id, URL or content) is refused."""
+        with self.transaction():
+            row = self._match(case)
+            if row is not None:
+                existing_id = Case.model_validate_json(row[1]).id
+                raise CaseExists(f"this case is already in the database as {existing_id!r}", existing_id)
+            return self._insert(case, actor)
+
+    def replace(self, case_id: str, case: Case, actor: str = "system",
+                expected_version: int | None = None) -> tuple[Outcome, Case]:
+        """Overwrite case `case_id` with `case` (an edit). With `expected_version`, an edit
+        made on an older version than the stored one is refused, so no update is lost."""
+        with self.transaction():
+            pk = self.pk_of(case_id)
+            existing = self._locked(case_id, expected_version)
+            incoming = case.model_copy(update={"id": case_id})
+            if incoming.content() == existing.content():
+                return Outcome.UNCHANGED, existing
+            if incoming.url and self._db.execute("SELECT 1 FROM cases WHERE url = ? AND pk != ?",
+                                                 (incoming.url, pk)).fetchone():
+                raise CaseConflict(f"URL {incoming.url} belongs to another case")
+            return Outcome.UPDATED, self._update(pk, existing, incoming, actor)
+
+    def delete(self, case_id: str, actor: str = "system", expected_version: int | None = None) -> None:
+        with self.transaction():
+            existing = self._locked(case_id, expected_version)
+            self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+            self._audit(case_id, "delete", existing.version, actor, _now(), existing)
+
+    def _locked(self, case_id: str, expected_version: int | None) -> Case:
+        """The stored case, checked against the version an edit was based on."""
+        existing = self.get(case_id)
+        if expected_version is not None and expected_version != existing.version:
+            raise VersionConflict(case_id, expected_version, existing.version)
+        return existing
+
+    @staticmethod
+    def _row(case: Case) -> tuple[Any, ...]:
+        tags = " · ".join([*case.keywords, *case.countries])
+        return (case.id, case.url, case.content_id, case.title, case.summary, case.disproof, tags,
+                case.published.isoformat() if case.published else None, case.issue,
+                case.model_dump_json(), case.version)
+
+    def _write_terms(self, pk: int, case: Case) -> None:
+        self._db.executemany("INSERT INTO case_terms (case_pk, term_id) VALUES (?, ?)",
+                             [(pk, self._term_id(*term)) for term in case_terms(case)])
+
+    def _term_id(self, facet: str, key: str, label: str) -> int:
+        """The id of a facet value, created on first use (the first label seen is kept)."""
+        term_id = self._term_ids.get((facet, key))
+        if term_id is None:
+            term_id = int(self._db.execute(
+                "INSERT INTO terms (facet, key, label) VALUES (?, ?, ?) ON CONFLICT (facet, key)"
+                " DO UPDATE SET facet = excluded.facet RETURNING id", (facet, key, label)).fetchone()[0])
+            self._term_ids[facet, key] = term_id
+        return term_id
+
+    def _audit(self, case_id: str, action: str, version: int, actor: str, at: datetime,
+               previous: Case | None) -> None:
+        self._db.execute(
+            "INSERT INTO audit (case_id, action, version, actor, at, previous) VALUES (?,?,?,?,?,?)",
+            (case_id, action, version, actor, at.isoformat(),
+             previous.model_dump_json() if previous else None),
+        )
+
+    # -- reads ------------------------------------------------------------------------
+
+    def get(self, case_id: str) -> Case:
+        row = self._db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(f"no case with id {case_id!r}")
+        return Case.model_validate_json(row[0])
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM cases").fetchone()[0])
+
+    def iter_cases(self, query: SearchQuery | None = None) -> Iterator[Case]:
+        """Every case (or those a query's filters select), in batches: constant memory."""
+        if query is None:
+            batches: Iterator[list[int]] | None = None
+        else:
+            with self.snapshot():
+                selected = self.term_index().select(query)
+            batches = (selected[i:i + ITER_BATCH].tolist() for i in range(0, len(selected), ITER_BATCH))
+        last = 0
+        while True:
+            if batches is None:
+                rows = self._db.execute("SELECT pk, doc FROM cases WHERE pk > ? ORDER BY pk LIMIT ?",
+                                        (last, ITER_BATCH)).fetchall()
+            else:
+                where, param = self.in_list("pk", next(batches, []))
+                rows = self._db.execute(f"SELECT pk, doc FROM cases WHERE {where} ORDER BY pk", (param,)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, doc in rows:
+                yield Case.model_validate_json(doc)
+
+    def history(self, case_id: str) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT seq, case_id, action, version, actor, at, previous FROM audit"
+            " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
+        return [AuditEntry(seq, cid, action, version, actor, datetime.fromisoformat(at),
+                           Case.model_validate_json(prev) if prev else None)
+                for seq, cid, action, version, actor, at, prev in rows]
+
+    def audit_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+    def search(self, query: SearchQuery) -> Results:
+        """Full text + filters -> one page of hits, the total, and facet counts.
+
+        Filters, dates and facets come from the in-memory TermIndex; the engine's full-text
+        index gives the text matches and ranks only the cases that passed the filters.
+        """
+        with self.snapshot():
+            index = self.term_index()
+            text_matches = self._text_pks(query.text)
+            selected = index.select(query, within=text_matches)
+            start = (query.page - 1) * query.per_page
+            page: list[tuple[int, float | None]]
+            if text_matches is not None and query.sort == "relevance":
+                filtered = len(selected) != len(text_matches)
+                page = self._ranked(query.text, selected if filtered else None, start, query.per_page)
+            else:
+                ordered = index.by_date(selected, newest_first=query.sort != "date_asc")
+                page = [(int(pk), None) for pk in ordered[start:start + query.per_page]]
+            hits = self._hits(page, query.text if text_matches is not None else None)
+            facets = index.facet_counts(selected, query.facet_size) if len(selected) else {}
+        return Results(total=len(selected), hits=hits, facets=facets, page=query.page,
+                       per_page=query.per_page)
+
+    def text_matches(self, text: str) -> IntArray | None:
+        """Ascending pks of the cases a text query matches (None: the text holds no term)."""
+        with self.snapshot():
+            return self._text_pks(text)
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever the database has changed: commits here, and commits by others."""
+        return self._writes, self._change_counter()
+
+    def term_index(self) -> TermIndex:
+        """The in-memory term index, reloaded when this or another connection has written.
+
+        Inside a write transaction it is built afresh and not kept: it must see the
+        transaction's own writes, and they may yet be rolled back.
+        """
+        if self._in_transaction:
+            return TermIndex.load(self)
+        version = self.data_version()
+        if self._term_index is None or self._term_index[0] != version:
+            self._term_index = (version, TermIndex.load(self))
+        return self._term_index[1]
+
+    def _hits(self, page: list[tuple[int, float | None]], text: str | None) -> list[Hit]:
+        """Load the page's cases and, for a text search, their highlighted snippets."""
+        if not page:
+            return []
+        pks = [pk for pk, _ in page]
+        where, param = self.in_list("pk", pks)
+        docs = dict(self._db.execute(f"SELECT pk, doc FROM cases WHERE {where}", (param,)).fetchall())
+        snippets = self._snippets(text, pks) if text else {}
+        return [_hit(json.loads(docs[pk]), score, snippets.get(pk)) for pk, score in page]
+
+    def claim_rows(self, model: str) -> Iterator[tuple[int, str, str, str | None, str | None, bytes | None]]:
+        """Each case's title and summary with its cached embedding for `model`, if any:
+        (pk, title, summary, text_hash, units JSON, vectors)."""
+        for pk, title, summary, text_hash, units, vectors in self._db.execute(
+                "SELECT c.pk, c.title, c.summary, e.text_hash, e.units, e.vectors FROM cases c"
+                " LEFT JOIN embeddings e ON e.case_pk = c.pk AND e.model = ? ORDER BY c.pk", (model,)):
+            yield pk, title, summary, text_hash, units, bytes(vectors) if vectors is not None else None
+
+    def save_embeddings(self, model: str, rows: list[tuple[int, str, str, bytes]]) -> None:
+        """Cache (pk, text_hash, units JSON, vectors) for `model`."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO embeddings (case_pk, model, text_hash, units, vectors) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (case_pk, model) DO UPDATE SET text_hash = excluded.text_hash,"
+                " units = excluded.units, vectors = excluded.vectors",
+                [(pk, model, text_hash, units, vectors) for pk, text_hash, units, vectors in rows])
+
+    def case_ids(self, case_pks: list[int]) -> dict[int, tuple[str, str]]:
+        """pk -> (id, title) for the given cases."""
+        where, param = self.in_list("pk", case_pks)
+        return {pk: (cid, title) for pk, cid, title in self._db.execute(
+            f"SELECT pk, id, title FROM cases WHERE {where}", (param,))}
+
+    def pk_of(self, case_id: str) -> int:
+        row = self._db.execute("SELECT pk FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise CaseNotFound(f"no case with id {case_id!r}")
+        return int(row[0])
+
+    def changed_since(self, audit_seq: int) -> list[str]:
+        """Ids of the cases created or updated after an audit sequence number (and still here)."""
+        return [cid for (cid,) in self._db.execute(
+            "SELECT DISTINCT a.case_id FROM audit a JOIN cases c ON c.id = a.case_id"
+            " WHERE a.seq > ? AND a.action IN ('create', 'update')", (audit_seq,))]
+
+    def last_audit_seq(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0])
+
+    def stats(self) -> dict[str, Any]:
+        first, last = self._db.execute("SELECT min(published), max(published) FROM cases").fetchone()
+        terms = dict(self._db.execute(
+            "SELECT facet, count(*) FROM terms WHERE id IN (SELECT term_id FROM case_terms)"
+            " GROUP BY facet").fetchall())
+        return {"cases": self.count(), "first_published": first, "last_published": last,
+                "distinct": {facet: terms.get(facet, 0) for facet in FACETS},
+                "audit_entries": self.audit_count(), "schema_version": self.schema_version,
+                "backend": self.dialect, "path": self.display_location}
+
+
+def best_snippet(candidates: Sequence[str | None]) -> str | None:
+    """The first snippet with a highlighted match; None when no text column matched.
+
+    Backends pass the summary's snippet first, then the disproof's: the claim is what a
+    reader wants (the title is shown anyway, so it is never repeated as the snippet)."""
+    return next((c for c in candidates if c and MARK_OPEN in c), None)
+
+
+def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
+    if snippet:
+        text = html.escape(" ".join(snippet.split()))
+        text = text.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+    else:
+        plain = " ".join((doc["summary"] or doc["disproof"]).split())
+        cut = plain[:_PLAIN_SNIPPET_CHARS]
+        text = html.escape(cut + ("…" if len(plain) > len(cut) else ""))
+    return Hit(
+        id=doc["id"], title=doc["title"],
+        published=date.fromisoformat(doc["published"]) if doc["published"] else None,
+        issue=doc["issue"], languages=doc["languages"], countries=doc["countries"],
+        keywords=doc["keywords"], snippet=text, score=score,
+    )
+
+
+def sorted_pks(text: str | None) -> IntArray:
+    """Comma-separated pks (an aggregate's output) as an ascending array."""
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.array(text.split(","), dtype=np.int64))
