@@ -100,3 +100,7 @@ class NotSignedIn(DisinfoError):
 
 class NotAllowed(DisinfoError):
     """The signed-in user's role does not allow this."""
+
+
+class DatabaseUnavailable(DisinfoError):
+    """The database server cannot be reached now (restarting, down, or the network): retry."""

@@ -13,6 +13,7 @@ from disinfodb.errors import (
     CaseConflict,
     CaseExists,
     CaseNotFound,
+    DatabaseUnavailable,
     DisinfoError,
     ImportRejected,
     InvalidCase,
@@ -26,6 +27,8 @@ from disinfodb.errors import Problem as LocatedProblem
 from disinfodb.limits import BodyTooLarge, RateLimited
 from disinfodb.match import InputTooLarge, NothingToMatch
 from disinfodb.narratives import NarrativeNotFound
+
+DATABASE_RETRY_AFTER_S = 2  # a restarting PostgreSQL server is usually back within seconds
 
 
 class Problem(BaseModel):
@@ -64,6 +67,7 @@ ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (UnknownFormat, 422, "Unknown format"),
     (ImportRejected, 422, "Import rejected"),
     (InvalidCase, 422, "Invalid case"),
+    (DatabaseUnavailable, 503, "Database unavailable"),
     (DisinfoError, 400, "Bad request"),
 ]
 
@@ -83,6 +87,8 @@ def error_response(error: Exception) -> JSONResponse:
         headers["Retry-After"] = str(error.retry_after)
     elif isinstance(error, NotSignedIn):
         headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(error, DatabaseUnavailable):
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return problem(status, title, str(error), errors, headers)
 
 
@@ -107,16 +113,18 @@ _PROBLEMS = {
     413: "The body or the text is too large",
     422: "Invalid request: the problem names each field (or line) at fault",
     429: "Too many requests",
+    503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """What /openapi.json says of the problem documents an endpoint may answer with."""
+    """What /openapi.json says of the problem documents an endpoint may answer with
+    (any endpoint may answer 503 while a database server is away)."""
     documented: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
+    for status in (*statuses, 503):
         documented[status] = {"description": _PROBLEMS[status],
                               "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
-        if status == 429:
+        if status in (429, 503):
             documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
                                                              "schema": {"type": "integer"}}}
     return documented

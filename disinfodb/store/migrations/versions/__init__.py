@@ -1,0 +1,1 @@
+"""One revision per step of `schema.POSTGRES_MIGRATIONS`."""
