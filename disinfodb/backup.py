@@ -1,22 +1,27 @@
-"""Backups of the SQLite store: a consistent copy while the database is in use, and a
-restore that replaces a database whole or not at all.
+"""Backups of either store as one SQLite file, and restores that replace a database whole
+or not at all.
 
-Both use SQLite's online backup API: the copy is a snapshot of one moment even while an
-import writes (WAL), and a restore copies every page in one step under a write lock, so
-readers see the old database or the new one, never a mix. A checksum over every case's
-stored document lets a copy be verified against its source.
+A backup is always a self-contained SQLite file: it can be inspected, copied and restored
+anywhere, into SQLite or PostgreSQL. From SQLite, SQLite's online backup API copies every
+page of one moment even while an import writes (WAL); from PostgreSQL, every table is
+copied inside one repeatable-read snapshot (`disinfodb.store.transfer`). A restore into
+SQLite copies every page in one step under a write lock, so readers see the old database
+or the new one, never a mix; into PostgreSQL, every table is replaced in one transaction.
+Both sides are compared afterwards (rows per table, a checksum of every case).
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from disinfodb.errors import DisinfoError
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLiteStore, SQLStore, is_postgres_url, open_store
 from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store.sql_store import Connection
+from disinfodb.store.transfer import TransferError, checksum, copy_database
 
 
 class BackupError(DisinfoError):
@@ -31,31 +36,34 @@ class Snapshot:
     checksum: str
 
 
-def checksum(connection: sqlite3.Connection) -> str:
-    """SHA-256 over every case's id, version and stored document, in id order."""
-    digest = hashlib.sha256()
-    for case_id, version, doc in connection.execute("SELECT id, version, doc FROM cases ORDER BY id"):
-        digest.update(f"{case_id}\x1f{version}\x1f{doc}\x1e".encode())
-    return digest.hexdigest()
-
-
-def _snapshot(path: str, connection: sqlite3.Connection) -> Snapshot:
+def _snapshot(path: str, connection: Connection) -> Snapshot:
     cases = connection.execute("SELECT count(*) FROM cases").fetchone()[0]
     audit = connection.execute("SELECT count(*) FROM audit").fetchone()[0]
     return Snapshot(path, int(cases), int(audit), checksum(connection))
 
 
-def backup(store: SQLiteStore, target: str | Path) -> Snapshot:
-    """Copy the database to `target` (written beside it, then renamed into place)."""
+def backup(store: SQLStore, target: str | Path) -> Snapshot:
+    """Copy the database to the SQLite file `target` (written beside it, then renamed)."""
     target = Path(target)
     if not target.parent.is_dir():
         raise BackupError(f"cannot write {target}: folder {target.parent} does not exist")
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     try:
+        if isinstance(store, SQLiteStore):
+            copy = sqlite3.connect(partial)
+            try:
+                store.connection.backup(copy)
+            finally:
+                copy.close()
+        else:
+            written = SQLiteStore(partial)
+            try:
+                copy_database(store, written)
+            finally:
+                written.close()
         copy = sqlite3.connect(partial)
         try:
-            store.connection.backup(copy)
             copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
             result = _snapshot(str(target), copy)
         finally:
@@ -89,14 +97,29 @@ def inspect(source: str | Path) -> Snapshot:
         raise BackupError(f"{source} is not a disinfodb database: {error}") from None
 
 
-def restore(source: str | Path, target: str | Path, force: bool = False) -> Snapshot:
-    """Replace the database at `target` with the backup at `source` (checked first); a
-    database with cases is only replaced with `force`. An older backup is migrated."""
+def restore(source: str | Path, target: str, force: bool = False) -> Snapshot:
+    """Replace the database at `target` (a path or URL) with the backup at `source`
+    (checked first); a database with cases is only replaced with `force`. An older
+    backup is migrated on the way."""
     found = inspect(source)
-    store = SQLiteStore(target)
+    if is_postgres_url(str(target)):
+        restored = _restore_into_postgres(Path(source), str(target), force)
+    else:
+        restored = _restore_into_sqlite(Path(source), str(target), force)
+    if restored.checksum != found.checksum or restored.cases != found.cases:
+        raise BackupError("the restored database differs from the backup: restore again")
+    return restored
+
+
+def _refuse_unless_forced(store: SQLStore, force: bool) -> None:
+    if store.count() and not force:
+        raise BackupError(f"{store.display_location} holds {store.count():,} cases; restore over it with --force")
+
+
+def _restore_into_sqlite(source: Path, target: str, force: bool) -> Snapshot:
+    store = SQLiteStore(target.removeprefix("sqlite:///"))
     try:
-        if store.count() and not force:
-            raise BackupError(f"{store.path} holds {store.count():,} cases; restore over it with --force")
+        _refuse_unless_forced(store, force)
         origin = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
             origin.backup(store.connection)  # all pages in one step, under a write lock
@@ -104,11 +127,34 @@ def restore(source: str | Path, target: str | Path, force: bool = False) -> Snap
             origin.close()
     finally:
         store.close()
-    reopened = SQLiteStore(target)  # applies the migrations a backup from an older version lacks
+    reopened = SQLiteStore(store.path)  # applies the migrations a backup from an older version lacks
     try:
-        restored = _snapshot(reopened.path, reopened.connection)
+        return _snapshot(reopened.path, reopened.connection)
     finally:
         reopened.close()
-    if restored.checksum != found.checksum:
-        raise BackupError("the restored database differs from the backup: restore again")
-    return restored
+
+
+def _restore_into_postgres(source: Path, target: str, force: bool) -> Snapshot:
+    store = open_store(target)
+    try:
+        _refuse_unless_forced(store, force)
+        with tempfile.TemporaryDirectory() as folder:
+            # A private copy: opening the backup itself would migrate (write to) it.
+            staged_path = Path(folder) / "staged.sqlite"
+            origin, staged = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(staged_path)
+            try:
+                origin.backup(staged)
+            finally:
+                origin.close()
+                staged.close()
+            backup_store = SQLiteStore(staged_path)
+            try:
+                census = copy_database(backup_store, store, replace=True)
+            except TransferError as error:
+                raise BackupError(str(error)) from None
+            finally:
+                backup_store.close()
+        audit = census.rows["audit"]
+        return Snapshot(store.display_location, census.cases, audit, census.checksum)
+    finally:
+        store.close()

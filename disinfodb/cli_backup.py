@@ -1,4 +1,4 @@
-"""`disinfodb backup` and `disinfodb restore`."""
+"""`disinfodb backup`, `disinfodb restore` and `disinfodb migrate`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from disinfodb.backup import backup, restore
 from disinfodb.cli_support import DbOption, JsonOption, fail, opened, out, print_json
 from disinfodb.errors import DisinfoError
 from disinfodb.store import default_location
+from disinfodb.store.transfer import copy_database
 
 
 def backup_command(target: Annotated[str, typer.Argument(help="The backup file to write.")],
@@ -37,3 +38,21 @@ def restore_command(source: Annotated[str, typer.Argument(help="A file written b
         return
     out.print(f"Restored {snapshot.cases:,} cases ({snapshot.audit_entries:,} audit entries) into {snapshot.path};"
               f" checksum {snapshot.checksum[:16]} matches the backup")
+
+
+def migrate_command(
+    source: Annotated[str, typer.Option("--from", help="The database to copy: a path or URL.")],
+    target: Annotated[str, typer.Option("--to", help="The database to copy into (created and migrated if new).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace what the target holds.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a whole database to another, e.g. from SQLite to a PostgreSQL server: every table,
+    keys kept, in one transaction; verified by row counts and a checksum of every case."""
+    with opened(source) as origin, opened(target) as destination:
+        census = copy_database(origin, destination, replace=force)
+        where = destination.display_location
+    if as_json:
+        print_json({"target": where, "rows": census.rows, "checksum": census.checksum})
+        return
+    rows = ", ".join(f"{count:,} {table}" for table, count in census.rows.items() if count)
+    out.print(f"Copied into {where}: {rows}; checksum {census.checksum[:16]} matches the source")
