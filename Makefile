@@ -6,7 +6,7 @@ SHARED ?= ../shared
 DB     ?= disinfodb.sqlite
 DEMO_FILES := $(wildcard $(SHARED)/seeds/*.txt) $(wildcard $(SHARED)/data/*/cases.csv)
 
-.PHONY: setup run demo-db test lint bench browser
+.PHONY: setup run demo-db test lint bench browser postgres
 
 $(BIN)/disinfodb: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,11 +49,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The PostgreSQL tests start their own throwaway server (tests/pg_cluster.py) from the server binaries:
+# initdb, pg_ctl and postgres on PATH or in Debian's /usr/lib/postgresql/<version>/bin. Install them if missing.
+postgres:
+	@{ command -v initdb && command -v pg_ctl && command -v postgres; } >/dev/null 2>&1 || \
+	  ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl /usr/lib/postgresql/*/bin/postgres \
+	    >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 lint: setup
 	$(BIN)/ruff check disinfodb tests bench
 	$(BIN)/mypy
 
-test: lint browser
+test: lint browser postgres
 	$(BIN)/pytest -q
 
 bench: setup

@@ -1,21 +1,23 @@
-"""Shared fixtures: real SQLite stores in tmp_path, and the real data in ../shared."""
+"""Shared fixtures: real SQLite stores in tmp_path, a throwaway PostgreSQL server, and the real data in ../shared."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pg_cluster import PostgresCluster, PostgresMissing
 
 from disinfodb.cases import Case
 from disinfodb.embed import USE_M_WEIGHTS, fetch_weights, load_embedders, weights_path
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import ClaimIndex, Matcher
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -44,21 +46,63 @@ def seed_path(shared: Path) -> Path:
     return require(SEED)
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def fresh_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A new empty database of the requested backend: a SQLite file in `folder`, or a
+    PostgreSQL database copied from the migrated template (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(folder / "cases.sqlite")
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    template: str = request.getfixturevalue("postgres_template")
+    with cluster.temporary_database(request.node.name, template=template) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a test's fresh database lives: a SQLite file, then a PostgreSQL database.
+
+    Every test that takes `store` (or a fixture built on it) runs once per backend."""
+    with fresh_database(request, tmp_path) as location:
+        yield location
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store_location(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                          ) -> Iterator[str]:
+    """As `store_location`, for a database a whole module's tests read."""
+    with fresh_database(request, tmp_path_factory.mktemp("module")) as location:
+        yield location
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_cluster: PostgresCluster) -> str:
+    """A database with the schema already migrated: a test's database is a copy of it
+    (tens of milliseconds, where running the migrations takes most of a second)."""
+    name = "disinfodb_template"
+    open_store(postgres_cluster.create_database(name)).close()
+    return name
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    opened = open_store(str(tmp_path / "cases.sqlite"))
+def store(store_location: str) -> Iterator[SQLStore]:
+    opened = open_store(store_location)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def seed_store(store: SQLiteStore, seed_path: Path) -> SQLiteStore:
+def seed_store(store: SQLStore, seed_path: Path) -> SQLStore:
     report = import_records(store, read_file(str(seed_path)))
     assert report.created == 4
     return store
 
 
-def seed_case(store: SQLiteStore, title_start: str) -> Case:
+def seed_case(store: SQLStore, title_start: str) -> Case:
     """The one case of a store whose title starts with `title_start`."""
     found = [case for case in store.iter_cases() if case.title.startswith(title_start)]
     assert len(found) == 1, f"{len(found)} cases start with {title_start!r}"
@@ -69,7 +113,7 @@ def seed_case(store: SQLiteStore, title_start: str) -> Case:
 class RealData:
     """A store with both real CSV files imported (2017 first), and what each import reported."""
 
-    store: SQLiteStore
+    store: SQLStore
     report_2017: ImportReport
     report_2021: ImportReport
     cases: list[Case]
@@ -87,7 +131,7 @@ def real_data(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def real_store(real_data: RealData) -> SQLiteStore:
+def real_store(real_data: RealData) -> SQLStore:
     return real_data.store
 
 
@@ -110,7 +154,7 @@ class Claims2017:
     """The 2015-2017 file alone in its own SQLite file, its use-m vectors cached in it."""
 
     path: Path
-    store: SQLiteStore
+    store: SQLStore
     matcher: Matcher
     cases: list[Case]
 
@@ -119,7 +163,7 @@ class Claims2017:
         assert len(found) == 1, f"{len(found)} cases start with {title_start!r}"
         return found[0]
 
-    def copy_to(self, target: Path) -> SQLiteStore:
+    def copy_to(self, target: Path) -> SQLStore:
         """A private copy of the file (cached vectors included), for tests that write."""
         source, copy = sqlite3.connect(self.path), sqlite3.connect(target)
         try:
@@ -141,3 +185,34 @@ def claims_2017(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     matcher = Matcher(opened, embedders, ClaimIndex.build(opened, embedders))
     yield Claims2017(path, opened, matcher, list(opened.iter_cases()))
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One real, throwaway PostgreSQL server for the whole session: initdb and start cost ~1 s once.
+
+    Without the server binaries the PostgreSQL tests skip, except where DISINFODB_REQUIRE_POSTGRES=1
+    (.ci/run sets it): there a missing server fails them instead of letting them pass unseen.
+    """
+    try:
+        cluster = PostgresCluster()
+    except PostgresMissing as missing:
+        if os.environ.get("DISINFODB_REQUIRE_POSTGRES", "") not in {"", "0"}:
+            pytest.fail(f"DISINFODB_REQUIRE_POSTGRES is set but {missing}")
+        pytest.skip(f"the PostgreSQL tests need a server: {missing}")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh database of the test's own (named after it), dropped after the test.
+
+    A database per test, not a schema or a rollback: tests may commit, open several connections
+    or restart the server, and CREATE DATABASE from template1 takes only tens of milliseconds.
+    """
+    with postgres_cluster.temporary_database(request.node.name) as url:
+        yield url

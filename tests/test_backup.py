@@ -10,18 +10,19 @@ import pytest
 from conftest import Claims2017
 from typer.testing import CliRunner
 
-from disinfodb.backup import BackupError, backup, checksum, inspect, restore
+from disinfodb.backup import BackupError, backup, inspect, restore
 from disinfodb.cases import Case
 from disinfodb.cli import app
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
+from disinfodb.store.transfer import checksum
 
 
 def test_backup_then_restore_gives_the_same_cases(claims_2017: Claims2017, tmp_path: Path) -> None:
     snapshot = backup(claims_2017.store, tmp_path / "backup.sqlite")
     assert snapshot.cases == claims_2017.store.count() and snapshot.checksum == checksum(claims_2017.store.connection)
     assert inspect(tmp_path / "backup.sqlite") == snapshot
-    restored = restore(tmp_path / "backup.sqlite", tmp_path / "restored.sqlite")
+    restored = restore(tmp_path / "backup.sqlite", str(tmp_path / "restored.sqlite"))
     assert (restored.cases, restored.checksum) == (snapshot.cases, snapshot.checksum)
     copy = SQLiteStore(tmp_path / "restored.sqlite")
     assert copy.search(SearchQuery(keywords=("MH17",))).total == claims_2017.store.search(
@@ -33,7 +34,7 @@ def test_backup_then_restore_gives_the_same_cases(claims_2017: Claims2017, tmp_p
 def test_a_backup_during_writes_is_one_consistent_moment(claims_2017: Claims2017, tmp_path: Path) -> None:
     store = claims_2017.copy_to(tmp_path / "busy.sqlite")
     before = store.count()
-    writer = SQLiteStore(store.path)
+    writer = store.reopen()
     done = threading.Event()
 
     def write() -> None:
@@ -61,14 +62,14 @@ def test_restore_refuses_what_would_lose_data(claims_2017: Claims2017, tmp_path:
     count = target.count()
     target.close()
     with pytest.raises(BackupError, match="--force"):
-        restore(tmp_path / "backup.sqlite", tmp_path / "target.sqlite")
+        restore(tmp_path / "backup.sqlite", str(tmp_path / "target.sqlite"))
     assert SQLiteStore(tmp_path / "target.sqlite").count() == count  # untouched
     (tmp_path / "garbage.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(BackupError, match="not a disinfodb database"):
-        restore(tmp_path / "garbage.sqlite", tmp_path / "target.sqlite", force=True)
+        restore(tmp_path / "garbage.sqlite", str(tmp_path / "target.sqlite"), force=True)
     with pytest.raises(BackupError, match="no backup file"):
         inspect(tmp_path / "missing.sqlite")
-    assert restore(tmp_path / "backup.sqlite", tmp_path / "target.sqlite", force=True).cases == count + 1
+    assert restore(tmp_path / "backup.sqlite", str(tmp_path / "target.sqlite"), force=True).cases == count + 1
 
 
 def test_an_open_connection_writes_correctly_after_a_restore(claims_2017: Claims2017, tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_an_open_connection_writes_correctly_after_a_restore(claims_2017: Claims
     backup(claims_2017.store, tmp_path / "big.sqlite")
     open_store = SQLiteStore(tmp_path / "small.sqlite")
     open_store.upsert(Case(title="Cached terms", keywords=["Zebra"]))  # caches the term ids
-    restore(tmp_path / "big.sqlite", tmp_path / "small.sqlite", force=True)
+    restore(tmp_path / "big.sqlite", str(tmp_path / "small.sqlite"), force=True)
     open_store.upsert(Case(title="After the restore", keywords=["Zebra", "MH17"]))
     zebra = open_store.search(SearchQuery(keywords=("Zebra",)))
     assert [hit.title for hit in zebra.hits] == ["After the restore"]

@@ -18,7 +18,7 @@ from disinfodb.errors import QuerySyntaxError
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import FACETS, MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, to_fts
-from disinfodb.store import SQLiteStore, open_store
+from disinfodb.store import SQLStore, open_store
 from disinfodb.vocab import country_name, fold, language_code
 
 CASE_1 = "Kazakhstan’s destabilisation attempts to obstruct EEU membership and China’s new Silk Road"
@@ -28,9 +28,9 @@ CASE_4 = "Kazakhstan unrest is a US attempt to drag Russia into new conflicts"
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[SQLiteStore]:
-    """The seed cases plus a few hand-written ones with diacritics and Cyrillic."""
-    store = open_store(str(tmp_path_factory.mktemp("search") / "search.sqlite"))
+def seeded(module_store_location: str, shared: Path) -> Iterator[SQLStore]:
+    """The seed cases plus a few hand-written ones with diacritics and Cyrillic (on each backend)."""
+    store = open_store(module_store_location)
     import_records(store, read_file(str(require(SEED))))
     store.upsert(Case(id="erdogan", title="Erdoğan plots with NATO",
                       summary="Turkey’s president Erdoğan met…",
@@ -44,13 +44,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[S
     store.close()
 
 
-def titles(store: SQLiteStore, text: str = "", **filters: object) -> set[str]:
+def titles(store: SQLStore, text: str = "", **filters: object) -> set[str]:
     results = store.search(SearchQuery(text=text, per_page=200, **filters))  # type: ignore[arg-type]
     assert results.total == len(results.hits)
     return {hit.title for hit in results.hits}
 
 
-def ids(store: SQLiteStore, text: str = "", **filters: object) -> set[str]:
+def ids(store: SQLStore, text: str = "", **filters: object) -> set[str]:
     results = store.search(SearchQuery(text=text, per_page=200, **filters))  # type: ignore[arg-type]
     assert results.total == len(results.hits)
     return {hit.id for hit in results.hits}
@@ -59,7 +59,7 @@ def ids(store: SQLiteStore, text: str = "", **filters: object) -> set[str]:
 # -- the seed -----------------------------------------------------------------------------
 
 
-def test_colour_revolution_finds_the_two_kazakhstan_cases(seed_store: SQLiteStore) -> None:
+def test_colour_revolution_finds_the_two_kazakhstan_cases(seed_store: SQLStore) -> None:
     results = seed_store.search(SearchQuery(text="colour revolution"))
     assert results.total == 2
     assert {hit.title for hit in results.hits} == {CASE_1, CASE_2}
@@ -71,7 +71,7 @@ def test_colour_revolution_finds_the_two_kazakhstan_cases(seed_store: SQLiteStor
     assert all(hit.score is not None for hit in results.hits)
 
 
-def test_country_filter(seed_store: SQLiteStore) -> None:
+def test_country_filter(seed_store: SQLStore) -> None:
     assert titles(seed_store, countries=("Kazakhstan",)) == {CASE_1}
     assert titles(seed_store, countries=("kazakhstan",)) == {CASE_1}
     assert titles(seed_store, countries=("USA",)) == {CASE_1}  # alias of US
@@ -80,7 +80,7 @@ def test_country_filter(seed_store: SQLiteStore) -> None:
     assert titles(seed_store, countries=("Kazakhstan", "Atlantis")) == set()
 
 
-def test_other_seed_filters(seed_store: SQLiteStore) -> None:
+def test_other_seed_filters(seed_store: SQLStore) -> None:
     for languages in (("es",), ("Spanish",), ("Castilian",), ("ES",)):
         assert titles(seed_store, languages=languages) == {CASE_1}
     assert titles(seed_store, keywords=("colour revolutions",)) == {CASE_1}
@@ -91,7 +91,7 @@ def test_other_seed_filters(seed_store: SQLiteStore) -> None:
     assert len(titles(seed_store)) == 4
 
 
-def test_phrase_queries(seed_store: SQLiteStore) -> None:
+def test_phrase_queries(seed_store: SQLStore) -> None:
     assert titles(seed_store, '"colour revolution"') == {CASE_1, CASE_2}
     assert titles(seed_store, "revolution colour") == {CASE_1, CASE_2}
     assert titles(seed_store, '"revolution colour"') == set()
@@ -99,13 +99,13 @@ def test_phrase_queries(seed_store: SQLiteStore) -> None:
     assert titles(seed_store, '"security collective treaty"') == set()
 
 
-def test_prefix_queries(seed_store: SQLiteStore) -> None:
+def test_prefix_queries(seed_store: SQLStore) -> None:
     assert titles(seed_store, "Kazakh*") == {CASE_1, CASE_2, CASE_4}
     assert titles(seed_store, "Kazakh") == set()
     assert titles(seed_store, "destabilis*") == {CASE_1, CASE_2, CASE_4}
 
 
-def test_or_and_exclusion(seed_store: SQLiteStore) -> None:
+def test_or_and_exclusion(seed_store: SQLStore) -> None:
     assert titles(seed_store, "Afghanistan OR Moscow") == {CASE_1, CASE_3}
     assert titles(seed_store, "Kazakhstan") == {CASE_1, CASE_2, CASE_4}
     # Cases 2 and 4 speak of "coups" (the stem matches too).
@@ -114,19 +114,19 @@ def test_or_and_exclusion(seed_store: SQLiteStore) -> None:
     assert titles(seed_store, "Russia -Kazakhstan") == {CASE_3}
 
 
-def test_words_in_keywords_and_countries_are_searchable(seed_store: SQLiteStore) -> None:
+def test_words_in_keywords_and_countries_are_searchable(seed_store: SQLStore) -> None:
     assert titles(seed_store, "Eurasian economic union") == {CASE_1}
     assert titles(seed_store, "Afghanistan") == {CASE_1}
 
 
-def test_diacritics_insensitive(seeded: SQLiteStore) -> None:
+def test_diacritics_insensitive(seeded: SQLStore) -> None:
     both = {"erdogan", "plain-erdogan"}
     for query in ("erdogan", "Erdoğan", "ERDOĞAN", "erdog*"):
         assert ids(seeded, query) == both, query
     assert ids(seeded, '"recep tayyip erdogan"') == {"erdogan"}
 
 
-def test_cyrillic_text(seeded: SQLiteStore) -> None:
+def test_cyrillic_text(seeded: SQLStore) -> None:
     assert ids(seeded, "эрдоган") == {"cyrillic"}
     assert ids(seeded, "Эрдоган") == {"cyrillic"}
     assert ids(seeded, "нато") == {"cyrillic"}
@@ -135,7 +135,7 @@ def test_cyrillic_text(seeded: SQLiteStore) -> None:
     assert ids(seeded, "провокация") == set()  # no stemming outside ASCII
 
 
-def test_facet_counts_match_python(seeded: SQLiteStore) -> None:
+def test_facet_counts_match_python(seeded: SQLStore) -> None:
     for query in (SearchQuery(facet_size=1000), SearchQuery(text="Kazakhstan OR erdogan", facet_size=1000),
                   SearchQuery(languages=("ru",), facet_size=1000)):
         matching = set(ids(seeded, query.text, languages=query.languages))
@@ -280,12 +280,12 @@ def test_sort_by_date(real_data: RealData) -> None:
 
 
 @pytest.mark.parametrize("text", ['"colour revolution', 'ok "unclosed', '"'])
-def test_unclosed_quote_is_a_syntax_error(seed_store: SQLiteStore, text: str) -> None:
+def test_unclosed_quote_is_a_syntax_error(seed_store: SQLStore, text: str) -> None:
     with pytest.raises(QuerySyntaxError, match="unclosed quote"):
         seed_store.search(SearchQuery(text=text))
 
 
-def test_other_bad_queries(seed_store: SQLiteStore) -> None:
+def test_other_bad_queries(seed_store: SQLStore) -> None:
     with pytest.raises(QuerySyntaxError, match="not excluded"):
         seed_store.search(SearchQuery(text="-russia"))
     with pytest.raises(QuerySyntaxError, match="longer than"):
@@ -305,14 +305,14 @@ def test_other_bad_queries(seed_store: SQLiteStore) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "*", "-", "OR", "...", '""', "¿?"])
-def test_queries_without_words_match_everything(seed_store: SQLiteStore, text: str) -> None:
+def test_queries_without_words_match_everything(seed_store: SQLStore, text: str) -> None:
     assert to_fts(text) is None
     assert seed_store.search(SearchQuery(text=text)).total == 4
 
 
 @pytest.mark.parametrize("text", ["a:b", "NEAR(x y)", "title:kazakhstan", "(", ")", "x AND", "NOT y", "^z",
                                   "a'b", "c;d", '"a" "b"', "{x}", "kazakhstan*", "**"])
-def test_fts_syntax_in_user_text_is_plain_words(seed_store: SQLiteStore, text: str) -> None:
+def test_fts_syntax_in_user_text_is_plain_words(seed_store: SQLStore, text: str) -> None:
     seed_store.search(SearchQuery(text=text))  # no error: every user word is quoted
 
 
@@ -320,7 +320,7 @@ def test_fts_syntax_in_user_text_is_plain_words(seed_store: SQLiteStore, text: s
 @given(text=st.text(max_size=80) | st.lists(st.sampled_from(
     ['"', "-", "*", "OR", "AND", "NOT", "(", ")", ":", "^", "colour", "revolution", "Ğ", "Ж", " ", "\x00",
      "NEAR", "'", "_", "+", "{", "}"]), max_size=12).map(" ".join))
-def test_search_only_ever_raises_query_syntax_error(seeded: SQLiteStore, text: str) -> None:
+def test_search_only_ever_raises_query_syntax_error(seeded: SQLStore, text: str) -> None:
     try:
         results = seeded.search(SearchQuery(text=text, per_page=5))
     except QuerySyntaxError:

@@ -1,4 +1,4 @@
-"""The SQLite store: upsert semantics, identity, audit, FTS sync, atomic imports."""
+"""Both stores (SQLite and PostgreSQL): upsert semantics, identity, audit, full-text sync, atomic imports."""
 
 from __future__ import annotations
 
@@ -9,30 +9,31 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pg_cluster import PostgresCluster
 
 from disinfodb.cases import Case, Outlet
-from disinfodb.errors import CaseNotFound, DisinfoError, ImportRejected
+from disinfodb.errors import CaseNotFound, DatabaseUnavailable, DisinfoError, ImportRejected
 from disinfodb.ingest import read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery
-from disinfodb.store import Outcome, SQLiteStore, open_store
-from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store import Outcome, SQLStore, open_store
+from disinfodb.store.schema import COLUMNS, MIGRATIONS, POSTGRES_MIGRATIONS
 
 
-def snapshot(store: SQLiteStore) -> tuple[int, int, list[dict[str, object]]]:
+def snapshot(store: SQLStore) -> tuple[int, int, list[dict[str, object]]]:
     """Everything a write could change: count, audit rows, every case with its bookkeeping."""
     cases = [case.model_dump(mode="json") for case in store.iter_cases()]
     return store.count(), store.audit_count(), cases
 
 
-def hits(store: SQLiteStore, text: str = "", **filters: object) -> list[str]:
+def hits(store: SQLStore, text: str = "", **filters: object) -> list[str]:
     results = store.search(SearchQuery(text=text, per_page=200, **filters))  # type: ignore[arg-type]
     assert results.total == len(results.hits)
     return sorted(hit.id for hit in results.hits)
 
 
-def facet_keys(store: SQLiteStore, facet: str) -> dict[str, int]:
+def facet_keys(store: SQLStore, facet: str) -> dict[str, int]:
     results = store.search(SearchQuery(facet_size=1000))
     return {value.value: value.count for value in results.facets.get(facet, [])}
 
@@ -40,7 +41,7 @@ def facet_keys(store: SQLiteStore, facet: str) -> dict[str, int]:
 # -- upsert -------------------------------------------------------------------------------
 
 
-def test_upsert_created_unchanged_updated(store: SQLiteStore) -> None:
+def test_upsert_created_unchanged_updated(store: SQLStore) -> None:
     outcome, created = store.upsert(Case(title="The EU is collapsing", summary="old"), actor="alice")
     assert outcome is Outcome.CREATED
     assert created.id == "the-eu-is-collapsing"
@@ -65,7 +66,7 @@ def test_upsert_created_unchanged_updated(store: SQLiteStore) -> None:
     assert store.audit_count() == 2
 
 
-def test_match_by_id(store: SQLiteStore) -> None:
+def test_match_by_id(store: SQLStore) -> None:
     _, first = store.upsert(Case(title="First title", url="https://x.example/report/a/"))
     outcome, second = store.upsert(Case(id=first.id, title="Completely different title"))
     assert outcome is Outcome.UPDATED
@@ -74,7 +75,7 @@ def test_match_by_id(store: SQLiteStore) -> None:
     assert store.get(first.id).title == "Completely different title"
 
 
-def test_explicit_new_id_is_a_new_case_even_with_same_content(store: SQLiteStore) -> None:
+def test_explicit_new_id_is_a_new_case_even_with_same_content(store: SQLStore) -> None:
     store.upsert(Case(title="Same content"))
     outcome, other = store.upsert(Case(id="my-own-id", title="Same content"))
     assert outcome is Outcome.CREATED
@@ -82,7 +83,7 @@ def test_explicit_new_id_is_a_new_case_even_with_same_content(store: SQLiteStore
     assert store.count() == 2
 
 
-def test_match_by_url_when_no_id(store: SQLiteStore) -> None:
+def test_match_by_url_when_no_id(store: SQLStore) -> None:
     _, first = store.upsert(Case(title="Original", url="https://euvsdisinfo.eu/report/original-case/"))
     assert first.id == "original-case"
     outcome, again = store.upsert(Case(title="Retitled", url="https://euvsdisinfo.eu/report/original-case/"))
@@ -91,7 +92,7 @@ def test_match_by_url_when_no_id(store: SQLiteStore) -> None:
     assert store.count() == 1
 
 
-def test_match_by_content_id_when_no_id_or_url(store: SQLiteStore) -> None:
+def test_match_by_content_id_when_no_id_or_url(store: SQLStore) -> None:
     outlets = [Outlet(name="RT", url="https://rt.example/1")]
     _, first = store.upsert(Case(title="Content match", published=date(2020, 1, 1), outlets=outlets))
     outcome, second = store.upsert(Case(title="CONTENT match", published=date(2020, 1, 1), outlets=outlets,
@@ -105,7 +106,7 @@ def test_match_by_content_id_when_no_id_or_url(store: SQLiteStore) -> None:
     assert store.count() == 3
 
 
-def test_different_case_urls_are_different_cases_despite_same_content(store: SQLiteStore) -> None:
+def test_different_case_urls_are_different_cases_despite_same_content(store: SQLStore) -> None:
     store.upsert(Case(title="Same", url="https://euvsdisinfo.eu/report/same/"))
     outcome, other = store.upsert(Case(title="Same", url="https://euvsdisinfo.eu/report/same-2/"))
     assert outcome is Outcome.CREATED
@@ -113,7 +114,7 @@ def test_different_case_urls_are_different_cases_despite_same_content(store: SQL
     assert store.count() == 2
 
 
-def test_same_title_different_cases_get_different_ids(store: SQLiteStore) -> None:
+def test_same_title_different_cases_get_different_ids(store: SQLStore) -> None:
     ids = []
     for day in (1, 2, 3):
         outcome, case = store.upsert(Case(title="NATO is preparing a war", published=date(2021, 1, day)))
@@ -128,7 +129,7 @@ def test_same_title_different_cases_get_different_ids(store: SQLiteStore) -> Non
 # -- audit --------------------------------------------------------------------------------
 
 
-def test_versions_and_audit_history(store: SQLiteStore) -> None:
+def test_versions_and_audit_history(store: SQLStore) -> None:
     _, v1 = store.upsert(Case(title="Audited", summary="one"), actor="importer")
     _, v2 = store.upsert(Case(id=v1.id, title="Audited", summary="two"), actor="editor")
     _, v3 = store.upsert(Case(id=v1.id, title="Audited", summary="three", keywords=["k"]), actor="editor")
@@ -149,7 +150,7 @@ def test_versions_and_audit_history(store: SQLiteStore) -> None:
     assert store.history("no-such-case") == []
 
 
-def test_unchanged_upsert_writes_no_audit(store: SQLiteStore) -> None:
+def test_unchanged_upsert_writes_no_audit(store: SQLStore) -> None:
     store.upsert(Case(title="Once"))
     for _ in range(3):
         assert store.upsert(Case(title="Once"))[0] is Outcome.UNCHANGED
@@ -159,7 +160,7 @@ def test_unchanged_upsert_writes_no_audit(store: SQLiteStore) -> None:
 # -- delete and the indexes ---------------------------------------------------------------
 
 
-def test_delete_removes_from_get_search_and_facets(store: SQLiteStore) -> None:
+def test_delete_removes_from_get_search_and_facets(store: SQLStore) -> None:
     store.upsert(Case(id="keep", title="Kept case about pipelines", keywords=["Energy"],
                       countries=["Germany"], languages=["de"]))
     store.upsert(Case(id="gone", title="Deleted case about zeppelins", keywords=["Airships", "Energy"],
@@ -184,13 +185,13 @@ def test_delete_removes_from_get_search_and_facets(store: SQLiteStore) -> None:
     assert (distinct["issue"], distinct["year"], distinct["language"]) == (0, 0, 1)
 
 
-def test_delete_unknown_case(store: SQLiteStore) -> None:
+def test_delete_unknown_case(store: SQLStore) -> None:
     with pytest.raises(CaseNotFound, match="no-such"):
         store.delete("no-such")
     assert store.audit_count() == 0
 
 
-def test_fts_follows_updates(store: SQLiteStore) -> None:
+def test_fts_follows_updates(store: SQLStore) -> None:
     _, case = store.upsert(Case(title="Bioweapons in Georgia", summary="laboratory mosquitoes",
                                 keywords=["Lugar laboratory"]))
     assert hits(store, "mosquitoes") == [case.id]
@@ -210,9 +211,8 @@ def test_fts_follows_updates(store: SQLiteStore) -> None:
     assert hits(store, "bioweapons") == []
 
 
-def test_facets_see_writes_of_another_connection(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.sqlite")
-    reader, writer = open_store(path), open_store(path)
+def test_facets_see_writes_of_another_connection(store_location: str) -> None:
+    reader, writer = open_store(store_location), open_store(store_location)
     try:
         writer.upsert(Case(id="a", title="A", keywords=["Alpha"]))
         assert facet_keys(reader, "keyword") == {"alpha": 1}
@@ -246,18 +246,40 @@ def test_schema_version_recorded(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_open_store_errors(tmp_path: Path) -> None:
+def test_open_store_errors(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
     with pytest.raises(DisinfoError, match="does not exist"):
         open_store(str(tmp_path / "missing" / "db.sqlite"))
-    with pytest.raises(DisinfoError, match="PostgreSQL"):
-        open_store("postgresql://localhost/db")
+    with pytest.raises(DatabaseUnavailable, match=r"cannot open postgresql://postgres:\*\*\*@.*no_such_db"):
+        open_store(postgres_cluster.url("no_such_db").replace("postgres@", "postgres:secret@"))
+
+
+def test_postgres_schema_is_migrated_by_alembic(postgres_url: str) -> None:
+    """Alembic's revisions are SQLite's migrations, step for step, with the same columns."""
+    store = open_store(postgres_url)
+    try:
+        assert store.schema_version == len(MIGRATIONS) == len(POSTGRES_MIGRATIONS)
+        assert store.stats()["schema_version"] == len(MIGRATIONS)
+        assert store.connection.execute("SELECT version_num FROM alembic_version").fetchone() == ("0004",)
+        pg_columns = {(table, column) for table, column in store.connection.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            " AND table_name != 'alembic_version' AND table_name != 'change_counter' AND column_name != 'fts'")}
+    finally:
+        store.close()
+    sqlite_store = open_store(":memory:")
+    try:
+        sqlite_columns = {(table, row[1]) for table in COLUMNS
+                          for row in sqlite_store.connection.execute(f"PRAGMA table_info({table})")}
+    finally:
+        sqlite_store.close()
+    declared = {(table, column) for table, columns in COLUMNS.items() for column in columns}
+    assert pg_columns == sqlite_columns == declared
 
 
 def test_open_store_uses_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISINFODB_DB", str(tmp_path / "from-env.sqlite"))
     store = open_store()
     try:
-        assert store.path == str(tmp_path / "from-env.sqlite")
+        assert store.location == str(tmp_path / "from-env.sqlite")
     finally:
         store.close()
     assert (tmp_path / "from-env.sqlite").is_file()
@@ -270,7 +292,7 @@ def records(*cases: Case, source: str = "gen") -> list[Record]:
     return [Record(source, number, case=case) for number, case in enumerate(cases, start=1)]
 
 
-def test_crash_mid_import_leaves_database_as_it_was(seed_store: SQLiteStore) -> None:
+def test_crash_mid_import_leaves_database_as_it_was(seed_store: SQLStore) -> None:
     existing = next(iter(seed_store.iter_cases()))
     before = snapshot(seed_store)
     facets_before = seed_store.search(SearchQuery(facet_size=1000)).facets
@@ -313,7 +335,7 @@ MIXED = jsonl(
 )
 
 
-def test_bad_records_reject_whole_import(seed_store: SQLiteStore, tmp_path: Path) -> None:
+def test_bad_records_reject_whole_import(seed_store: SQLStore, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_text(MIXED, encoding="utf-8")
     before = snapshot(seed_store)
@@ -326,7 +348,7 @@ def test_bad_records_reject_whole_import(seed_store: SQLiteStore, tmp_path: Path
     assert snapshot(seed_store) == before
 
 
-def test_dry_run_reports_but_writes_nothing(seed_store: SQLiteStore) -> None:
+def test_dry_run_reports_but_writes_nothing(seed_store: SQLStore) -> None:
     first, second, *_ = seed_store.iter_cases()
     before = snapshot(seed_store)
     batch = records(Case(title="Quokka one"), Case(title="Quokka two"), Case(title="Quokka one"),
@@ -342,7 +364,7 @@ def test_dry_run_reports_but_writes_nothing(seed_store: SQLiteStore) -> None:
     assert seed_store.count() == 6
 
 
-def test_skip_invalid_imports_the_good_records(store: SQLiteStore, tmp_path: Path) -> None:
+def test_skip_invalid_imports_the_good_records(store: SQLStore, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_text(MIXED, encoding="utf-8")
     report = import_records(store, read_file(str(path)), skip_invalid=True)
@@ -353,7 +375,7 @@ def test_skip_invalid_imports_the_good_records(store: SQLiteStore, tmp_path: Pat
     assert store.get("good-one").languages == ["ru"]
 
 
-def test_duplicates_and_conflicts_within_one_import(store: SQLiteStore) -> None:
+def test_duplicates_and_conflicts_within_one_import(store: SQLStore) -> None:
     report = import_records(store, records(
         Case(id="a", title="A"), Case(id="a", title="A"), Case(id="a", title="A changed"),
         Case(title="B", url="https://x.example/b"), Case(title="B other", url="https://x.example/b"),
@@ -365,14 +387,14 @@ def test_duplicates_and_conflicts_within_one_import(store: SQLiteStore) -> None:
     assert report.records == 5
 
 
-def test_iter_cases_with_filters(seed_store: SQLiteStore) -> None:
+def test_iter_cases_with_filters(seed_store: SQLStore) -> None:
     spanish = list(seed_store.iter_cases(SearchQuery(languages=("Spanish",))))
     assert [c.issue for c in spanish] == [270]
     assert len(list(seed_store.iter_cases(SearchQuery(since=date(2023, 1, 1))))) == 0
     assert len(list(seed_store.iter_cases())) == 4
 
 
-def test_id_and_url_naming_two_different_cases(store: SQLiteStore) -> None:
+def test_id_and_url_naming_two_different_cases(store: SQLStore) -> None:
     """A record whose id is one case and whose URL is another's is a user error, not a crash."""
     store.upsert(Case(id="a", title="A", url="https://x.example/a"))
     store.upsert(Case(id="b", title="B", url="https://x.example/b"))
@@ -383,7 +405,7 @@ def test_id_and_url_naming_two_different_cases(store: SQLiteStore) -> None:
     assert snapshot(store) == before
 
 
-def test_search_inside_a_transaction_sees_its_own_writes(store: SQLiteStore) -> None:
+def test_search_inside_a_transaction_sees_its_own_writes(store: SQLStore) -> None:
     store.upsert(Case(id="old", title="Existing case", keywords=["Old"]))
     assert store.search(SearchQuery()).total == 1  # the store now holds a cached index
 
@@ -399,9 +421,9 @@ def test_search_inside_a_transaction_sees_its_own_writes(store: SQLiteStore) -> 
     assert facet_keys(store, "keyword") == {"old": 1}
 
 
-def test_search_after_a_rolled_back_transaction(tmp_path: Path) -> None:
+def test_search_after_a_rolled_back_transaction(store_location: str) -> None:
     """An index loaded inside a transaction must not outlive its rollback."""
-    path = str(tmp_path / "rollback.sqlite")
+    path = store_location
     first = open_store(path)
     first.upsert(Case(id="old", title="Existing case", keywords=["Old"]))
     first.close()
