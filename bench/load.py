@@ -2,15 +2,22 @@
 lost writes.
 
 Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60]
+     [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
 
-Serves a copy of every real case (bench/.cache/real.sqlite) with `disinfodb serve` (one
-uvicorn process, model use-m) and runs N client threads against it over loopback for the
+Serves a copy of every real case (bench/.cache/real.sqlite, copied into --db when that is
+a PostgreSQL URL: its contents are replaced) with `disinfodb serve` (one uvicorn process,
+model use-m) and runs N client threads against it over loopback for the
 given time, each picking at random: a search from the bench.import_search mix (70%), a
 case (10%), a match of a case title (10%), an edit of a random case with its version
 (10%: a stale version is a 409 and is retried once after re-reading). Counts every
 response; an error is a 5xx or a failed connection. Afterwards every acknowledged edit
 must be in the database: its marker in the case (unless a later acknowledged edit of the
 same case replaced it) and one audit row per acknowledged edit.
+
+With --restart-after, a shell command (e.g. restarting the PostgreSQL server with
+`pg_ctl -m immediate restart`) runs that many seconds into the load; the report then
+gives the outage as the clients saw it (503s, from first to last) and the time from the
+restart until every kind of request succeeded again.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ import httpx
 from bench.import_search import percentile, query_mix
 from bench.web_pages import CACHE, page_params, real_database
 from disinfodb.accounts import Accounts
-from disinfodb.store import SQLiteStore
+from disinfodb.cases import Case
+from disinfodb.store import is_postgres_url, open_store
+from disinfodb.store.transfer import copy_database
 
 KINDS = ("search", "case", "match", "edit")
 WEIGHTS = (70, 10, 10, 10)
@@ -44,6 +53,8 @@ class Tally:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.statuses: dict[int, int] = defaultdict(int)
         self.errors = 0
+        self.failures: list[tuple[float, int | None]] = []  # (monotonic time, status) of each error
+        self.successes: list[float] = []  # monotonic times of 2xx answers
         self.acked: dict[str, tuple[int, str]] = {}  # case id -> (version, marker) of its last acknowledged edit
         self.acked_edits = 0
 
@@ -52,6 +63,9 @@ class Tally:
             self.latency[kind].append(seconds * 1000)
             if status is None or status >= 500:
                 self.errors += 1
+                self.failures.append((time.monotonic(), status))
+            elif status < 300:
+                self.successes.append(time.monotonic())
             if status is not None:
                 self.statuses[status] += 1
 
@@ -95,27 +109,43 @@ def edit(http: httpx.Client, headers: dict[str, str], case_id: str, marker: str,
     return 409
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
+def prepare(postgres_url: str | None) -> tuple[str, list[Case], str, int]:
+    """The database to serve (a fresh copy of the real cases), its cases, an editor's
+    token and the audit count before the load."""
     real = real_database()
     real_cases = list(real.iter_cases())
+    if postgres_url and is_postgres_url(postgres_url):
+        db = postgres_url
+        target = open_store(db)
+        copy_database(real, target, replace=True)
+        target.close()
+    else:
+        db = str(CACHE / "load.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.copy(CACHE / "real.sqlite", db)
     real.close()
-    db = CACHE / "load.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    shutil.copy(CACHE / "real.sqlite", db)
-    store = SQLiteStore(db)
+    store = open_store(db)
     Accounts(store).add_user("loader", "editor")
     token = Accounts(store).create_token("loader")
     audit_before = store.audit_count()
     store.close()
+    return db, real_cases, token, audit_before
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--db", help="a postgresql:// URL to load instead of a SQLite copy (replaced!)")
+    parser.add_argument("--restart-after", type=float, help="run --restart-command this many seconds in")
+    parser.add_argument("--restart-command", help="a shell command, e.g. restarting the PostgreSQL server")
+    args = parser.parse_args()
+    db, real_cases, token, audit_before = prepare(args.db)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", str(db), "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", db, "--port", str(port),
                                "--model", "use-m", "--match-per-minute", "0"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -132,6 +162,10 @@ def main() -> int:
         until = time.monotonic() + args.seconds
         threads = [threading.Thread(target=client, args=(base, token, ids, titles, queries, until, tally, n))
                    for n in range(args.clients)]
+        restart: list[float] = []
+        if args.restart_after is not None and args.restart_command:
+            threads.append(threading.Thread(target=run_later, args=(args.restart_after, args.restart_command,
+                                                                    restart)))
         started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -142,12 +176,36 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
     report(tally, elapsed, args.clients, db, audit_before)
+    if restart:
+        report_outage(tally, restart)
     return 0
 
 
-def report(tally: Tally, elapsed: float, clients: int, db: Path, audit_before: int) -> None:
+def run_later(delay: float, command: str, times: list[float]) -> None:
+    """Run a shell command after `delay` seconds; record when it started and ended."""
+    time.sleep(delay)
+    times.append(time.monotonic())
+    subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL)
+    times.append(time.monotonic())
+
+
+def report_outage(tally: Tally, restart: list[float]) -> None:
+    began, ended = restart
+    during = [(at, status) for at, status in tally.failures if at >= began - 1]
+    back = next((at for at in sorted(tally.successes) if at > ended), None)
+    kinds = sorted({str(status) for _, status in tally.failures})
+    print(f"  restart command ran {ended - began:.2f} s; errors after it began: {len(during)} ({', '.join(kinds)})")
+    if during:
+        print(f"  clients saw errors from {during[0][0] - began:+.2f} s to {during[-1][0] - began:+.2f} s"
+              " (relative to the restart)")
+    if back is not None:
+        print(f"  first success {back - ended:.2f} s after the restart command finished")
+
+
+def report(tally: Tally, elapsed: float, clients: int, db: str, audit_before: int) -> None:
     total = sum(len(v) for v in tally.latency.values())
-    print(f"{clients} clients for {elapsed:.0f} s on loopback against `disinfodb serve` (SQLite, 13,665 cases):"
+    backend = "PostgreSQL" if is_postgres_url(db) else "SQLite"
+    print(f"{clients} clients for {elapsed:.0f} s on loopback against `disinfodb serve` ({backend}, 13,665 cases):"
           f" {total:,} requests, {total / elapsed:,.1f} req/s, errors {tally.errors}")
     print(f"  statuses: {dict(sorted(tally.statuses.items()))}")
     for kind in KINDS:
@@ -155,7 +213,7 @@ def report(tally: Tally, elapsed: float, clients: int, db: Path, audit_before: i
         if values:
             print(f"  {kind:<7} {len(values):>6,}  p50 {statistics.median(values):7.1f} ms"
                   f"  p99 {percentile(values, 99):7.1f} ms")
-    store = SQLiteStore(db)
+    store = open_store(db)
     lost = [cid for cid, (version, marker) in tally.acked.items()
             if store.get(cid).version < version
             or (store.get(cid).version == version and store.get(cid).reported_by != marker)]

@@ -1,7 +1,7 @@
 """What the server holds: connections to the database, the matcher, accounts, settings.
 
-Reads and writes use separate SQLite connections, so WAL lets every search go on while
-an import writes. The matcher has a third connection and is built in the background
+Reads and writes use separate connections, so every search goes on while an import
+writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a third connection and is built in the background
 (embedding a fresh database takes minutes), so a match request waits for it but nothing
 else does.
 """

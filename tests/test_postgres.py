@@ -131,6 +131,12 @@ def test_the_api_serves_a_postgres_database(both: tuple[SQLStore, SQLStore]) -> 
         assert stale.status_code == 409 and stale.json()["errors"][0]["current_version"] == case["version"] + 1
         matched = client.post("/api/match", json={"text": "MH17 was shot down by a Ukrainian jet."}).json()
         assert matched["matches"] and "MH17" in matched["matches"][0]["title"]
+        pages = {path: client.get(path) for path in ("/?q=MH17&keyword=MH17", f"/cases/{case['id']}",
+                                                       "/narratives", "/narratives/n1", "/trends?keyword=MH17",
+                                                       "/cooccurrence", "/review/82", "/feed.xml")}
+        assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
+        assert "<mark>MH17</mark>" in pages["/?q=MH17&keyword=MH17"].text
+        assert "(edited)" in pages[f"/cases/{case['id']}"].text
 
 
 def test_cli_migrate_both_ways_and_refuses_a_full_target(claims_2017: Claims2017, postgres_url: str,
