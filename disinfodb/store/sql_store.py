@@ -231,13 +231,12 @@ class SQLStore:
                 return row[0], row[1]
         if case.id:
             return None  # an explicit id that is not here names a new case
-        # Same content, unless both carry different case URLs (then they are two cases).
-        sql = "SELECT pk, doc FROM cases WHERE content_id = ? AND url IS NULL LIMIT 1"
-        params: tuple[str, ...] = (case.content_id,)
-        if case.url is None:
-            sql, params = "SELECT pk, doc FROM cases WHERE content_id = ? LIMIT 1", (case.content_id,)
-        row = self._db.execute(sql, params).fetchone()
-        return (row[0], row[1]) if row else None
+        # Same content, unless both carry different case URLs (then they are two cases). The
+        # URL is checked here, not in SQL: with `url IS NULL` in the WHERE clause SQLite
+        # walks the url index over every URL-less case instead of the content_id index.
+        rows = self._db.execute("SELECT pk, doc, url FROM cases WHERE content_id = ? ORDER BY pk",
+                                (case.content_id,)).fetchall()
+        return next(((pk, doc) for pk, doc, url in rows if url is None or case.url is None), None)
 
     def _free_id(self, case: Case) -> str:
         base = case.id or case.base_slug()
