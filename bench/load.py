@@ -95,7 +95,10 @@ def client(base: str, token: str, ids: list[str], titles: list[str], queries: li
 
 def edit(http: httpx.Client, headers: dict[str, str], case_id: str, marker: str, tally: Tally) -> int:
     for _attempt in range(2):
-        case = http.get(f"/api/cases/{case_id}").json()
+        read = http.get(f"/api/cases/{case_id}")
+        if read.status_code != 200:
+            return read.status_code
+        case = read.json()
         case["reported_by"] = marker
         response = http.put(f"/api/cases/{case_id}", json=case, headers=headers)
         if response.status_code == 200:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 from collections.abc import Iterator
 from datetime import date
@@ -18,6 +19,7 @@ from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery
 from disinfodb.store import Outcome, SQLStore, open_store
+from disinfodb.store.migrations.steps import sqlite_statements
 from disinfodb.store.schema import COLUMNS, MIGRATIONS, POSTGRES_MIGRATIONS
 
 
@@ -246,6 +248,41 @@ def test_schema_version_recorded(tmp_path: Path) -> None:
         reopened.close()
 
 
+def test_a_file_from_before_alembic_gets_only_the_later_steps(tmp_path: Path) -> None:
+    """A file migrated by the old runner has a user_version and no alembic_version."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:
+        for statement in sqlite_statements(MIGRATIONS[0]) + sqlite_statements(MIGRATIONS[1]):
+            old.execute(statement)
+        old.execute("PRAGMA user_version = 2")
+        old.execute("INSERT INTO cases (id, content_id, title, summary, disproof, tags, doc, version, created_at,"
+                    " updated_at) VALUES ('kept', 'c', 'Kept', '', '', '', ?, 1, '2020-01-01', '2020-01-01')",
+                    (Case(id="kept", title="Kept").model_dump_json(),))
+    old.close()
+    store = open_store(str(path))
+    try:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert store.get("kept").title == "Kept"
+        assert store.connection.execute("SELECT count(*) FROM users").fetchone() == (0,)  # step 3 ran
+    finally:
+        store.close()
+
+
+def _schema_version_of(path: str) -> int:
+    store = open_store(path)
+    try:
+        return store.schema_version
+    finally:
+        store.close()
+
+
+def test_processes_opening_a_new_file_at_once_build_it_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "raced.sqlite")
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        assert pool.map(_schema_version_of, [path] * 3) == [len(MIGRATIONS)] * 3
+
+
 def test_open_store_errors(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
     with pytest.raises(DisinfoError, match="does not exist"):
         open_store(str(tmp_path / "missing" / "db.sqlite"))
@@ -253,7 +290,7 @@ def test_open_store_errors(tmp_path: Path, postgres_cluster: PostgresCluster) ->
         open_store(postgres_cluster.url("no_such_db").replace("postgres@", "postgres:secret@"))
 
 
-def test_postgres_schema_is_migrated_by_alembic(postgres_url: str) -> None:
+def test_postgres_schema_is_migrated_by_alembic(postgres_url: str, tmp_path: Path) -> None:
     """Alembic's revisions are SQLite's migrations, step for step, with the same columns."""
     store = open_store(postgres_url)
     try:
@@ -265,7 +302,7 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url: str) -> None:
             " AND table_name != 'alembic_version' AND table_name != 'change_counter' AND column_name != 'fts'")}
     finally:
         store.close()
-    sqlite_store = open_store(":memory:")
+    sqlite_store = open_store(str(tmp_path / "columns.sqlite"))
     try:
         sqlite_columns = {(table, row[1]) for table in COLUMNS
                           for row in sqlite_store.connection.execute(f"PRAGMA table_info({table})")}

@@ -22,7 +22,7 @@ import psycopg
 
 from disinfodb.errors import DatabaseUnavailable, QuerySyntaxError
 from disinfodb.search import to_tsquery
-from disinfodb.store.migrate_pg import upgrade
+from disinfodb.store.migrate import upgrade_postgres
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, redact_password, sorted_pks
 from disinfodb.store.term_index import IntArray
 
@@ -111,7 +111,7 @@ class PostgresStore(SQLStore):
         self.location = url
         info = conninfo(url)
         try:
-            upgrade(info)
+            upgrade_postgres(info)
             connection = PgConnection(functools.partial(_connect, info))
         except psycopg.OperationalError as error:
             raise DatabaseUnavailable(f"cannot open {redact_password(url)}: {error}".strip()) from None

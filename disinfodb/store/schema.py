@@ -1,8 +1,9 @@
-"""The schema, as ordered lists of migrations: SQLite's keyed by PRAGMA user_version,
-PostgreSQL's run as Alembic revisions.
+"""The schema, as one ordered list of steps written for each engine: step N is Alembic
+revision N on both (`disinfodb.store.migrate`).
 
-A database records how many migrations it has had; opening it applies the rest, each in
-its own transaction, so an old file upgrades itself and a new file is built the same way.
+A database records how many steps it has had (alembic_version, and on SQLite also PRAGMA
+user_version); opening it applies the rest in one transaction, so an old file upgrades
+itself and a new database is built the same way.
 """
 
 from __future__ import annotations
@@ -138,8 +139,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-# The same four steps for PostgreSQL, run by Alembic (`disinfodb/store/migrations`): one
-# revision per step, so both engines always have the same tables and columns. The types
+# The same steps for PostgreSQL: both engines always have the same tables and columns. The types
 # stay those of SQLite (ISO-8601 text dates, 0/1 integers for flags): every query, the
 # copy between engines and the checksum of a copy read both the same way.
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (

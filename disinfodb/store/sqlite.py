@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from disinfodb.errors import QuerySyntaxError
+from disinfodb.errors import DisinfoError, QuerySyntaxError
 from disinfodb.search import to_fts
+from disinfodb.store.migrate import upgrade_sqlite
 from disinfodb.store.schema import MIGRATIONS
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, sorted_pks
 from disinfodb.store.term_index import IntArray
@@ -41,12 +42,10 @@ class SQLiteStore(SQLStore):
         self._migrate()
 
     def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            with self.transaction():
-                for statement in _statements(script):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+        if self.schema_version > len(MIGRATIONS):
+            raise DisinfoError(f"{self.path} has schema version {self.schema_version}, newer than this"
+                               f" disinfodb knows ({len(MIGRATIONS)}): upgrade disinfodb")
+        upgrade_sqlite(self.path)
 
     @property
     def schema_version(self) -> int:
@@ -113,14 +112,3 @@ class SQLiteStore(SQLStore):
         return {pk: best_snippet(candidates) for pk, *candidates in self._fts(
             f"SELECT rowid, {columns} FROM cases_fts WHERE cases_fts MATCH ?"
             " AND +rowid IN (SELECT value FROM json_each(?))", [to_fts(text), json.dumps(pks)])}
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (sqlite3.complete_statement handles triggers)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [s for s in statements if s]

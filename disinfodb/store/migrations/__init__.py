@@ -1,1 +1,1 @@
-"""Alembic's environment and revisions for the PostgreSQL schema (see `disinfodb.store.migrate_pg`)."""
+"""Alembic's environment and revisions for both engines (see `disinfodb.store.migrate`)."""
