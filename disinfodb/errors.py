@@ -104,3 +104,7 @@ class NotAllowed(DisinfoError):
 
 class DatabaseUnavailable(DisinfoError):
     """The database server cannot be reached now (restarting, down, or the network): retry."""
+
+
+class BadValue(DisinfoError):
+    """A value the database cannot store or compare (e.g. a NUL character for PostgreSQL)."""

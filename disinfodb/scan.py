@@ -39,6 +39,7 @@ from disinfodb.embed import MODELS, Embedder, UniversalSentenceEncoder
 from disinfodb.errors import DisinfoError
 from disinfodb.match import MAX_INPUT_CHARS, ClaimIndex, Matcher, NothingToMatch
 from disinfodb.store import SQLStore, open_store
+from disinfodb.store.sql_store import redact_password
 
 SHARD_SIZE = 1_000
 LABELS = ("none", "related", "match")
@@ -333,7 +334,7 @@ class ShardMatcher:
         embedders = worker_embedders(model)
         self.matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders))
         if cases is not None and cases_version(self.store) != cases:
-            raise DisinfoError(f"the cases in {db} changed while the scan ran; the shards done so far "
+            raise DisinfoError(f"the cases in {redact_password(db)} changed while the scan ran; the shards done so far "
                                "matched the old ones: start it again with --restart")
 
     def run(self, corpus: Corpus, shard: Shard, limit: int, min_label: str) -> ShardResult:
@@ -495,7 +496,7 @@ class ScanJob:
         store = open_store(self.db)
         try:
             if store.count() == 0:
-                raise DisinfoError(f"the database {self.db} has no cases: import some first")
+                raise DisinfoError(f"the database {redact_password(self.db)} has no cases: import some first")
             ClaimIndex.build(store, worker_embedders(self.model, threads=None), progress)
             self.cases = cases_version(store)
         finally:

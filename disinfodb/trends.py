@@ -298,8 +298,8 @@ def _members(store: SQLStore, index: TermIndex, facet: str, value: str) -> tuple
     _check_grouping(facet)
     if facet == NARRATIVE:
         narrative = NarrativeBook(store).get(value)  # a merged one: the narrative it joined
-        pks = store.int_column("SELECT case_pk AS value FROM case_narratives WHERE narrative_id = ?"
-                               " ORDER BY case_pk", (narrative.id,))
+        pks = store.int_column("SELECT case_pk AS value FROM case_narratives WHERE narrative_id = ?", "value",
+                               (narrative.id,))
         return pks, narrative.id, narrative.title
     key = _term_key(facet, value)
     term_id = index.term_ids.get((facet, key))

@@ -22,7 +22,7 @@ def default_location() -> str:
 
 
 def is_postgres_url(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+    return location.lower().startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
 
 
 def open_store(location: str | None = None) -> SQLStore:

@@ -19,10 +19,12 @@ from typing import Any
 
 import psycopg
 
+from disinfodb.errors import DisinfoError
 from disinfodb.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS
 
 _MIGRATION_LOCK = 0x64697367  # pg_advisory_lock key: one process migrates at a time
 _SQLITE_BUSY_TIMEOUT_S = 10
+_CONNECT_TIMEOUT_S = 10
 
 
 def revision(number: int) -> str:
@@ -45,9 +47,13 @@ def upgrade_sqlite(path: str) -> None:
 
 def upgrade_postgres(conninfo: str) -> None:
     """Apply the steps a PostgreSQL database lacks."""
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        if _postgres_revision(connection) == HEAD:
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S) as connection:
+        current = _postgres_revision(connection)
+        if current == HEAD:
             return
+        if current is not None and current.isdigit() and int(current) > len(MIGRATIONS):
+            raise DisinfoError(f"the database has schema version {int(current)}, newer than this disinfodb"
+                               f" knows ({len(MIGRATIONS)}): upgrade disinfodb")
         connection.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
         try:
             if _postgres_revision(connection) != HEAD:  # another process may have just done it

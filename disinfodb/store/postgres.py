@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from disinfodb.errors import DatabaseUnavailable, QuerySyntaxError
+from disinfodb.errors import BadValue, DatabaseUnavailable, QuerySyntaxError
 from disinfodb.search import to_tsquery
 from disinfodb.store.migrate import upgrade_postgres
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, redact_password, sorted_pks
 from disinfodb.store.term_index import IntArray
 
-_WRITE_LOCK = 0x64697366  # pg_advisory_xact_lock key ("disf"): one writer at a time, per database
+WRITE_LOCK = 0x64697366  # pg_advisory_xact_lock key ("disf"): one writer at a time, per database
 _RANK_WEIGHTS = "{0.1, 0.3, 0.4, 1.0}"  # D disproof, C tags, B summary, A title (as SQLite's bm25 weights)
 # Cover density with 1 + log(length) normalisation: on the real cases its top hits are
 # bm25's (a case titled with the words outranks one that repeats them in a long text).
@@ -42,8 +42,20 @@ def _pg_sql(sql: str) -> str:
 
 
 def conninfo(url: str) -> str:
-    """A SQLAlchemy-style URL (`postgresql+psycopg://`) as libpq takes it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
+    """Any spelling of a PostgreSQL URL (`postgres://`, `postgresql+psycopg://`, upper
+    case) as libpq takes it."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+@contextmanager
+def _library_errors() -> Iterator[None]:
+    """psycopg's errors that mean "try again later" or "bad input" as the library's own."""
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        raise DatabaseUnavailable(f"the database is unavailable: {error}".strip()) from error
+    except psycopg.DataError as error:  # e.g. a NUL in a text value, from a URL or a form
+        raise BadValue(f"the database refuses a value: {error}".strip()) from error
 
 
 class PgConnection:
@@ -71,9 +83,8 @@ class PgConnection:
             self._in_transaction = False
             return None
         try:
-            cursor = self._live().execute(_pg_sql(sql), parameters)
-        except psycopg.OperationalError as error:
-            raise DatabaseUnavailable(f"the database is unavailable: {error}".strip()) from error
+            with _library_errors():
+                cursor = self._live().execute(_pg_sql(sql), parameters)
         finally:
             if ends:
                 self._in_transaction = False
@@ -82,11 +93,8 @@ class PgConnection:
         return cursor
 
     def executemany(self, sql: str, rows: Any, /) -> None:
-        try:
-            with self._live().cursor() as cursor:
-                cursor.executemany(_pg_sql(sql), list(rows))
-        except psycopg.OperationalError as error:
-            raise DatabaseUnavailable(f"the database is unavailable: {error}".strip()) from error
+        with _library_errors(), self._live().cursor() as cursor:
+            cursor.executemany(_pg_sql(sql), list(rows))
 
     def scalar(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         """The first column of the first row (None when there is no row)."""
@@ -131,7 +139,11 @@ class PostgresStore(SQLStore):
 
     def _begin_write(self) -> None:
         self._db.execute("BEGIN")
-        self._db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
+        try:
+            self._db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        except BaseException:  # the wait was cancelled, or the server went away
+            self._db.execute("ROLLBACK")
+            raise
 
     def _begin_read(self) -> None:
         self._db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -142,12 +154,8 @@ class PostgresStore(SQLStore):
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", list(values)
 
-    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray:
-        """One text value aggregated in the server, split by NumPy: fetching 100k rows one by
-        one (even with COPY, which psycopg hands over a row at a time) costs 5x as much. The
-        aggregate reads the ordered subquery in its order (PostgreSQL does not reorder a
-        plain aggregate's input from a sorted subquery)."""
-        text = self._db.scalar(f"SELECT string_agg(value::text, ',') FROM ({sql}) AS q", params)
+    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
+        text = self._db.scalar(f"SELECT string_agg(value::text, ',' ORDER BY {order_by}) FROM ({sql}) AS q", params)
         return np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
 
     # -- full text: tsvector ----------------------------------------------------------

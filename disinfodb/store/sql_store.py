@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -48,8 +48,18 @@ class Connection(Protocol):
 
 
 def redact_password(location: str) -> str:
-    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
-    return re.sub(r"^([a-z+]+://[^:/@]+:)[^@]*@", r"\1***@", location)
+    """A path or URL as it may be shown or logged: a URL's password (in the user part or a
+    `password=` parameter) replaced by ***."""
+    parts = urlsplit(location)
+    if not parts.scheme or not parts.netloc:
+        return location
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        if ":" in user:
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _now() -> datetime:
@@ -94,7 +104,8 @@ class SQLStore:
     # -- what a backend provides ----------------------------------------------------------
 
     def _begin_write(self) -> None:
-        """Start a write transaction that excludes other writers until it ends."""
+        """Start a write transaction that excludes other writers until it ends; if that
+        fails, no transaction is left open."""
         raise NotImplementedError
 
     def _begin_read(self) -> None:
@@ -113,8 +124,10 @@ class SQLStore:
         """`column IN values` as SQL with one parameter (lists of any length, no string-built SQL)."""
         raise NotImplementedError
 
-    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray:
-        """The `value` column of a query as an integer array, parsed in bulk."""
+    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
+        """The `value` column of a query (`order_by` names columns it selects) as an integer
+        array in that order, aggregated in the engine and parsed in bulk: fetching 100k
+        rows one at a time costs several times as much."""
         raise NotImplementedError
 
     def _text_pks(self, text: str) -> IntArray | None:
@@ -174,10 +187,18 @@ class SQLStore:
                 self._term_ids.clear()  # ids handed out inside the transaction are gone
                 raise
             else:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._term_ids.clear()
+                    self._after_failed_commit()
+                    raise
                 self._writes += 1
             finally:
                 self._in_transaction = False
+
+    def _after_failed_commit(self) -> None:
+        """Leave no transaction open after a COMMIT that raised (PostgreSQL has ended it)."""
 
     def _rollback(self) -> None:
         self._db.execute("ROLLBACK")

@@ -64,14 +64,21 @@ class SQLiteStore(SQLStore):
     def _begin_read(self) -> None:
         self._db.execute("BEGIN")
 
+    def _after_failed_commit(self) -> None:
+        if self._db.in_transaction:  # e.g. a deferred foreign key refused the COMMIT
+            self._db.execute("ROLLBACK")
+
     def _change_counter(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
-    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray:
-        text = self._db.execute(f"SELECT group_concat(value) FROM ({sql})", params).fetchone()[0]
+    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
+        # SQLite 3.40 has no ORDER BY inside aggregates; group_concat reads its ordered
+        # subquery in order (what SQLite does for a plain aggregate over one subquery).
+        text = self._db.execute(f"SELECT group_concat(value) FROM ({sql} ORDER BY {order_by})",
+                                params).fetchone()[0]
         if not text:
             return np.zeros(0, dtype=np.int64)
         return np.array(text.split(","), dtype=np.int64)

@@ -31,7 +31,7 @@ class _Source(Protocol):
 
     @property
     def connection(self) -> Any: ...
-    def int_column(self, sql: str, params: Sequence[Any] = ()) -> IntArray: ...
+    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray: ...
 
 
 def _gather(indptr: IntArray, values: IntArray, rows: IntArray) -> IntArray:
@@ -67,14 +67,15 @@ class TermIndex:
     @classmethod
     def load(cls, source: _Source) -> TermIndex:
         int_column, db = source.int_column, source.connection
-        link_cases = int_column("SELECT case_pk AS value FROM case_terms ORDER BY case_pk, term_id")
-        link_terms = int_column("SELECT term_id AS value FROM case_terms ORDER BY case_pk, term_id")
-        case_pks = int_column("SELECT pk AS value FROM cases ORDER BY pk")
+        # The two halves of each link, and each date and its case, in the same order.
+        link_cases = int_column("SELECT case_pk AS value, term_id FROM case_terms", "value, term_id")
+        link_terms = int_column("SELECT term_id AS value, case_pk FROM case_terms", "case_pk, value")
+        case_pks = int_column("SELECT pk AS value FROM cases", "value")
         size = int(case_pks[-1]) + 1 if len(case_pks) else 1
         published = np.full(size, NO_DATE, dtype=np.int64)
-        dated = "FROM cases WHERE published IS NOT NULL ORDER BY published, pk"  # covering index
-        published[int_column(f"SELECT pk AS value {dated}")] = int_column(
-            f"SELECT {source.date_ordinal_sql} AS value {dated}")
+        dated = "FROM cases WHERE published IS NOT NULL"  # (published, pk): a covering index
+        published[int_column(f"SELECT pk AS value, published {dated}", "published, value")] = int_column(
+            f"SELECT {source.date_ordinal_sql} AS value, published, pk {dated}", "published, pk")
         rows = db.execute("SELECT id, facet, key, label FROM terms ORDER BY id").fetchall()
         n_terms = (rows[-1][0] + 1) if rows else 1
         term_facet = np.full(n_terms, -1, dtype=np.int64)

@@ -2,17 +2,20 @@
 
 Every table is copied row by row with its keys (case pks, term ids, audit sequence
 numbers), so links between tables, narrative memberships and cached embeddings arrive
-intact. The target is written in one transaction: a failed copy leaves it as it was.
-Afterwards every table's row count and a checksum of every case are compared on both
-sides; a difference is an error, not a warning.
+intact. The source is read in one snapshot; the target is written in one transaction,
+and checked inside it before it commits: row counts and a checksum of every table must
+equal the source's, or the copy rolls back and the target is as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import psycopg
 
 from disinfodb.errors import DisinfoError
 from disinfodb.store.schema import COLUMNS, TABLE_KEYS, TABLES
@@ -28,36 +31,41 @@ class TransferError(DisinfoError):
 
 @dataclass(frozen=True)
 class Census:
-    """What a database holds: rows per table and a checksum over every case."""
+    """What a database holds: rows and a checksum per table (`checksum`: the cases')."""
 
     rows: dict[str, int]
-    checksum: str
+    digests: dict[str, str]
 
     @property
     def cases(self) -> int:
         return self.rows["cases"]
 
+    @property
+    def checksum(self) -> str:
+        return self.digests["cases"]
 
-def checksum(connection: Connection) -> str:
-    """SHA-256 over every case's id, version and stored document, whatever the engine.
 
-    Each case is hashed alone and the sorted digests are hashed together, so the result
-    does not depend on how an engine's collation orders the ids."""
-    digests = sorted(hashlib.sha256(f"{case_id}\x1f{version}\x1f{doc}".encode()).digest()
-                     for case_id, version, doc in connection.execute("SELECT id, version, doc FROM cases"))
+def checksum(connection: Connection, table: str = "cases") -> str:
+    """SHA-256 over every row of a table, whatever the engine: each row is hashed alone
+    and the sorted digests hashed together, so neither the order rows are read in nor an
+    engine's collation changes it. For `cases`: id, version and the stored document."""
+    columns = ("id", "version", "doc") if table == "cases" else COLUMNS[table]
+    digests = sorted(hashlib.sha256(repr(row).encode()).digest()
+                     for batch in _batches(connection, table, columns) for row in batch)
     return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
 def census(store: SQLStore) -> Census:
+    """Rows and checksums of every table, in one snapshot (or the open write transaction)."""
     with store.snapshot():
         rows = {table: int(store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table in TABLES}
-        return Census(rows, checksum(store.connection))
+        return Census(rows, {table: checksum(store.connection, table) for table in TABLES})
 
 
 def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
                   progress: Callable[[str, int], None] | None = None) -> Census:
-    """Copy every table of `source` into `target` and verify the copy.
+    """Copy every table of `source` into `target` and verify the copy before it commits.
 
     The target must be empty unless `replace` (then its rows are deleted first, in the
     same transaction as the copy). Returns the census both sides agree on.
@@ -65,36 +73,49 @@ def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
     if source.schema_version != target.schema_version:
         raise TransferError(f"schema versions differ ({source.schema_version} -> {target.schema_version}):"
                             " open both with this version of disinfodb first")
-    with target.transaction():
-        held = target.count() + int(target.connection.execute("SELECT count(*) FROM users").fetchone()[0])
-        if held and not replace:
-            raise TransferError(f"{target.display_location} is not empty ({target.count():,} cases):"
-                                " copy into an empty database, or replace its contents with --force")
-        _defer_foreign_keys(target)
-        for table in reversed(TABLES):
-            target.connection.execute(f"DELETE FROM {table}")
-        with source.snapshot():
-            for table in TABLES:
-                columns = COLUMNS[table]
-                insert = (f"INSERT INTO {table} ({', '.join(columns)})"
-                          f" VALUES ({', '.join('?' for _ in columns)})")
-                copied = 0
-                for batch in _batches(source.connection, table, columns):
-                    target.connection.executemany(insert, batch)
-                    copied += len(batch)
-                    if progress:
-                        progress(table, copied)
-        if target.dialect == "postgresql":
-            for table, column in _IDENTITIES.items():
-                target.connection.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
-                    f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")
-    expected, arrived = census(source), census(target)
-    if expected != arrived:
-        differ = [t for t in TABLES if expected.rows[t] != arrived.rows[t]]
-        raise TransferError(f"the copy differs from its source (tables {', '.join(differ) or 'none'},"
-                            f" checksum {'same' if expected.checksum == arrived.checksum else 'differs'})")
+    try:
+        with target.transaction():
+            _refuse_unless_empty(target, replace)
+            _defer_foreign_keys(target)
+            for table in reversed(TABLES):
+                target.connection.execute(f"DELETE FROM {table}")
+            with source.snapshot():
+                expected = census(source)
+                for table in TABLES:
+                    _copy_table(source, target, table, progress)
+            if target.dialect == "postgresql":
+                for table, column in _IDENTITIES.items():
+                    target.connection.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                        f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")
+            arrived = census(target)
+            if arrived != expected:
+                differ = [t for t in TABLES if (expected.rows[t], expected.digests[t])
+                          != (arrived.rows[t], arrived.digests[t])]
+                raise TransferError(f"the copy differs from its source in {', '.join(differ)}:"
+                                    " nothing was written")
+    except (sqlite3.IntegrityError, psycopg.IntegrityError) as error:
+        raise TransferError(f"the source does not hold together ({error}): nothing was written") from None
     return arrived
+
+
+def _refuse_unless_empty(target: SQLStore, replace: bool) -> None:
+    held = target.count() + int(target.connection.execute("SELECT count(*) FROM users").fetchone()[0])
+    if held and not replace:
+        raise TransferError(f"{target.display_location} is not empty ({target.count():,} cases):"
+                            " copy into an empty database, or replace its contents with --force")
+
+
+def _copy_table(source: SQLStore, target: SQLStore, table: str, progress: Callable[[str, int], None] | None
+                ) -> None:
+    columns = COLUMNS[table]
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    copied = 0
+    for batch in _batches(source.connection, table, columns):
+        target.connection.executemany(insert, batch)
+        copied += len(batch)
+        if progress:
+            progress(table, copied)
 
 
 def _defer_foreign_keys(store: SQLStore) -> None:
@@ -107,11 +128,13 @@ def _defer_foreign_keys(store: SQLStore) -> None:
 
 
 def _batches(connection: Connection, table: str, columns: tuple[str, ...]) -> Iterator[list[tuple[Any, ...]]]:
-    """A table's rows in key order, a batch at a time (keyset paging: constant memory)."""
+    """A table's rows (with its key columns) in key order, a batch at a time (keyset
+    paging: constant memory, and the same on both engines)."""
     keys = TABLE_KEYS[table]
+    selected = [*columns, *(k for k in keys if k not in columns)]
     order = ", ".join(keys)
-    select = f"SELECT {', '.join(columns)} FROM {table}"
-    key_at = [columns.index(k) for k in keys]
+    select = f"SELECT {', '.join(selected)} FROM {table}"
+    key_at = [selected.index(k) for k in keys]
     last: tuple[Any, ...] | None = None
     while True:
         if last is None:
@@ -123,5 +146,5 @@ def _batches(connection: Connection, table: str, columns: tuple[str, ...]) -> It
         if not rows:
             return
         batch = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
-        yield batch
         last = tuple(batch[-1][i] for i in key_at)
+        yield [row[:len(columns)] for row in batch]
