@@ -29,15 +29,21 @@ WRITERS = 4
 INCREMENTS = 15
 
 
-def _bump(location: str, writer: int) -> int:
+def _bump(location: str, writer: int, start: threading.Barrier) -> int:
     """Add this writer's marks to one shared case, read-modify-write with the version as a
-    lock; a refused (stale) edit is re-read and retried. Returns the retries it needed."""
+    lock; a refused (stale) edit is re-read and retried. Returns the retries it needed.
+
+    The writers start together (a process takes a second to start: without the barrier
+    the first could finish before the last begins), and each thinks for a millisecond
+    between reading and writing, as an editor does for much longer."""
     store = open_store(location)
     retries = 0
     try:
+        start.wait(timeout=60)
         for number in range(INCREMENTS):
             while True:
                 case = store.get("shared-case")
+                time.sleep(0.001)
                 edited = case.model_copy(update={"keywords": [*case.keywords, f"w{writer}-{number}"]})
                 try:
                     store.replace("shared-case", edited, actor=f"writer-{writer}", expected_version=case.version)
@@ -53,8 +59,10 @@ def test_concurrent_writers_lose_no_update(store_location: str) -> None:
     store = open_store(store_location)
     store.create(Case(id="shared-case", title="A case everyone edits"))
     store.close()
-    with multiprocessing.get_context("spawn").Pool(WRITERS) as pool:
-        retries = pool.starmap(_bump, [(store_location, w) for w in range(WRITERS)])
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(WRITERS) as pool:
+        start = manager.Barrier(WRITERS)
+        retries = pool.starmap(_bump, [(store_location, w, start) for w in range(WRITERS)])
     store = open_store(store_location)
     case = store.get("shared-case")
     expected = {f"w{w}-{n}" for w in range(WRITERS) for n in range(INCREMENTS)}
