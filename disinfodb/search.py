@@ -162,7 +162,12 @@ def _term(text: str, allow_prefix: bool) -> Term | None:
     return text, prefix
 
 
-def _render(parsed: ParsedQuery, term: Callable[[Term], str], and_: str, or_: str, and_not: str) -> str:
+def _translate(text: str, term: Callable[[Term], str], and_: str, or_: str, and_not: str) -> str | None:
+    """Query text in an engine's syntax, given how it quotes a term and spells AND, OR and
+    AND NOT; None when there is no text."""
+    parsed = parse_query(text)
+    if parsed is None:
+        return None
     positive = and_.join("(" + or_.join(term(t) for t in group) + ")" for group in parsed.groups)
     if parsed.excluded:
         return f"({positive}){and_not}({or_.join(term(t) for t in parsed.excluded)})"
@@ -171,10 +176,7 @@ def _render(parsed: ParsedQuery, term: Callable[[Term], str], and_: str, or_: st
 
 def to_fts(text: str) -> str | None:
     """User query text as a safe FTS5 expression (every word a quoted FTS5 string)."""
-    parsed = parse_query(text)
-    if parsed is None:
-        return None
-    return _render(parsed, _fts5_term, " AND ", " OR ", " NOT ")
+    return _translate(text, _fts5_term, " AND ", " OR ", " NOT ")
 
 
 def _fts5_term(term: Term) -> str:
@@ -185,10 +187,7 @@ def _fts5_term(term: Term) -> str:
 def to_tsquery(text: str) -> str | None:
     """User query text as a safe PostgreSQL `to_tsquery` expression: every word or phrase
     a quoted operand (a quoted phrase becomes words in sequence, `<->`)."""
-    parsed = parse_query(text)
-    if parsed is None:
-        return None
-    return _render(parsed, _tsquery_term, " & ", " | ", " & !")
+    return _translate(text, _tsquery_term, " & ", " | ", " & !")
 
 
 def _tsquery_term(term: Term) -> str:
