@@ -31,14 +31,6 @@ MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around matched words in snippets, befo
 _PLAIN_SNIPPET_CHARS = 240
 
 
-class Cursor(Protocol):
-    """The part of a DB-API cursor the stores use."""
-
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-
-
 class Connection(Protocol):
     """A connection that runs `?`-placeholder SQL: sqlite3's, or the PostgreSQL adapter."""
 
