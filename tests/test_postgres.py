@@ -29,7 +29,7 @@ from disinfodb.rebuttals import rebuttal_index
 from disinfodb.review import build_digest, to_markdown
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLStore, open_store
-from disinfodb.store.postgres import WRITE_LOCK
+from disinfodb.store.postgres import WRITE_LOCK, PostgresStore
 from disinfodb.store.transfer import TransferError, census, copy_database
 from disinfodb.trends import cooccurrence, series
 
@@ -201,6 +201,7 @@ def test_a_writer_that_loses_its_connection_while_waiting_for_the_lock_recovers(
     administrator, a restart): that write fails as unavailable, and the next one works."""
     store = open_store(postgres_url)
     holder = psycopg.connect(postgres_url, autocommit=True)
+    observer = psycopg.connect(postgres_url, autocommit=True)
     try:
         holder.execute("BEGIN")
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
@@ -212,23 +213,26 @@ def test_a_writer_that_loses_its_connection_while_waiting_for_the_lock_recovers(
             except DisinfoError as error:
                 failures.append(error)
 
+        assert isinstance(store, PostgresStore)
+        pid = store.connection.backend_pid
         writer = threading.Thread(target=write)
         writer.start()
-        waiting: list[tuple[int]] = []
-        for _ in range(100):
-            waiting = holder.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                     " AND query LIKE '%pg_advisory_xact_lock%'").fetchall()
-            if waiting:
+        queued = False
+        for _ in range(400):
+            queued = bool(observer.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted",
+                                           (pid,)).fetchall())
+            if queued or not writer.is_alive():
                 break
             time.sleep(0.05)
-        assert len(waiting) == 1, "the writer never queued for the lock"
-        holder.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+        assert queued, f"the writer never queued for the lock (alive: {writer.is_alive()}, failures: {failures})"
+        observer.execute("SELECT pg_terminate_backend(%s)", (pid,))
         writer.join(timeout=10)
         assert len(failures) == 1 and isinstance(failures[0], DatabaseUnavailable)
         holder.execute("COMMIT")
         store.upsert(Case(id="after", title="A write after the lost one"))
         assert store.count() == 1 and store.get("after")
     finally:
+        observer.close()
         holder.close()
         store.close()
 

@@ -102,6 +102,11 @@ class PgConnection:
         return None if row is None else row[0]
 
     @property
+    def backend_pid(self) -> int:
+        """The server process serving this connection (what pg_stat_activity and pg_locks name)."""
+        return int(self._raw.info.backend_pid)
+
+    @property
     def alive(self) -> bool:
         return not (self._raw.closed or self._raw.broken)
 
