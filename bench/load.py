@@ -1,7 +1,7 @@
 """The API under a bounded load from another process: throughput, latency, errors and
 lost writes.
 
-Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60]
+Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker]
      [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
 
 Serves a copy of every real case (bench/.cache/real.sqlite, copied into --db when that is
@@ -13,6 +13,13 @@ case (10%), a match of a case title (10%), an edit of a random case with its ver
 response; an error is a 5xx or a failed connection. Afterwards every acknowledged edit
 must be in the database: its marker in the case (unless a later acknowledged edit of the
 same case replaced it) and one audit row per acknowledged edit.
+
+Each client has an address of its own (X-Forwarded-For, trusted from loopback through
+`serve --forwarded-allow-ips`), as clients behind a reverse proxy would: anonymous
+searches are metered per address. With --attacker the same mix runs twice on one server,
+first alone, then with one more anonymous client looping the costliest search the parser
+accepts (disinfodb.search.COSTLIEST_QUERY) as fast as it is answered; both are reported, and the attacker's
+own answers are counted apart.
 
 With --restart-after, a shell command (e.g. restarting the PostgreSQL server with
 `pg_ctl -m immediate restart`) runs that many seconds into the load; the report then
@@ -40,13 +47,12 @@ from bench.import_search import percentile, query_mix
 from bench.web_pages import CACHE, page_params, real_database
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Case
+from disinfodb.search import COSTLIEST_QUERY
 from disinfodb.store import is_postgres_url, open_store
 from disinfodb.store.transfer import copy_database
 
 KINDS = ("search", "case", "match", "edit")
 WEIGHTS = (70, 10, 10, 10)
-
-
 class Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -70,11 +76,18 @@ class Tally:
                 self.statuses[status] += 1
 
 
+def address(number: int) -> dict[str, str]:
+    """The X-Forwarded-For header of client `number`: an address of its own."""
+    return {"X-Forwarded-For": f"10.0.{number // 250}.{number % 250 + 1}"}
+
+
 def client(base: str, token: str, ids: list[str], titles: list[str], queries: list[httpx.QueryParams],
-           until: float, tally: Tally, seed: int) -> None:
+           until: float, tally: Tally, seed: int, phase: int = 0) -> None:
+    """One client: the same requests in every phase (the seed), but edits that always
+    change the case (the phase is in their marker)."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=base, timeout=30, headers=address(seed)) as http:
         while time.monotonic() < until:
             kind = rng.choices(KINDS, WEIGHTS)[0]
             started = time.perf_counter()
@@ -87,10 +100,22 @@ def client(base: str, token: str, ids: list[str], titles: list[str], queries: li
                 elif kind == "match":
                     status = http.post("/api/match", json={"text": rng.choice(titles), "limit": 5}).status_code
                 else:
-                    status = edit(http, headers, rng.choice(ids), f"load-{seed}-{rng.random():.12f}", tally)
+                    status = edit(http, headers, rng.choice(ids), f"load-{phase}-{seed}-{rng.random():.12f}", tally)
             except httpx.HTTPError:
                 status = None
             tally.add(kind, time.perf_counter() - started, status)
+
+
+def attacker(base: str, until: float, tally: Tally) -> None:
+    """One anonymous client looping the costliest accepted search, ignoring Retry-After."""
+    with httpx.Client(base_url=base, timeout=30, headers=address(999)) as http:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            try:
+                status: int | None = http.get("/api/cases", params={"q": COSTLIEST_QUERY}).status_code
+            except httpx.HTTPError:
+                status = None
+            tally.add("search", time.perf_counter() - started, status)
 
 
 def edit(http: httpx.Client, headers: dict[str, str], case_id: str, marker: str, tally: Tally) -> int:
@@ -140,6 +165,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--attacker", action="store_true",
+                        help="run the mix again with one more client looping the costliest search")
     parser.add_argument("--db", help="a postgresql:// URL to load instead of a SQLite copy (replaced!)")
     parser.add_argument("--restart-after", type=float, help="run --restart-command this many seconds in")
     parser.add_argument("--restart-command", help="a shell command, e.g. restarting the PostgreSQL server")
@@ -149,7 +176,7 @@ def main() -> int:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", db, "--port", str(port),
-                               "--model", "use-m", "--match-per-minute", "0"],
+                               "--model", "use-m", "--match-per-minute", "0", "--forwarded-allow-ips", "127.0.0.1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -161,27 +188,53 @@ def main() -> int:
                 time.sleep(0.2)
         queries = [httpx.QueryParams(tuple(page_params(q)[:-1])) for _, q in query_mix(real_cases, 400)]
         ids, titles = [c.id for c in real_cases], [c.title for c in real_cases]
-        tally = Tally()
-        until = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=client, args=(base, token, ids, titles, queries, until, tally, n))
-                   for n in range(args.clients)]
-        restart: list[float] = []
-        if args.restart_after is not None and args.restart_command:
-            threads.append(threading.Thread(target=run_later, args=(args.restart_after, args.restart_command,
-                                                                    restart)))
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        phases = [False, True] if args.attacker else [False]
+        for phase, with_attacker in enumerate(phases):
+            tally, attacks = Tally(), Tally()
+            until = time.monotonic() + args.seconds
+            threads = [threading.Thread(target=client, args=(base, token, ids, titles, queries, until, tally, n,
+                                                             phase)) for n in range(args.clients)]
+            if with_attacker:
+                threads.append(threading.Thread(target=attacker, args=(base, until, attacks)))
+            restart: list[float] = []
+            if args.restart_after is not None and args.restart_command and not with_attacker:
+                threads.append(threading.Thread(target=run_later, args=(args.restart_after, args.restart_command,
+                                                                        restart)))
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            if args.attacker:
+                print("with one more client looping the costliest accepted search:" if with_attacker else
+                      "the mix alone:")
+            report(tally, elapsed, args.clients, db, audit_before)
+            audit_before = audit_count(db)
+            if with_attacker:
+                report_attacker(attacks, elapsed)
+            if restart:
+                report_outage(tally, restart)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    report(tally, elapsed, args.clients, db, audit_before)
-    if restart:
-        report_outage(tally, restart)
     return 0
+
+
+def audit_count(db: str) -> int:
+    store = open_store(db)
+    try:
+        return store.audit_count()
+    finally:
+        store.close()
+
+
+def report_attacker(attacks: Tally, elapsed: float) -> None:
+    total = sum(len(v) for v in attacks.latency.values())
+    answered = attacks.statuses.get(200, 0)
+    print(f"  the attacker ({COSTLIEST_QUERY[:40]}...): {total:,} requests in {elapsed:.0f} s,"
+          f" {answered:,} answered (200), {attacks.statuses.get(429, 0):,} refused (429);"
+          f" statuses {dict(sorted(attacks.statuses.items()))}")
 
 
 def run_later(delay: float, command: str, times: list[float]) -> None:

@@ -11,9 +11,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from disinfodb.errors import AccountError
 from disinfodb.store import SQLStore
@@ -83,11 +85,25 @@ def _now() -> datetime:
 
 
 class Accounts:
-    """The account tables of a store."""
+    """The account tables of a store.
 
-    def __init__(self, store: SQLStore) -> None:
+    Writes go through `store`; the lookups every request makes (a token, a session) go
+    through `reader` when a server gives one, so a request never waits for the writer
+    (an import holds it for minutes). When a token was last used is kept in memory and
+    written by `flush_uses` (a server does it in the background), not on the request path.
+    """
+
+    def __init__(self, store: SQLStore, reader: SQLStore | None = None) -> None:
         self.store = store
+        self.reader = reader or store
         self._db = store.connection
+        self._uses: dict[str, datetime] = {}  # token hash -> last use not yet written
+        self._recorded: dict[str, datetime] = {}  # token hash -> last use known to be stored
+        self._uses_lock = threading.Lock()
+
+    def _read(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a lookup, on the reader's connection (under its lock)."""
+        return self.reader.fetch_all(sql, parameters)
 
     # -- users ------------------------------------------------------------------------
 
@@ -155,6 +171,7 @@ class Accounts:
         return token
 
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
+        self.flush_uses()
         rows = self._db.execute(
             "SELECT hash, user_name, label, created_at, last_used_at FROM tokens"
             " WHERE CAST(? AS TEXT) IS NULL OR user_name = ? ORDER BY created_at", (name, name))
@@ -173,14 +190,37 @@ class Accounts:
 
     def user_for_token(self, token: str) -> User | None:
         digest = secret_hash(token)
-        row = self._db.execute("SELECT user_name, last_used_at FROM tokens WHERE hash = ?", (digest,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT u.name, u.role, u.password_hash IS NOT NULL FROM tokens t"
+                          " JOIN users u ON u.name = t.user_name WHERE t.hash = ?", (digest,))
+        if not rows:
             return None
         now = _now()
-        if row[1] is None or datetime.fromisoformat(row[1]) < now - _USE_RESOLUTION:
-            with self.store.transaction():  # at most one write a minute per token, not one per request
-                self._db.execute("UPDATE tokens SET last_used_at = ? WHERE hash = ?", (now.isoformat(), digest))
-        return self.find_user(row[0])
+        with self._uses_lock:
+            known = self._uses.get(digest) or self._recorded.get(digest)
+            if known is None or known < now - _USE_RESOLUTION:  # at most one write a minute per token
+                self._uses[digest] = now
+        name, role, has_password = rows[0]
+        return User(name, Role(role), bool(has_password))
+
+    def flush_uses(self) -> int:
+        """Write when the tokens used since the last flush were last used; how many."""
+        with self._uses_lock:
+            pending, self._uses = self._uses, {}
+        if not pending:
+            return 0
+        try:
+            with self.store.transaction():
+                self._db.executemany("UPDATE tokens SET last_used_at = ? WHERE hash = ?",
+                                     [(at.isoformat(), digest) for digest, at in pending.items()])
+        except BaseException:
+            with self._uses_lock:  # not written: keep them for the next flush
+                self._uses = pending | self._uses
+            raise
+        with self._uses_lock:
+            self._recorded.update(pending)
+            if len(self._recorded) > 100_000:  # it is only a cache of what the table says
+                self._recorded.clear()
+        return len(pending)
 
     # -- web sessions -----------------------------------------------------------------
 
@@ -195,9 +235,10 @@ class Accounts:
         return session
 
     def user_for_session(self, session: str) -> User | None:
-        row = self._db.execute("SELECT user_name FROM sessions WHERE hash = ? AND expires_at > ?",
-                               (secret_hash(session), _now().isoformat())).fetchone()
-        return self.find_user(row[0]) if row else None
+        rows = self._read("SELECT u.name, u.role, u.password_hash IS NOT NULL FROM sessions s"
+                          " JOIN users u ON u.name = s.user_name WHERE s.hash = ? AND s.expires_at > ?",
+                          (secret_hash(session), _now().isoformat()))
+        return User(rows[0][0], Role(rows[0][1]), bool(rows[0][2])) if rows else None
 
     def end_session(self, session: str) -> None:
         with self.store.transaction():

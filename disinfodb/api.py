@@ -23,9 +23,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, BeforeValidator, Field
 
 from disinfodb.accounts import Role
-from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ServiceDep, client_key, token_user
+from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ApiSearcher, ServiceDep, client_key, token_user
 from disinfodb.cases import Case
-from disinfodb.export import CHUNKS, FILE_SUFFIXES, MEDIA_TYPES
+from disinfodb.export import FILE_SUFFIXES, MEDIA_TYPES, export_chunks
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import InputTooLarge
@@ -152,9 +152,12 @@ SearchParams = Annotated[SearchQuery, Depends(search_params)]
 router = APIRouter(prefix="/api", responses=problems(400, 401, 413, 422))
 
 
-@router.get("/cases", response_model=SearchOut, tags=["cases"])
-def search_cases(service: ServiceDep, query: SearchParams, _: ApiReader) -> SearchOut:
-    results = service.reader.search(query)
+@router.get("/cases", response_model=SearchOut, tags=["cases"], responses=problems(429))
+def search_cases(service: ServiceDep, query: SearchParams, searcher: ApiSearcher) -> SearchOut:
+    """Cases matching words and filters, with facet counts. Anonymous clients share a
+    budget of search time per address (429 with Retry-After once it is spent)."""
+    with service.searching(searcher.budget_key) as store:
+        results = store.search(query)
     return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
                      results=results.hits, facets=results.facets)
 
@@ -208,11 +211,15 @@ def stats(service: ServiceDep, _: ApiReader) -> dict[str, Any]:
 @router.get("/export", tags=["cases"], response_class=StreamingResponse,
             responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
 def export(service: ServiceDep, query: SearchParams, _: ApiReader,
-           format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl") -> StreamingResponse:
+           format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl",
+           raw_csv: Annotated[bool, Query(description="CSV only: keep cells that start with = + - @ as they are"
+                                                      " (by default they get a leading ' so that spreadsheets"
+                                                      " show them as text and never run them as formulas)")] = False,
+           ) -> StreamingResponse:
     """Every case the filters select (the full-text query is not applied), streamed."""
     cases = service.reader.iter_cases(query)
     first = next(cases, None)  # applies the filters now: a bad one is a problem (400), not a broken stream
-    chunks = CHUNKS[format](cases if first is None else itertools.chain([first], cases))
+    chunks = export_chunks(format, cases if first is None else itertools.chain([first], cases), raw_csv)
     filename = f"disinfodb-{date.today().isoformat()}{FILE_SUFFIXES[format]}"
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -225,19 +232,21 @@ def create_case(service: ServiceDep, case: Case, user: ApiEditor, response: Resp
     return stored
 
 
-@router.put("/cases/{case_id}", response_model=Case, tags=["writes"], responses=problems(403, 404, 409))
-def update_case(service: ServiceDep, case_id: str, case: Case, user: ApiEditor) -> Case:
-    """Replace a case. Send the `version` you edited: if the case changed since, 409."""
-    _, stored = service.writer.replace(case_id, case, actor=user.name,
-                                       expected_version=case.version or None)
-    return stored
+@router.put("/cases/{case_id}", response_model=Case, tags=["writes"], responses=problems(403, 404, 409, 428))
+def update_case(service: ServiceDep, case_id: str, case: Case, user: ApiEditor,
+                force: Annotated[bool, Query(description="Admins only: overwrite without a version")] = False) -> Case:
+    """Replace a case. Send the `version` you edited: if the case changed since, 409;
+    without one, 428 (with the current version)."""
+    return service.replace_case(case_id, case, user, case.version or None, force)
 
 
-@router.delete("/cases/{case_id}", status_code=204, tags=["writes"], responses=problems(403, 404, 409))
+@router.delete("/cases/{case_id}", status_code=204, tags=["writes"], responses=problems(403, 404, 409, 428))
 def delete_case(service: ServiceDep, case_id: str, user: ApiEditor,
-                version: Annotated[int | None, Query(ge=1, description="The version you mean to delete")] = None
+                version: Annotated[int | None, Query(ge=1, description="The version you mean to delete")] = None,
+                force: Annotated[bool, Query(description="Admins only: delete without a version")] = False,
                 ) -> Response:
-    service.writer.delete(case_id, actor=user.name, expected_version=version)
+    """Delete a case (its history is kept). Without `version`, 428 (with the current version)."""
+    service.delete_case(case_id, user, version, force)
     return Response(status_code=204)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from disinfodb import trends
 from disinfodb.api import FilterParams, OptionalDate
-from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ServiceDep
+from disinfodb.auth import ApiAdmin, ApiEditor, ApiReader, ApiSearcher, ServiceDep
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.narratives import ClusterParams, Narrative, NarrativeBook, build_narratives
 from disinfodb.problems import problems
@@ -156,15 +156,16 @@ def get_narrative(service: ServiceDep, narrative_id: str, _: ApiReader) -> Narra
     return NarrativeDetailOut(**NarrativeOut.of(narrative).model_dump(), members=book.members(narrative.id))
 
 
-@router.get("/narratives/{narrative_id}/trend", response_model=SeriesOut, responses=problems(404))
-def narrative_trend(service: ServiceDep, narrative_id: str, _: ApiReader, query: FilterParams,
+@router.get("/narratives/{narrative_id}/trend", response_model=SeriesOut, responses=problems(404, 429))
+def narrative_trend(service: ServiceDep, narrative_id: str, searcher: ApiSearcher, query: FilterParams,
                     period: PeriodParam = "month") -> SeriesOut:
     """A narrative's cases per period, with their share of all cases in each period."""
-    return SeriesOut.of(trends.series(service.reader, trends.NARRATIVE, narrative_id, period, query))
+    with service.searching(searcher.budget_key) as store:
+        return SeriesOut.of(trends.series(store, trends.NARRATIVE, narrative_id, period, query))
 
 
-@router.get("/trends", response_model=SeriesOut, responses=problems(404))
-def trend(service: ServiceDep, _: ApiReader, query: FilterParams, period: PeriodParam = "month",
+@router.get("/trends", response_model=SeriesOut, responses=problems(404, 429))
+def trend(service: ServiceDep, searcher: ApiSearcher, query: FilterParams, period: PeriodParam = "month",
           facet: Annotated[Grouping | None, Query(description="Count one value of this facet (or a narrative)")]
           = None,
           value: Annotated[str | None, Query(max_length=500, description="The value (a narrative's id)")] = None,
@@ -174,7 +175,8 @@ def trend(service: ServiceDep, _: ApiReader, query: FilterParams, period: Period
     included, from the first to the last period with any case."""
     if (facet is None) != (value is None):
         raise QuerySyntaxError("give both facet and value, or neither")
-    return SeriesOut.of(trends.series(service.reader, facet, value, period, query))
+    with service.searching(searcher.budget_key) as store:
+        return SeriesOut.of(trends.series(store, facet, value, period, query))
 
 
 @router.get("/emerging", response_model=EmergingOut)
@@ -198,15 +200,16 @@ def emerging(service: ServiceDep, _: ApiReader,
                                         first_seen=g.first_seen, new=g.new) for g in found.items])
 
 
-@router.get("/cooccurrence", response_model=CooccurrenceOut)
-def cooccurrence(service: ServiceDep, _: ApiReader, query: FilterParams,
+@router.get("/cooccurrence", response_model=CooccurrenceOut, responses=problems(429))
+def cooccurrence(service: ServiceDep, searcher: ApiSearcher, query: FilterParams,
                  rows: Grouping = "keyword", cols: Grouping = "country",
                  n: Annotated[int, Query(ge=1, le=MAX_N, description="Values per axis of the matrix")] = 15,
                  pairs: Annotated[int, Query(ge=0, le=200, description="Most frequent pairs to list")] = 25,
                  ) -> CooccurrenceOut:
     """Which values of two facets (or narratives) appear in the same cases: counts and lift
     for the n most frequent values of each, and the most frequent pairs overall."""
-    found = trends.cooccurrence(service.reader, rows, cols, query, n=n, pairs=pairs)
+    with service.searching(searcher.budget_key) as store:
+        found = trends.cooccurrence(store, rows, cols, query, n=n, pairs=pairs)
     return CooccurrenceOut(
         rows_facet=found.rows_facet, cols_facet=found.cols_facet, total=found.total,
         rows=[_value(v) for v in found.rows], cols=[_value(v) for v in found.cols], counts=found.counts,

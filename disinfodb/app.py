@@ -18,6 +18,7 @@ from disinfodb.api import router as api_router
 from disinfodb.api_insights import router as insights_api_router
 from disinfodb.api_rebuttals import router as rebuttals_api_router
 from disinfodb.errors import DisinfoError
+from disinfodb.headers import SecurityHeaders
 from disinfodb.limits import BodySizeLimit
 from disinfodb.problems import error_response, problem
 from disinfodb.service import Service, Settings
@@ -33,7 +34,7 @@ def create_app(store: SQLStore | None = None, model: str | None = None,
                settings: Settings | None = None) -> FastAPI:
     """The app (API and web pages) over a store (default: $DISINFODB_DB or ./disinfodb.sqlite)."""
     service = Service(store or open_store(), model, settings)
-    app = FastAPI(title="disinfodb", version=__version__,
+    app = FastAPI(title="disinfodb", version=__version__, docs_url=None, redoc_url=None,
                   description="Search, read, match and edit debunked disinformation cases. Reads are public"
                               " unless the instance is private; writes need `Authorization: Bearer <token>`"
                               " of an editor (`disinfodb token create NAME`).")
@@ -44,9 +45,15 @@ def create_app(store: SQLStore | None = None, model: str | None = None,
     app.include_router(web_router)
     app.include_router(review_pages.router)
     app.include_router(trend_pages.router)
+    # The API docs page runs Swagger UI from the files the fastapi-offline package ships:
+    # no CDN, and a Content-Security-Policy that allows this site's own scripts only.
+    app.mount("/static/swagger", StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger")
     app.mount("/static", StaticFiles(packages=[("disinfodb.web", "static")]), name="static")
     add_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=service.settings.max_body_bytes)
+    settings = service.settings
+    texts = dict.fromkeys(("/api/match", "/api/suggest-disproof", "/check"), settings.max_match_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits=texts)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(ServerTiming)
     return app
 

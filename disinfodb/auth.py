@@ -7,13 +7,20 @@ signed-in browser write through the API; web forms carry a CSRF token (see `web`
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from disinfodb.accounts import Role, User
 from disinfodb.errors import NotAllowed, NotSignedIn
+from disinfodb.limits import RateLimited
 from disinfodb.service import Service
+
+# A refused anonymous search is answered this late (at most): a client that loops without
+# reading Retry-After then costs the server a sleeping coroutine, not a busy core.
+TARPIT_SECONDS = 2.0
 
 SESSION_COOKIE = "disinfodb_session"
 
@@ -104,7 +111,39 @@ def page_editor(request: Request) -> User:
     return user
 
 
+@dataclass(frozen=True)
+class Searcher:
+    """Who runs a search, and the budget it is metered against (None: a signed-in user)."""
+
+    user: User | None
+    budget_key: str | None
+
+
+async def _admitted(service: Service, user: User | None, request: Request) -> Searcher:
+    """Anonymous searches draw on their address's budget of search time; one that has
+    spent it waits (asynchronously) and is refused with Retry-After."""
+    if user is not None:
+        return Searcher(user, None)
+    key = client_key(None, request)
+    try:
+        service.search_budget.admit(key)
+    except RateLimited as refused:
+        await asyncio.sleep(min(refused.retry_after, TARPIT_SECONDS))
+        raise
+    return Searcher(None, key)
+
+
+async def api_searcher(request: Request, user: Annotated[User | None, Depends(api_reader)]) -> Searcher:
+    return await _admitted(service_of(request), user, request)
+
+
+async def page_searcher(request: Request, user: Annotated[User | None, Depends(page_visitor)]) -> Searcher:
+    return await _admitted(service_of(request), user, request)
+
+
 ServiceDep = Annotated[Service, Depends(service_of)]
+ApiSearcher = Annotated[Searcher, Depends(api_searcher)]
+PageSearcher = Annotated[Searcher, Depends(page_searcher)]
 ApiReader = Annotated[User | None, Depends(api_reader)]
 ApiEditor = Annotated[User, Depends(api_editor)]
 ApiAdmin = Annotated[User, Depends(api_admin)]

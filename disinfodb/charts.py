@@ -97,7 +97,7 @@ def _open(kind: str, chart_id: str, width: float, height: float, title: str, des
     role = "group" if interactive else "img"
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" id="{chart_id}"'
             f' viewBox="0 0 {_n(width)} {_n(height)}" width="{_n(width)}" height="{_n(height)}"'
-            f' style="max-width:100%;height:auto" role="{role}" aria-label="{_e(title)}"'
+            f' role="{role}" aria-label="{_e(title)}"'
             f' aria-describedby="{chart_id}-desc" font-family="{FONT}" font-size="12" fill="{INK}">'
             f'<title id="{chart_id}-title">{_e(title)}</title><desc id="{chart_id}-desc">{_e(desc or title)}</desc>'
             '<rect width="100%" height="100%" fill="#ffffff"/>')  # opaque also on a dark page
@@ -224,7 +224,7 @@ def _lines(series: Sequence[LineSeries], frame: _Frame, share: bool, fmt: Callab
         parts.append(f'<g class="series"><path d="{path}" fill="none" stroke="{colour}" stroke-width="2"'
                      f' stroke-linejoin="round"{dashed}/>')
         always = len(points) <= 24  # few points: draw them; many: only on hover
-        cls = "" if always else ' class="pt"'
+        cls = "" if always else ' class="pt" fill-opacity="0"'  # app.css shows it on hover
         for (d, v), note in points:
             tip = f"{s.label} · {period_text(d, period)}: {percent_text(v, 0.001) if share else fmt(v)}"
             tip += f" ({note})" if note else ""
@@ -248,8 +248,7 @@ def line_chart(series: Sequence[LineSeries], title: str, desc: str = "", *, shar
     left, right, top, bottom = 58.0, 18.0, 12.0 + (24 if show_title else 0), 30.0
     entries, legend_h = _legend(series, left, width - right, top, len(series) > 1 if legend is None else legend)
     top += legend_h
-    parts = [_open("line", cid, width, height, title, desc, interactive=any(s.href for s in series)),
-             "<style>.pt{fill-opacity:0}.pt:hover{fill-opacity:1}</style>"]
+    parts = [_open("line", cid, width, height, title, desc, interactive=any(s.href for s in series))]
     if show_title:
         parts.append(f'<text x="{_n(left)}" y="20" font-size="15" font-weight="600">{_e(title)}</text>')
     days = [d for s in series for d, _ in s.points]

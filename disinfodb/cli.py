@@ -33,7 +33,7 @@ from disinfodb.cli_scan import scan
 from disinfodb.cli_support import SHOWN_WARNINGS, DbOption, JsonOption, err, fail, opened, out, print_json
 from disinfodb.embed import fetch_weights, load_embedders
 from disinfodb.errors import DisinfoError, ImportRejected
-from disinfodb.export import EXPORTERS
+from disinfodb.export import EXPORTERS, export_cases
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
@@ -322,6 +322,9 @@ def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
 def export(
     fmt: Annotated[str, typer.Option("--format", help="jsonl, json, csv or claimreview.")] = "jsonl",
     output: Annotated[str, typer.Option("--out", help="File to write ('-' for standard output).")] = "-",
+    raw_csv: Annotated[bool, typer.Option(
+        "--raw-csv", help="CSV: keep cells that start with = + - @ verbatim (by default they get a leading ' so"
+                          " spreadsheets never run them as formulas; importing restores them either way).")] = False,
     keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
     outlet: OutletOpt = None, issue: IssueOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     db: DbOption = None,
@@ -332,7 +335,7 @@ def export(
     request = _query("", keyword, country, language, outlet, issue, since, until)
     with opened(db) as store:
         if output == "-":
-            count = EXPORTERS[fmt](store.iter_cases(request), sys.stdout)
+            count = export_cases(fmt, store.iter_cases(request), sys.stdout, raw_csv)
         else:
             target = Path(output)
             if not target.parent.is_dir():
@@ -342,7 +345,7 @@ def export(
             partial = target.with_name(target.name + ".partial")
             try:
                 with open(partial, "w", encoding="utf-8", newline="") as stream:
-                    count = EXPORTERS[fmt](store.iter_cases(request), stream)
+                    count = export_cases(fmt, store.iter_cases(request), stream, raw_csv)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -438,24 +441,46 @@ def serve(
                                 ] = 60,
     import_per_minute: Annotated[int, typer.Option("--import-per-minute", envvar="DISINFODB_IMPORT_PER_MINUTE",
                                                    min=0, help="Imports per client a minute (0: no limit).")] = 10,
+    search_seconds_per_minute: Annotated[float, typer.Option(
+        "--search-seconds-per-minute", envvar="DISINFODB_SEARCH_SECONDS_PER_MINUTE", min=0,
+        help="Server time an anonymous client's searches may take a minute, per address (0: no limit).")] = 3.0,
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies", envvar="DISINFODB_SECURE_COOKIES",
                                                  help="Mark cookies Secure (serve behind HTTPS).")] = False,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", envvar="DISINFODB_PUBLIC_URL",
+        help="The site's address as its users reach it (absolute links in feeds and reviews);"
+             " default http://HOST:PORT. The request's Host header is never used.")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", envvar="DISINFODB_FORWARDED_ALLOW_IPS",
+        help="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto to trust"
+             " (client addresses for rate limits). Default: none, trust no proxy header.")] = None,
     db: DbOption = None,
 ) -> None:
     """Serve the web pages and the JSON API (OpenAPI docs at /docs)."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from disinfodb.app import create_app  # noqa: PLC0415
+    from disinfodb.review import clean_base_url  # noqa: PLC0415
     from disinfodb.service import MB, Settings  # noqa: PLC0415
 
+    try:
+        base = clean_base_url(public_url or f"http://{host}:{port}")
+    except ValueError as error:
+        fail(f"--public-url: {error}")
     settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
-                        import_per_minute=import_per_minute, secure_cookies=secure_cookies)
+                        import_per_minute=import_per_minute, search_seconds_per_minute=search_seconds_per_minute,
+                        secure_cookies=secure_cookies, public_url=base)
+    proxies = (forwarded_allow_ips or "").strip()
     with opened(db) as store:
         web_app = create_app(store, model, settings)
         web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
         out.print(f"Serving {store.display_location} ({store.count():,} cases) at http://{host}:{port}/"
                   " (API docs at /docs)")
-        uvicorn.run(web_app, host=host, port=port, log_level="info")
+        try:
+            uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
+                        forwarded_allow_ips=proxies or None)
+        finally:
+            web_app.state.service.close()
 
 
 app.add_typer(user_app, name="user")

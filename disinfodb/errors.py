@@ -90,6 +90,20 @@ class VersionConflict(DisinfoError):
         self.current_version = current
 
 
+class VersionRequired(DisinfoError):
+    """An edit or delete over the API or a form did not say which version it was based on."""
+
+    def __init__(self, case_id: str, current: int) -> None:
+        super().__init__(f"say which version of case {case_id!r} you edited (it is at version {current} now):"
+                         " an edit without one could overwrite someone else's")
+        self.case_id = case_id
+        self.current_version = current
+
+
+class SearchTooSlow(DisinfoError):
+    """A search ran past its time limit and was stopped."""
+
+
 class AccountError(DisinfoError):
     """A user or token operation is not possible (unknown user, name taken, bad role)."""
 

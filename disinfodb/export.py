@@ -12,9 +12,9 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
-from disinfodb.cases import Case
+from disinfodb.cases import Case, web_url
 from disinfodb.ingest.claimreview import EXTRA_PREFIX
-from disinfodb.ingest.csv import OWN_COLUMNS, join_escaped
+from disinfodb.ingest.csv import OWN_COLUMNS, join_escaped, neutralised
 
 _EXTRA_FIELDS = ("issue", "related", "narratives", "reported_by")
 CLAIMREVIEW_AUTHOR = {"@type": "Organization", "name": "disinfodb"}
@@ -64,12 +64,15 @@ class _Line:
         return len(text)
 
 
-def csv_chunks(cases: Iterable[Case]) -> Iterator[str]:
+def csv_chunks(cases: Iterable[Case], raw: bool = False) -> Iterator[str]:
+    """Our CSV; cells a spreadsheet would run as formulas are neutralised unless `raw`
+    (the reader restores them either way)."""
     line = _Line()
     writer = csv.DictWriter(line, fieldnames=OWN_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for case in cases:
-        writer.writerow(case_to_csv_row(case))
+        row = case_to_csv_row(case)
+        writer.writerow(row if raw else {column: neutralised(cell) for column, cell in row.items()})
         yield line.text
         line.text = ""
     yield line.text  # the header, when there were no cases
@@ -77,9 +80,12 @@ def csv_chunks(cases: Iterable[Case]) -> Iterator[str]:
 
 def case_to_claimreview(case: Case) -> dict[str, Any]:
     """One case as a schema.org ClaimReview (the claim was rated false by the debunk)."""
+    # Only web addresses leave as URLs (a consumer may render them as links); an outlet known
+    # only by another kind of address (kept from an older release) keeps it as its name.
     appearances = [
-        {k: v for k, v in (("@type", "CreativeWork"), ("name", o.name), ("url", o.url),
-                           ("archivedAt", o.archive_url)) if v}
+        {k: v for k, v in (("@type", "CreativeWork"), ("name", o.name or ("" if web_url(o.url) else o.url)),
+                           ("url", web_url(o.url)),
+                           ("archivedAt", web_url(o.archive_url))) if v}
         for o in case.outlets
     ]
     item: dict[str, Any] = {"@type": "Claim", "appearance": appearances}
@@ -96,7 +102,7 @@ def case_to_claimreview(case: Case) -> dict[str, Any]:
         "inLanguage": case.languages,
         "keywords": case.keywords,
         "spatialCoverage": [{"@type": "Place", "name": c} for c in case.countries],
-        "citation": case.links,
+        "citation": [link for link in case.links if web_url(link)],
         "author": CLAIMREVIEW_AUTHOR,
         "reviewRating": {"@type": "Rating", "alternateName": "Disinformation",
                          "ratingValue": 1, "bestRating": 5, "worstRating": 1},
@@ -105,7 +111,7 @@ def case_to_claimreview(case: Case) -> dict[str, Any]:
             for name in _EXTRA_FIELDS
         ],
     }
-    if case.url:
+    if web_url(case.url):
         review["url"] = case.url
     return review
 
@@ -123,10 +129,15 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json", "csv
 FILE_SUFFIXES = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "claimreview": ".claimreview.json"}
 
 
-def export_cases(fmt: str, cases: Iterable[Case], out: TextIO) -> int:
+def export_chunks(fmt: str, cases: Iterable[Case], raw_csv: bool = False) -> Iterator[str]:
+    """Cases in format `fmt`, as text chunks; `raw_csv` keeps formula-like CSV cells verbatim."""
+    return csv_chunks(cases, raw=True) if fmt == "csv" and raw_csv else CHUNKS[fmt](cases)
+
+
+def export_cases(fmt: str, cases: Iterable[Case], out: TextIO, raw_csv: bool = False) -> int:
     """Write cases to `out` in format `fmt`; the number of cases written."""
     counted = _Counter(cases)
-    for chunk in CHUNKS[fmt](counted):
+    for chunk in export_chunks(fmt, counted, raw_csv):
         out.write(chunk)
     return counted.count
 

@@ -30,10 +30,9 @@ class BodyTooLarge(DisinfoError):
 
 
 class RateLimited(DisinfoError):
-    def __init__(self, what: str, per_minute: int, retry_after: float) -> None:
-        super().__init__(f"too many {what} requests: at most {per_minute} a minute per client;"
-                         f" retry in {math.ceil(retry_after)} s")
-        self.retry_after = math.ceil(retry_after)
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(f"{message}; retry in {self.retry_after} s")
 
 
 @dataclass
@@ -43,17 +42,36 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per client: `per_minute` requests a minute, bursts up to that many."""
+    """A token bucket per client: `per_minute` units a minute (requests, or seconds of
+    server time), bursts up to that many.
 
-    def __init__(self, what: str, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    `check` takes one request. A cost known only afterwards (how long a search ran) is
+    `admit`ted while the client has anything left and `charge`d when known: the bucket
+    may go below zero, and that debt delays the client's next request.
+    """
+
+    def __init__(self, what: str, per_minute: float, clock: Callable[[], float] = time.monotonic,
+                 unit: str = "requests") -> None:
         self.what = what
         self.per_minute = per_minute
+        self.unit = unit
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
     def check(self, client: str) -> None:
         """Take one request from the client's bucket, or raise RateLimited."""
+        self._take(client, 1.0, needed=1.0)
+
+    def admit(self, client: str) -> None:
+        """Raise RateLimited unless the client has some budget left."""
+        self._take(client, 0.0, needed=1e-9)
+
+    def charge(self, client: str, cost: float) -> None:
+        """Take `cost` units from the client's bucket, even below zero."""
+        self._take(client, cost, needed=-math.inf)
+
+    def _take(self, client: str, cost: float, needed: float) -> None:
         if self.per_minute <= 0:
             return
         rate = self.per_minute / 60.0
@@ -63,9 +81,13 @@ class RateLimiter:
             bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)
             bucket.at = now
             self._buckets[client] = bucket
-            if bucket.tokens < 1.0:
-                raise RateLimited(self.what, self.per_minute, (1.0 - bucket.tokens) / rate)
-            bucket.tokens -= 1.0
+            if bucket.tokens < needed:
+                per_minute = f"{self.per_minute:g}"
+                raise RateLimited(f"too many {self.what} {self.unit}: at most {per_minute} a minute per client"
+                                  if self.unit == "requests" else
+                                  f"too much {self.what}: at most {per_minute} {self.unit} a minute per client",
+                                  (needed - bucket.tokens) / rate)
+            bucket.tokens -= cost
             if len(self._buckets) > 10_000:  # forget full buckets: they carry no state
                 self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.per_minute - 1}
 
@@ -73,23 +95,29 @@ class RateLimiter:
 class BodySizeLimit:
     """ASGI middleware: refuse bodies over `max_bytes` before they are read into memory.
 
+    Some paths have a smaller limit of their own (`path_limits`): a match request is at
+    most a text of a few hundred thousand characters, so an anonymous client cannot make
+    the server read 64 MB before the text's length is checked.
+
     A declared Content-Length over the limit is refused at once; a chunked body is
     counted as it arrives and BodyTooLarge is raised when it passes the limit. FastAPI
     turns an error while it reads a body into its own 400, so once the limit is passed
     whatever the app answers (unless it is a 413 already) is replaced by the 413.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = min(self.max_bytes, self.path_limits.get(scope.get("path", ""), self.max_bytes))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, BodyTooLarge(self.max_bytes))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, BodyTooLarge(limit))
             return
         received = 0
         too_large = replaced = False
@@ -98,9 +126,9 @@ class BodySizeLimit:
             nonlocal received, too_large
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
+            if received > limit:
                 too_large = True
-                raise BodyTooLarge(self.max_bytes)
+                raise BodyTooLarge(limit)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -108,7 +136,7 @@ class BodySizeLimit:
             if too_large and (replaced or (message["type"] == "http.response.start" and message["status"] != 413)):
                 if not replaced:
                     replaced = True
-                    await _refuse(send, BodyTooLarge(self.max_bytes))
+                    await _refuse(send, BodyTooLarge(limit))
                 return
             await send(message)
 

@@ -16,7 +16,7 @@ def linkify(text: str) -> Markup:
     for found in URL.finditer(text):
         url = found.group(0).rstrip(".,;:!?)]")
         parts.append(escape(text[at:found.start()]))
-        parts.append(Markup('<a href="{0}" rel="nofollow noopener">{0}</a>').format(url))
+        parts.append(Markup('<a href="{0}" rel="nofollow noopener noreferrer">{0}</a>').format(url))
         at = found.start() + len(url)
     parts.append(escape(text[at:]))
     return Markup("").join(parts)

@@ -20,8 +20,10 @@ from disinfodb.errors import (
     NotAllowed,
     NotSignedIn,
     QuerySyntaxError,
+    SearchTooSlow,
     UnknownFormat,
     VersionConflict,
+    VersionRequired,
 )
 from disinfodb.errors import Problem as LocatedProblem
 from disinfodb.limits import BodyTooLarge, RateLimited
@@ -63,6 +65,8 @@ ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (RateLimited, 429, "Too many requests"),
     (CaseExists, 409, "Case exists"),
     (VersionConflict, 409, "Edit conflict"),
+    (VersionRequired, 428, "Version required"),
+    (SearchTooSlow, 400, "Search too costly"),
     (CaseConflict, 409, "Conflicting case"),
     (UnknownFormat, 422, "Unknown format"),
     (ImportRejected, 422, "Import rejected"),
@@ -75,21 +79,25 @@ ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
 def error_response(error: Exception) -> JSONResponse:
     """The problem document (and status) for a library error."""
     status, title = status_of(error)
-    headers: dict[str, str] = {}
     errors: list[dict[str, Any]] = []
     if isinstance(error, ImportRejected):
         errors = [ProblemOut.of(p).model_dump() for p in error.problems]
-    elif isinstance(error, VersionConflict):
+    elif isinstance(error, VersionConflict | VersionRequired):
         errors = [{"field": "version", "message": str(error), "current_version": error.current_version}]
     elif isinstance(error, CaseExists):
         errors = [{"field": "id", "message": str(error), "existing_id": error.case_id}]
-    elif isinstance(error, RateLimited):
-        headers["Retry-After"] = str(error.retry_after)
-    elif isinstance(error, NotSignedIn):
-        headers["WWW-Authenticate"] = "Bearer"
-    elif isinstance(error, DatabaseUnavailable):
-        headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
-    return problem(status, title, str(error), errors, headers)
+    return problem(status, title, str(error), errors, error_headers(error))
+
+
+def error_headers(error: Exception) -> dict[str, str]:
+    """The headers an error's answer carries (API and pages alike): when to retry, how to sign in."""
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, DatabaseUnavailable):
+        return {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+    if isinstance(error, NotSignedIn):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
 
 
 def status_of(error: Exception) -> tuple[int, str]:
@@ -112,6 +120,7 @@ _PROBLEMS = {
     409: "The case exists already, or changed since the version sent",
     413: "The body or the text is too large",
     422: "Invalid request: the problem names each field (or line) at fault",
+    428: "The edit did not say which version it was based on: the problem gives the current one",
     429: "Too many requests",
     503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
 }

@@ -37,7 +37,7 @@ from markupsafe import Markup
 from slugify import slugify
 
 from disinfodb import __version__
-from disinfodb.cases import Case
+from disinfodb.cases import Case, web_url
 from disinfodb.errors import CaseNotFound
 from disinfodb.markup import URL, linkify
 from disinfodb.narratives import Narrative, NarrativeBook, NarrativeNotFound
@@ -327,13 +327,6 @@ def review_link(base_url: str, issue: int, suffix: str = "") -> str:
     return f"{base_url}/review/{issue}{suffix}"
 
 
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is an http(s) address (data from outside may hold javascript: ones)."""
-    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
-        return url.strip()
-    return None
-
-
 def paragraphs(text: str) -> list[str]:
     return [line for line in text.split("\n") if line.strip()]
 
@@ -342,7 +335,7 @@ def template_context(digest: Digest, base_url: str) -> dict[str, object]:
     """What the digest templates (review_digest.html and its wrappers) need."""
     base = clean_base_url(base_url)
     return {"digest": digest, "base_url": base, "case_link": lambda case_id: case_link(base, case_id),
-            "safe_url": safe_url, "linkify": linkify, "paragraphs": paragraphs, "language_name": language_name,
+            "linkify": linkify, "paragraphs": paragraphs, "language_name": language_name,
             "plural": plural, "credit": CREDIT, "credit_url": CREDIT_URL, "version": __version__}
 
 
@@ -406,7 +399,7 @@ def to_markdown(digest: Digest, base_url: str = DEFAULT_BASE_URL) -> str:
         for case in group.cases:
             lines += ["", f"### {md_escape(case.title)}", ""]
             meta = _md_meta(case)
-            outlets = [_md_link(o.name or o.url or "", url) if (url := safe_url(o.url)) else md_escape(o.name)
+            outlets = [_md_link(o.name or url, url) if (url := web_url(o.url)) else md_escape(o.name or o.url or "")
                        for o in case.outlets]
             if outlets:
                 meta.append("in " + ", ".join(outlets))
@@ -414,8 +407,8 @@ def to_markdown(digest: Digest, base_url: str = DEFAULT_BASE_URL) -> str:
             if note:
                 meta.append("narrative: " + md_escape(note))
             lines.append(" · ".join([*meta, _md_link("Read the case", case_link(base, case.id))]))
-            if case.url and safe_url(case.url):
-                lines[-1] += " · " + _md_link("EUvsDisinfo", case.url)
+            if case_url := web_url(case.url):
+                lines[-1] += " · " + _md_link("EUvsDisinfo", case_url)
             for label, text in (("Summary", case.summary), ("Disproof", case.disproof)):
                 paras = paragraphs(text)
                 if paras:
@@ -430,6 +423,7 @@ def to_markdown(digest: Digest, base_url: str = DEFAULT_BASE_URL) -> str:
 
 _ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["web_url"] = web_url
 
 
 def to_html(digest: Digest, base_url: str = DEFAULT_BASE_URL) -> str:

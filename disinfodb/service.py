@@ -9,12 +9,17 @@ else does.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from disinfodb.accounts import Accounts
+from disinfodb.accounts import Accounts, Role, User
+from disinfodb.cases import Case
 from disinfodb.embed import load_embedders
-from disinfodb.errors import CaseNotFound
+from disinfodb.errors import CaseNotFound, NotAllowed, VersionRequired
 from disinfodb.limits import RateLimiter
 from disinfodb.match import ClaimIndex, Matcher
 from disinfodb.store import SQLStore
@@ -22,6 +27,8 @@ from disinfodb.store import SQLStore
 log = logging.getLogger(__name__)
 
 MB = 1 << 20
+HOUSEKEEPING_SECONDS = 30.0
+SEARCH_CONNECTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,15 @@ class Settings:
     match_per_minute: int = 60  # per client (token user, else IP address)
     import_per_minute: int = 10
     login_per_minute: int = 10  # per address: slows password guessing
+    search_seconds_per_minute: float = 3.0  # CPU an anonymous client's searches may take (per address)
     secure_cookies: bool = False  # set when served over HTTPS (behind a proxy)
+    public_url: str = "http://127.0.0.1:8000"  # absolute links (feed, review files) start here, never at Host
+
+    @property
+    def max_match_body_bytes(self) -> int:
+        """The largest body of a match request: its text limit, each character JSON-escaped
+        (\\uXXXX, 6 bytes), plus room for the other fields. Checked before reading."""
+        return self.max_match_chars * 6 + 64 * 1024
 
 
 class Service:
@@ -45,10 +60,20 @@ class Service:
         self.model = model
         self.reader = store
         self.writer = store.reopen()
-        self.accounts = Accounts(self.writer)
+        self.accounts = Accounts(self.writer, self.reader)
         self.match_limiter = RateLimiter("match", self.settings.match_per_minute)
         self.import_limiter = RateLimiter("import", self.settings.import_per_minute)
         self.login_limiter = RateLimiter("sign-in", self.settings.login_per_minute)
+        self.search_budget = RateLimiter("anonymous search time", self.settings.search_seconds_per_minute,
+                                         unit="seconds")
+        # Searches (and the trend pages' counts) run on connections of their own, so a slow
+        # one holds back only its connection, not every page that reads the database.
+        self._searchers: queue.SimpleQueue[SQLStore] = queue.SimpleQueue()
+        for _ in range(SEARCH_CONNECTIONS):
+            self._searchers.put(store.sibling())
+        self._stopping = threading.Event()
+        self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
+        self._housekeeper.start()
         self._matcher_store: SQLStore | None = None
         self._matcher: Matcher | None = None
         self._matcher_version: tuple[int, int] | None = None
@@ -97,7 +122,57 @@ class Service:
         thread.start()
         return thread
 
+    def replace_case(self, case_id: str, case: Case, user: User, version: int | None, force: bool = False) -> Case:
+        """An editor's edit of a case: based on `version`, or refused (VersionConflict when
+        that is not the stored one, VersionRequired when none is given, unless an admin forces
+        the overwrite), so two editors' blind saves cannot lose one of them."""
+        self._check_version(case_id, user, version, force)
+        return self.writer.replace(case_id, case, actor=user.name, expected_version=version)[1]
+
+    def delete_case(self, case_id: str, user: User, version: int | None, force: bool = False) -> None:
+        """An editor's deletion of a case, under the same rule as `replace_case`."""
+        self._check_version(case_id, user, version, force)
+        self.writer.delete(case_id, actor=user.name, expected_version=version)
+
+    def _check_version(self, case_id: str, user: User, version: int | None, force: bool) -> None:
+        if version is not None:
+            return
+        if not force:
+            raise VersionRequired(case_id, self.reader.get(case_id).version)
+        if user.role is not Role.ADMIN:
+            raise NotAllowed(f"user {user.name!r} has role {user.role.value}: only an admin may force a write"
+                             " without a version")
+
+    @contextmanager
+    def searching(self, budget_key: str | None) -> Iterator[SQLStore]:
+        """A connection for a search, its CPU time charged to an anonymous client's budget
+        (None: a signed-in user, not metered). CPU time of this thread, not wall time:
+        waiting behind others' work costs a client nothing."""
+        store = self._searchers.get()
+        started = time.thread_time()
+        try:
+            yield store
+        finally:
+            if budget_key is not None:
+                self.search_budget.charge(budget_key, time.thread_time() - started)
+            self._searchers.put(store)
+
+    def _keep_house(self) -> None:
+        """Write the tokens' last uses every half minute, off the request path."""
+        while not self._stopping.wait(HOUSEKEEPING_SECONDS):
+            try:
+                self.accounts.flush_uses()
+            except Exception:  # the database may be away for a moment: the next round retries
+                log.exception("recording token uses failed")
+
     def close(self) -> None:
+        self._stopping.set()
+        try:
+            self.accounts.flush_uses()
+        except Exception:
+            log.exception("recording token uses failed")
         self.writer.close()
+        while not self._searchers.empty():
+            self._searchers.get().close()
         if self._matcher_store is not None:
             self._matcher_store.close()

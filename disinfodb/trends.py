@@ -21,7 +21,9 @@ from itertools import groupby
 from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 
+from disinfodb.cases import plausible_dates
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.narratives import NarrativeBook
 from disinfodb.search import FACETS, SearchQuery
@@ -30,6 +32,7 @@ from disinfodb.store.term_index import NO_DATE, IntArray, TermIndex, _gather
 
 Period = Literal["week", "month", "year"]
 PERIODS: tuple[str, ...] = get_args(Period)
+MAX_PERIODS: dict[str, int] = {"week": 1200, "month": 600, "year": 200}  # ~23, 50 and 200 years
 NARRATIVE = "narrative"
 GROUPINGS = (*FACETS, NARRATIVE)  # what a series, a top list or a co-occurrence axis can group by
 _EPOCH = date(1970, 1, 1).toordinal()
@@ -227,10 +230,25 @@ def _period_start(number: int, period: Period) -> date:
     return date(1970 + years, month + 1, 1)
 
 
+def _known(days: IntArray) -> npt.NDArray[np.bool_]:
+    """Which day numbers are publication dates a series counts: known and plausible. A
+    case dated 0001-01-01 (kept from before dates were checked) would stretch every axis
+    over two thousand years; such cases count as undated."""
+    earliest, latest = plausible_dates()
+    return np.asarray((days != NO_DATE) & (days >= earliest.toordinal()) & (days <= latest.toordinal()))
+
+
 def _dated(index: TermIndex, pks: IntArray) -> IntArray:
     days: IntArray = index.published[pks]
-    dated: IntArray = days[days != NO_DATE]
+    dated: IntArray = days[_known(days)]
     return dated
+
+
+def _axis(all_periods: IntArray, period: Period) -> tuple[int, int]:
+    """The first and last period of an axis over these periods, at most MAX_PERIODS long
+    (the most recent ones), so no page draws tens of thousands of points."""
+    first, last = int(all_periods.min()), int(all_periods.max())
+    return max(first, last - MAX_PERIODS[period] + 1), last
 
 
 def _points(index: TermIndex, pks: IntArray, query: SearchQuery | None, period: Period) -> list[Point]:
@@ -239,10 +257,12 @@ def _points(index: TermIndex, pks: IntArray, query: SearchQuery | None, period: 
     all_days = _dated(index, everything)
     if not len(all_days):
         return []
+    first, last = _axis(_period_of(all_days, period), period)
     all_periods = _period_of(all_days, period)
-    first, last = int(all_periods.min()), int(all_periods.max())
+    all_periods = all_periods[all_periods >= first]
     totals = np.bincount(all_periods - first, minlength=last - first + 1)
-    counts = np.bincount(_period_of(_dated(index, pks), period) - first, minlength=last - first + 1)
+    periods = _period_of(_dated(index, pks), period)
+    counts = np.bincount(periods[periods >= first] - first, minlength=last - first + 1)
     return [Point(_period_start(first + i, period), int(c), int(t), float(c / t) if t else 0.0)
             for i, (c, t) in enumerate(zip(counts.tolist(), totals.tolist(), strict=True))]
 
@@ -283,11 +303,13 @@ def series_table(store: SQLStore, facet: str = NARRATIVE, period: Period = "mont
     all_days = _dated(index, index.case_pks)
     if not len(all_days):
         return [], {}
-    all_periods = _period_of(all_days, period)
-    first, size = int(all_periods.min()), int(all_periods.max() - all_periods.min()) + 1
+    first, last = _axis(_period_of(all_days, period), period)
+    size = last - first + 1
     days = index.published[groups.pks]
-    dated = days != NO_DATE
-    cells = groups.group_of_link()[dated] * size + (_period_of(days[dated], period) - first)
+    dated = _known(days)
+    periods = _period_of(days[dated], period)
+    shown = periods >= first
+    cells = groups.group_of_link()[dated][shown] * size + (periods[shown] - first)
     table = np.bincount(cells, minlength=groups.size * size).reshape(groups.size, size)
     return ([_period_start(first + i, period) for i in range(size)],
             dict(zip(groups.keys, table.tolist(), strict=True)))
@@ -331,7 +353,7 @@ def spans(store: SQLStore, facet: str = NARRATIVE) -> dict[str, Span]:
     with _reading(store) as index:
         groups = _groups(store, index, facet)
     days = index.published[groups.pks]
-    dated = days != NO_DATE
+    dated = _known(days)
     group = groups.group_of_link()[dated]
     days = days[dated]
     first = np.full(groups.size, np.iinfo(np.int64).max, dtype=np.int64)
@@ -404,7 +426,7 @@ def emerging(store: SQLStore, weeks: int = 12, baseline_weeks: int = 52, min_cas
                          np.array(((all_days > start) & (all_days <= cut)).sum())))
     growth = ratio(recent, baseline)
     relative = growth / volume
-    dated = days != NO_DATE
+    dated = _known(days)
     first = np.full(groups.size, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, group[dated], days[dated])
     items = []

@@ -14,10 +14,12 @@ from pg_cluster import PostgresCluster, PostgresMissing
 
 from disinfodb.cases import Case
 from disinfodb.embed import USE_M_WEIGHTS, fetch_weights, load_embedders, weights_path
+from disinfodb.errors import SearchTooSlow
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.match import ClaimIndex, Matcher
-from disinfodb.store import SQLStore, open_store
+from disinfodb.search import COSTLIEST_QUERY, SearchQuery
+from disinfodb.store import SQLStore, open_store, sql_store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -25,6 +27,17 @@ SEED = SHARED / "seeds" / "000_4ffc5d384efea8bd.txt"
 CSV_2017 = SHARED / "data" / "euvsdisinfo-2015-2017" / "cases.csv"
 CSV_2021 = SHARED / "data" / "euvsdisinfo-2015-2021" / "cases.csv"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def assert_search_stops(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The costliest accepted search stops at a tiny time limit, with
+    SearchTooSlow, and the same store then answers it with a normal one."""
+    costly = SearchQuery(text=COSTLIEST_QUERY)
+    monkeypatch.setattr(sql_store, "SEARCH_SECONDS", 0.002)
+    with pytest.raises(SearchTooSlow, match="was stopped"):
+        store.search(costly)
+    monkeypatch.setattr(sql_store, "SEARCH_SECONDS", 30.0)
+    assert store.search(costly).total > 1000
 
 
 def require(path: Path) -> Path:

@@ -287,6 +287,7 @@ def test_cli_tokens(cli: Cli) -> None:
     store, accounts = cli.accounts()
     try:
         assert accounts.user_for_token(token) == User("alice", Role.EDITOR)
+        assert accounts.flush_uses() == 1  # the use is recorded off the request path, written here
     finally:
         store.close()
 

@@ -254,7 +254,16 @@ def test_update_with_versions(server: Server) -> None:
 
     unchanged = client.put(f"/api/cases/{coup}", json=stored, headers=editor)
     assert unchanged.status_code == 200 and unchanged.json()["version"] == 2  # same content: no new version
-    blind = client.put(f"/api/cases/{coup}", json={"title": KAZAKH_COUP, "version": 0}, headers=admin)
+    # A write that does not say which version it edits is refused with the current version
+    # (two blind PUTs used to lose one editor's summary); only an admin may force it.
+    for who in (editor, admin):
+        refused = problem(client.put(f"/api/cases/{coup}", json={"title": KAZAKH_COUP, "version": 0}, headers=who),
+                          428, "say which version")
+        assert refused["errors"][0]["field"] == "version" and refused["errors"][0]["current_version"] == 2
+    problem(client.put(f"/api/cases/{coup}", params={"force": "true"}, json={"title": KAZAKH_COUP}, headers=editor),
+            403, "only an admin may force")
+    assert client.get(f"/api/cases/{coup}").json() == stored
+    blind = client.put(f"/api/cases/{coup}", params={"force": "true"}, json={"title": KAZAKH_COUP}, headers=admin)
     assert blind.status_code == 200 and blind.json()["version"] == 3 and blind.json()["summary"] == ""
 
     history = client.get(f"/api/cases/{coup}/history").json()
@@ -274,11 +283,13 @@ def test_update_with_versions(server: Server) -> None:
 def test_delete_with_version(server: Server) -> None:
     client, editor = server.client, server.auth(Role.EDITOR)
     coup = server.case_id(KAZAKH_COUP)
-    assert client.put(f"/api/cases/{coup}", json={"title": KAZAKH_COUP, "summary": "v2"},
+    assert client.put(f"/api/cases/{coup}", json={"title": KAZAKH_COUP, "summary": "v2", "version": 1},
                       headers=editor).json()["version"] == 2
     problem(client.delete(f"/api/cases/{coup}", params={"version": 1}, headers=editor), 409, "version 2, not 1")
     assert server.store.get(coup).version == 2
     problem(client.delete(f"/api/cases/{coup}", params={"version": 0}, headers=editor), 422, "version")
+    refused = problem(client.delete(f"/api/cases/{coup}", headers=editor), 428, "say which version")
+    assert refused["errors"][0]["current_version"] == 2 and server.store.get(coup).version == 2
     deleted = client.delete(f"/api/cases/{coup}", params={"version": 2}, headers=editor)
     assert deleted.status_code == 204 and deleted.content == b""
     problem(client.get(f"/api/cases/{coup}"), 404, coup)
@@ -288,7 +299,9 @@ def test_delete_with_version(server: Server) -> None:
     problem(client.delete(f"/api/cases/{coup}", headers=editor), 404, coup)
     assert coup not in {hit["id"] for hit in client.get("/api/cases", params={"q": "Kazakhstan"}).json()["results"]}
     other = next(case.id for case in server.store.iter_cases())
-    assert client.delete(f"/api/cases/{other}", headers=editor).status_code == 204  # no version: no check
+    problem(client.delete(f"/api/cases/{other}", params={"force": "true"}, headers=editor), 403, "only an admin")
+    forced = client.delete(f"/api/cases/{other}", params={"force": "true"}, headers=server.auth(Role.ADMIN))
+    assert forced.status_code == 204  # an admin may delete without a version
     assert server.count() == 2
 
 

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,13 @@ from web_support import (
     build_web_db,
 )
 
+from disinfodb.accounts import Accounts
 from disinfodb.app import create_app
+from disinfodb.cases import STORED, Case
+from disinfodb.ingest import read_file
+from disinfodb.ingest.pipeline import import_records
 from disinfodb.service import Service
-from disinfodb.store import open_store
+from disinfodb.store import SQLStore, open_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -66,27 +71,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextmanager
+def served(store: SQLStore) -> Iterator[str]:
+    """The app over a store, served by uvicorn in a thread: its URL."""
+    app = create_app(store, MODEL)
+    service: Service = app.state.service
+    service.matcher()  # the vectors are cached in the file: pages show similar cases at once
+    port = free_port()
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uvicorn_server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+    service.close()
+
+
 @pytest.fixture(scope="module")
 def server(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     path = tmp_path_factory.mktemp("browser") / "browser.sqlite"
     count = build_web_db(path, seed_path, require(CSV_2017))
     store = open_store(str(path))
-    app = create_app(store, MODEL)
-    service: Service = app.state.service
-    service.matcher()  # the vectors are cached in the file: pages show similar cases at once
-    port = free_port()
-    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=served.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not served.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    ids = {case.title: case.id for case in store.iter_cases()}
-    yield Server(f"http://127.0.0.1:{port}", count, ids)
-    served.should_exit = True
-    thread.join(timeout=10)
-    service.close()
+    with served(store) as url:
+        yield Server(url, count, {case.title: case.id for case in store.iter_cases()})
     store.close()
 
 
@@ -324,3 +335,82 @@ def test_pages_fit_a_phone_screen(browser: Browser, server: Server, url: str) ->
         assert width <= 390, f"{url} is {width}px wide on a 390px phone: it scrolls sideways"
     finally:
         phone.close()
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+PWNED = "document.documentElement.setAttribute('data-pwned', 'yes')"
+HOSTILE = {
+    "id": "hostile-links", "title": "Hostile links <img src=x onerror=alert(1)>",
+    "url": f"javascript:{PWNED}",
+    "summary": "Read javascript:alert(2) and <a href=javascript:alert(3)>this</a> and https://ok.example/a.",
+    "disproof": "A disproof <script>alert(4)</script> citing https://ok.example/b.",
+    "links": [f"javascript:{PWNED}", "data:text/html,<script>alert(5)</script>", "https://ok.example/c"],
+    "outlets": [{"name": "Outlet <b>x</b>", "url": f"javascript:fetch('/cases/new').then(() => {PWNED})",
+                 "archive_url": f"JaVaScRiPt:{PWNED}"}, {"url": "vbscript:msgbox(1)"},
+                {"name": "Fine outlet", "url": "https://ok.example/d"}],
+    "keywords": ["<script>alert(6)</script>"], "countries": ["Russia"], "published": "0001-01-01",
+}
+WATCH = """
+    window.__violations = [];
+    document.addEventListener("securitypolicyviolation",
+        (event) => window.__violations.push(event.violatedDirective + " " + event.blockedURI));
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_url(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose database holds a case with hostile links, stored as an older release
+    (before URL fields were checked) may have stored it, and a signed-in editor's account."""
+    path = tmp_path_factory.mktemp("hostile") / "hostile.sqlite"
+    store = open_store(str(path))
+    import_records(store, read_file(str(seed_path)))
+    store.upsert(Case.model_validate(HOSTILE, context=STORED))
+    Accounts(store).add_user(EDITOR, "editor", EDITOR_PASSWORD)
+    with served(store) as url:
+        yield url
+    store.close()
+
+
+def test_clicking_every_link_of_a_hostile_case_runs_nothing(browser: Browser, hostile_url: str) -> None:
+    """Signed in as an editor (a CSRF token on every form), click every link of the case
+    page: no script runs, no dialog opens, no case is deleted, the policy blocks nothing
+    (there is nothing inline to block), and only http(s) or site links exist."""
+    context = browser.new_context(base_url=hostile_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1).*"), lambda route: route.abort())  # stay offline
+    context.add_init_script(WATCH)
+    tab = context.new_page()
+    dialogs: list[str] = []
+    errors: list[str] = []
+    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        sign_in(tab)
+        case_url = f"{hostile_url}/cases/hostile-links"
+        tab.goto(case_url)
+        expect(tab.locator("main h1")).to_contain_text("Hostile links <img")  # shown as text
+        hrefs = tab.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+        assert hrefs and all(h.startswith(("/", "#", "http://", "https://", "?")) for h in hrefs), hrefs
+        for number in range(len(hrefs)):
+            tab.goto(case_url)
+            link = tab.locator("a[href]").nth(number)
+            if not link.is_visible():
+                continue
+            try:
+                with tab.expect_navigation(timeout=3000):
+                    link.click(timeout=3000)
+            except Exception:
+                pass
+            assert tab.evaluate("document.documentElement.getAttribute('data-pwned')") is None, hrefs[number]
+            assert tab.evaluate("window.__violations || []") == [], hrefs[number]
+        tab.goto(case_url)
+        assert tab.evaluate("document.documentElement.getAttribute('data-pwned')") is None
+        for path in ("/", "/check", "/narratives", "/trends", "/docs"):
+            tab.goto(path)
+            assert tab.evaluate("window.__violations") == [], path
+        expect(tab.locator(".swagger-ui .opblock").first).to_be_visible()  # the API docs run under the policy
+        assert tab.request.get(f"{hostile_url}/api/cases/hostile-links").status == 200  # not deleted
+        assert not dialogs and not errors, (dialogs, errors)
+    finally:
+        context.close()

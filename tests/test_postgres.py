@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import Claims2017
+from conftest import Claims2017, assert_search_stops
 from fastapi.testclient import TestClient
 from pg_cluster import PostgresCluster
 from typer.testing import CliRunner
@@ -54,6 +54,12 @@ def both(claims_2017: Claims2017, postgres_cluster: PostgresCluster, postgres_te
         yield sqlite_store, postgres
         postgres.close()
     sqlite_store.close()
+
+
+def test_a_search_past_its_time_limit_is_stopped(both: tuple[SQLStore, SQLStore],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """statement_timeout stops it; the transaction ends and the connection goes on."""
+    assert_search_stops(both[1], monkeypatch)
 
 
 def test_the_copy_is_whole_and_verified(both: tuple[SQLStore, SQLStore]) -> None:

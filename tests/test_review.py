@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from web_support import Element, copy_db, parse
 
 from disinfodb.app import create_app
-from disinfodb.cases import Case, Outlet
+from disinfodb.cases import STORED, Case, Outlet
 from disinfodb.cli import app
 from disinfodb.errors import CaseNotFound, DisinfoError
 from disinfodb.ingest import read_file
@@ -227,13 +227,15 @@ def test_standalone_html_has_every_case_and_nothing_external(digest: Digest) -> 
 
 
 def test_standalone_html_escapes_everything(private_store: SQLStore) -> None:
+    # A javascript: URL is refused when a case is written now; one stored by an older release must not become a link.
+    legacy = Outlet.model_validate({"name": "<b>Outlet</b>", "url": "javascript:alert(3)"}, context=STORED)
     _add_case(private_store, XSS, summary='<img src=x onerror="alert(2)"> see https://example.org/a?b=1&c=2',
-              outlets=[Outlet(name="<b>Outlet</b>", url="javascript:alert(3)")], published="2017-10-01")
+              outlets=[legacy], published="2017-10-01")
     page = to_html(build_digest(private_store, ISSUE), BASE)
     assert XSS_ESCAPED in page and "<script>" not in page
     assert "&lt;img src=x" in page and "<img" not in page
     assert "&lt;b&gt;Outlet&lt;/b&gt;" in page and "javascript:" not in page
-    assert '<a href="https://example.org/a?b=1&amp;c=2" rel="nofollow noopener">' in page
+    assert '<a href="https://example.org/a?b=1&amp;c=2" rel="nofollow noopener noreferrer">' in page
 
 
 # -- Atom -----------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ def test_cli_unknown_issue_exits_1_with_the_reason(review_db: Path, tmp_path: Pa
 
 @pytest.fixture
 def client(private_store: SQLStore) -> Iterator[TestClient]:
-    site = create_app(private_store, "use-m")
+    site = create_app(private_store, "use-m", Settings(public_url=BASE))
     service: Service = site.state.service
     with TestClient(site, raise_server_exceptions=False, follow_redirects=False) as test_client:
         yield test_client
@@ -348,7 +350,7 @@ def test_review_page(client: TestClient, digest: Digest) -> None:
     markdown = client.get(f"/review/{ISSUE}.md")
     assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith(f"# Disinformation Review {ISSUE}")
-    assert "(<http://testserver/cases/" in markdown.text
+    assert f"(<{BASE}/cases/" in markdown.text
     standalone = client.get(f"/review/{ISSUE}.html")
     assert standalone.status_code == 200 and standalone.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in standalone.headers["content-security-policy"]
@@ -375,8 +377,17 @@ def test_feed_xml(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/atom+xml")
     entries = _entries(response.text)
-    assert [e.findtext("a:id", namespaces=NS) for e in entries][:2] == [
-        "http://testserver/review/82", "http://testserver/review/81"]
+    assert [e.findtext("a:id", namespaces=NS) for e in entries][:2] == [f"{BASE}/review/82", f"{BASE}/review/81"]
+
+
+def test_absolute_links_never_come_from_the_host_header(client: TestClient) -> None:
+    """A client's Host header must not become the links a feed reader or a cache keeps."""
+    hostile = {"Host": "evil.example"}
+    for path in ("/feed.xml", f"/review/{ISSUE}.md", f"/review/{ISSUE}.html"):
+        response = client.get(path, headers=hostile)
+        assert response.status_code == 200, path
+        assert "evil.example" not in response.text, path
+        assert BASE in response.text, path
 
 
 def test_private_instance_needs_sign_in_for_reviews(private_store: SQLStore) -> None:

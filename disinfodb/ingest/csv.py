@@ -7,6 +7,7 @@ new table of columns rather than a new parser.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -38,6 +39,23 @@ def join_escaped(values: list[str]) -> str:
     return LIST_SEPARATOR.join(v.replace("\\", "\\\\").replace(";", "\\;") for v in values)
 
 
+# A cell a spreadsheet would run as a formula: = + - @ (or a tab or CR before one). Our
+# CSV export prefixes such cells with ' (the spreadsheet convention for "this is text"),
+# and a cell that already starts with quotes before such a character gets one more, so
+# the reader can drop exactly one and the round trip restores the text.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralised(cell: str) -> str:
+    """The cell as a spreadsheet will show it as text, never run it (OWASP's CSV injection)."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def restored(cell: str) -> str:
+    """Inverse of `neutralised`."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
 def split_escaped(cell: str) -> list[str]:
     """Inverse of join_escaped. Empty positions are kept (outlet columns are positional)."""
     if not cell:
@@ -55,7 +73,8 @@ def split_escaped(cell: str) -> list[str]:
     return [part.strip() for part in parts]
 
 
-def _own_row(row: dict[str, str]) -> dict[str, Any]:
+def _own_row(raw: dict[str, str]) -> dict[str, Any]:
+    row = {column: restored(cell or "") for column, cell in raw.items()}
     data: dict[str, Any] = {}
     for column in OWN_COLUMNS:
         cell = (row.get(column) or "").strip()

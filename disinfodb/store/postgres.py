@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from disinfodb.errors import BadValue, DatabaseUnavailable, QuerySyntaxError
+from disinfodb.errors import BadValue, DatabaseUnavailable, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_tsquery
 from disinfodb.store.migrate import upgrade_postgres
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, redact_password, sorted_pks
@@ -52,6 +52,9 @@ def _library_errors() -> Iterator[None]:
     """psycopg's errors that mean "try again later" or "bad input" as the library's own."""
     try:
         yield
+    except psycopg.errors.QueryCanceled as error:  # statement_timeout (see PostgresStore._time_limit)
+        raise SearchTooSlow(f"the search ran too long and was stopped: use more specific words ({error})".strip()
+                            ) from error
     except psycopg.OperationalError as error:
         raise DatabaseUnavailable(f"the database is unavailable: {error}".strip()) from error
     except psycopg.DataError as error:  # e.g. a NUL in a text value, from a URL or a form
@@ -155,6 +158,15 @@ class PostgresStore(SQLStore):
 
     def _change_counter(self) -> int:
         return int(self._db.scalar("SELECT value FROM change_counter WHERE id = 1"))
+
+    @contextmanager
+    def _time_limit(self, seconds: float) -> Iterator[None]:
+        """statement_timeout for this transaction's statements, then back to what it was (a
+        search may run inside a longer transaction; one that fails ends it, and the setting)."""
+        previous = self._db.scalar("SELECT current_setting('statement_timeout')")
+        self._db.execute("SELECT set_config('statement_timeout', ?, true)", (f"{int(seconds * 1000)}ms",))
+        yield
+        self._db.execute("SELECT set_config('statement_timeout', ?, true)", (previous,))
 
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", list(values)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -26,7 +29,13 @@ from disinfodb.store.base import AuditEntry, Outcome
 from disinfodb.store.term_index import IntArray, TermIndex
 from disinfodb.vocab import fold
 
+T = TypeVar("T")
+P = ParamSpec("P")
+S = TypeVar("S", bound="SQLStore")
 ITER_BATCH = 500
+# A search stops after this long (the engine interrupts it) rather than hold a connection
+# other requests wait for; the parser's limits keep well-formed queries far below it.
+SEARCH_SECONDS = 5.0
 MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around matched words in snippets, before escaping
 _PLAIN_SNIPPET_CHARS = 240
 
@@ -37,6 +46,17 @@ class Connection(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
     def executemany(self, sql: str, rows: Any, /) -> Any: ...
     def close(self) -> None: ...
+
+
+def _under_lock(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
+    """Run a read under the store's lock: a server's threads share a reader connection, and
+    a statement run while another thread's snapshot is open would read inside that
+    snapshot (old data: a GET answering a version already replaced)."""
+    def locked(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    locked.__name__, locked.__doc__ = method.__name__, method.__doc__
+    return locked
 
 
 def redact_password(location: str) -> str:
@@ -91,7 +111,10 @@ class SQLStore:
         self._term_ids: dict[tuple[str, str], int] = {}
         self._writes = 0  # commits made through this connection
         self._outside_version = -1  # the engine's change counter when this connection last began a write
-        self._term_index: tuple[tuple[int, int], TermIndex] | None = None
+        self._shared = SharedTermIndex()  # a sibling connection (`sibling()`) shares it
+        self._version_seen: tuple[int, int] | None = None
+        self._changed_before = math.inf  # a change this connection has not seen in an index was committed before this
+        self._snapshot_started = -math.inf
 
     # -- what a backend provides ----------------------------------------------------------
 
@@ -139,6 +162,17 @@ class SQLStore:
         """Another connection to the same database (a server reads and writes on separate ones)."""
         raise NotImplementedError
 
+    def sibling(self) -> SQLStore:
+        """Another connection to the same database that shares this one's in-memory term
+        index (a server's readers: one index in memory, however many connections read)."""
+        other = self.reopen()
+        other._shared = self._shared
+        return other
+
+    def _time_limit(self, seconds: float) -> AbstractContextManager[None]:
+        """Stop the statements run inside (in a read transaction) after `seconds`, with SearchTooSlow."""
+        raise NotImplementedError
+
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
@@ -154,6 +188,11 @@ class SQLStore:
         """The raw connection, for the tables of accounts, narratives and caches; writes
         go through `transaction()` like every other write."""
         return self._db
+
+    def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one statement, read under the store's lock (see `_under_lock`)."""
+        with self._lock:
+            return list(self._db.execute(sql, parameters).fetchall())
 
     @property
     def in_transaction(self) -> bool:
@@ -203,6 +242,7 @@ class SQLStore:
             if self._in_transaction or self._reading:
                 yield
                 return
+            self._snapshot_started = time.monotonic()  # before BEGIN: the snapshot sees every commit until now
             self._begin_read()
             self._reading = True
             try:
@@ -224,7 +264,7 @@ class SQLStore:
             if row is None:
                 return Outcome.CREATED, self._insert(case, actor)
             pk, doc = row
-            existing = Case.model_validate_json(doc)
+            existing = Case.stored(doc)
             incoming = case.model_copy(update={"id": existing.id})
             if incoming.content() == existing.content():
                 return Outcome.UNCHANGED, existing
@@ -282,8 +322,10 @@ class SQLStore:
             " issue=?, doc=?, version=?, updated_at=? WHERE pk=?",
             (*self._row(stored), now.isoformat(), pk),
         )
+        old_terms = self._terms_of(pk)
         self._db.execute("DELETE FROM case_terms WHERE case_pk = ?", (pk,))
         self._write_terms(pk, stored)
+        self._drop_unused_terms(old_terms)
         self._audit(stored.id, "update", stored.version, actor, now, existing)
         return stored
 
@@ -292,7 +334,7 @@ class SQLStore:
         with self.transaction():
             row = self._match(case)
             if row is not None:
-                existing_id = Case.model_validate_json(row[1]).id
+                existing_id = Case.stored(row[1]).id
                 raise CaseExists(f"this case is already in the database as {existing_id!r}", existing_id)
             return self._insert(case, actor)
 
@@ -314,7 +356,9 @@ class SQLStore:
     def delete(self, case_id: str, actor: str = "system", expected_version: int | None = None) -> None:
         with self.transaction():
             existing = self._locked(case_id, expected_version)
-            self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+            old_terms = self._terms_of(self.pk_of(case_id))
+            self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))  # its case_terms go with it
+            self._drop_unused_terms(old_terms)
             self._audit(case_id, "delete", existing.version, actor, _now(), existing)
 
     def _locked(self, case_id: str, expected_version: int | None) -> Case:
@@ -334,6 +378,21 @@ class SQLStore:
     def _write_terms(self, pk: int, case: Case) -> None:
         self._db.executemany("INSERT INTO case_terms (case_pk, term_id) VALUES (?, ?)",
                              [(pk, self._term_id(*term)) for term in case_terms(case)])
+
+    def _terms_of(self, pk: int) -> list[int]:
+        return [int(term_id) for (term_id,) in self._db.execute(
+            "SELECT term_id FROM case_terms WHERE case_pk = ?", (pk,))]
+
+    def _drop_unused_terms(self, term_ids: list[int]) -> None:
+        """Delete the facet values no case carries any more: a deleted case's 300,000
+        keywords must not stay in every later search's term index."""
+        if not term_ids:
+            return
+        where, param = self.in_list("id", term_ids)
+        self._db.execute(f"DELETE FROM terms WHERE {where}"
+                         " AND NOT EXISTS (SELECT 1 FROM case_terms ct WHERE ct.term_id = terms.id)", (param,))
+        dropped = set(term_ids)
+        self._term_ids = {key: term_id for key, term_id in self._term_ids.items() if term_id not in dropped}
 
     def _term_id(self, facet: str, key: str, label: str) -> int:
         """The id of a facet value, created on first use (the first label seen is kept)."""
@@ -355,12 +414,14 @@ class SQLStore:
 
     # -- reads ------------------------------------------------------------------------
 
+    @_under_lock
     def get(self, case_id: str) -> Case:
         row = self._db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise CaseNotFound(f"no case with id {case_id!r}")
-        return Case.model_validate_json(row[0])
+        return Case.stored(row[0])
 
+    @_under_lock
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM cases").fetchone()[0])
 
@@ -375,25 +436,26 @@ class SQLStore:
         last = 0
         while True:
             if batches is None:
-                rows = self._db.execute("SELECT pk, doc FROM cases WHERE pk > ? ORDER BY pk LIMIT ?",
-                                        (last, ITER_BATCH)).fetchall()
+                rows = self.fetch_all("SELECT pk, doc FROM cases WHERE pk > ? ORDER BY pk LIMIT ?", (last, ITER_BATCH))
             else:
                 where, param = self.in_list("pk", next(batches, []))
-                rows = self._db.execute(f"SELECT pk, doc FROM cases WHERE {where} ORDER BY pk", (param,)).fetchall()
+                rows = self.fetch_all(f"SELECT pk, doc FROM cases WHERE {where} ORDER BY pk", (param,))
             if not rows:
                 return
             last = rows[-1][0]
             for _, doc in rows:
-                yield Case.model_validate_json(doc)
+                yield Case.stored(doc)
 
+    @_under_lock
     def history(self, case_id: str) -> list[AuditEntry]:
         rows = self._db.execute(
             "SELECT seq, case_id, action, version, actor, at, previous FROM audit"
             " WHERE case_id = ? ORDER BY seq", (case_id,)).fetchall()
         return [AuditEntry(seq, cid, action, version, actor, datetime.fromisoformat(at),
-                           Case.model_validate_json(prev) if prev else None)
+                           Case.stored(prev) if prev else None)
                 for seq, cid, action, version, actor, at, prev in rows]
 
+    @_under_lock
     def audit_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
 
@@ -403,7 +465,7 @@ class SQLStore:
         Filters, dates and facets come from the in-memory TermIndex; the engine's full-text
         index gives the text matches and ranks only the cases that passed the filters.
         """
-        with self.snapshot():
+        with self.snapshot(), self._time_limit(SEARCH_SECONDS):
             index = self.term_index()
             text_matches = self._text_pks(query.text)
             selected = index.select(query, within=text_matches)
@@ -425,6 +487,7 @@ class SQLStore:
         with self.snapshot():
             return self._text_pks(text)
 
+    @_under_lock
     def data_version(self) -> tuple[int, int]:
         """Changes whenever the database has changed: commits here, and commits by others."""
         return self._writes, self._change_counter()
@@ -433,14 +496,28 @@ class SQLStore:
         """The in-memory term index, reloaded when this or another connection has written.
 
         Inside a write transaction it is built afresh and not kept: it must see the
-        transaction's own writes, and they may yet be rolled back.
+        transaction's own writes, and they may yet be rolled back. Elsewhere it is read
+        in a snapshot and shared with this connection's siblings: an index loaded in a
+        snapshot that began after the last change this connection has noticed is current
+        (its change counter only says *that* something changed, and the change was
+        committed before the snapshot in which the counter moved began).
         """
         if self._in_transaction:
             return TermIndex.load(self)
-        version = self.data_version()
-        if self._term_index is None or self._term_index[0] != version:
-            self._term_index = (version, TermIndex.load(self))
-        return self._term_index[1]
+        with self.snapshot():
+            version = self.data_version()
+            if version != self._version_seen:
+                self._version_seen = version
+                self._changed_before = self._snapshot_started
+            shared = self._shared
+            with shared.lock:
+                if shared.index is not None and shared.loaded_at >= self._changed_before:
+                    return shared.index
+            index = TermIndex.load(self)
+            with shared.lock:
+                if self._snapshot_started >= shared.loaded_at:
+                    shared.index, shared.loaded_at = index, self._snapshot_started
+            return index
 
     def _hits(self, page: list[tuple[int, float | None]], text: str | None) -> list[Hit]:
         """Load the page's cases and, for a text search, their highlighted snippets."""
@@ -469,27 +546,32 @@ class SQLStore:
                 " units = excluded.units, vectors = excluded.vectors",
                 [(pk, model, text_hash, units, vectors) for pk, text_hash, units, vectors in rows])
 
+    @_under_lock
     def case_ids(self, case_pks: list[int]) -> dict[int, tuple[str, str]]:
         """pk -> (id, title) for the given cases."""
         where, param = self.in_list("pk", case_pks)
         return {pk: (cid, title) for pk, cid, title in self._db.execute(
             f"SELECT pk, id, title FROM cases WHERE {where}", (param,))}
 
+    @_under_lock
     def pk_of(self, case_id: str) -> int:
         row = self._db.execute("SELECT pk FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise CaseNotFound(f"no case with id {case_id!r}")
         return int(row[0])
 
+    @_under_lock
     def changed_since(self, audit_seq: int) -> list[str]:
         """Ids of the cases created or updated after an audit sequence number (and still here)."""
         return [cid for (cid,) in self._db.execute(
             "SELECT DISTINCT a.case_id FROM audit a JOIN cases c ON c.id = a.case_id"
             " WHERE a.seq > ? AND a.action IN ('create', 'update')", (audit_seq,))]
 
+    @_under_lock
     def last_audit_seq(self) -> int:
         return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0])
 
+    @_under_lock
     def stats(self) -> dict[str, Any]:
         first, last = self._db.execute("SELECT min(published), max(published) FROM cases").fetchone()
         terms = dict(self._db.execute(
@@ -499,6 +581,16 @@ class SQLStore:
                 "distinct": {facet: terms.get(facet, 0) for facet in FACETS},
                 "audit_entries": self.audit_count(), "schema_version": self.schema_version,
                 "backend": self.dialect, "path": self.display_location}
+
+
+@dataclass
+class SharedTermIndex:
+    """A term index several connections to one database may use, and when the snapshot
+    it was loaded in began (time.monotonic())."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    index: TermIndex | None = None
+    loaded_at: float = -math.inf
 
 
 def best_snippet(candidates: Sequence[str | None]) -> str | None:

@@ -6,15 +6,19 @@ turns, so the checks an edit makes (its version, a duplicate URL) hold until it 
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from disinfodb.errors import DisinfoError, QuerySyntaxError
+from disinfodb.errors import DisinfoError, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_fts
 from disinfodb.store.migrate import upgrade_sqlite
 from disinfodb.store.schema import MIGRATIONS
@@ -24,6 +28,46 @@ from disinfodb.store.term_index import IntArray
 _COLUMN_WEIGHTS = "10.0, 4.0, 1.0, 3.0"  # title, summary, disproof, tags
 _SNIPPET_TOKENS = 28
 _JULIAN_DAY_OF_ORDINAL_0 = 1721424.5  # julianday('0001-01-01') is date ordinal 1
+
+
+class _Watchdog:
+    """Interrupts a connection's statements once their deadline has passed, from a thread
+    of its own. Not a progress handler: a callback into Python from inside SQLite, while
+    another thread holding the GIL waits for the same connection, deadlocks the server."""
+
+    def __init__(self) -> None:
+        self._due = threading.Condition()
+        self._limits: dict[int, tuple[float, sqlite3.Connection]] = {}
+        self._numbers = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def limit(self, connection: sqlite3.Connection, seconds: float) -> Iterator[None]:
+        with self._due:
+            number = next(self._numbers)
+            self._limits[number] = (time.monotonic() + seconds, connection)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="disinfodb-sqlite-watchdog", daemon=True)
+                self._thread.start()
+            self._due.notify()
+        try:
+            yield
+        finally:
+            with self._due:
+                self._limits.pop(number, None)
+
+    def _watch(self) -> None:
+        with self._due:
+            while True:
+                now = time.monotonic()
+                for number, (deadline, connection) in list(self._limits.items()):
+                    if deadline <= now:
+                        del self._limits[number]
+                        connection.interrupt()  # sets a flag: safe from any thread, takes no lock
+                self._due.wait(min((d for d, _ in self._limits.values()), default=now + 60) - now)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class SQLiteStore(SQLStore):
@@ -71,6 +115,17 @@ class SQLiteStore(SQLStore):
     def _change_counter(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    @contextmanager
+    def _time_limit(self, seconds: float) -> Iterator[None]:
+        try:
+            with _WATCHDOG.limit(self._db, seconds):
+                yield
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                raise
+            raise SearchTooSlow(f"the search ran longer than {seconds:g} s and was stopped:"
+                                " use more specific words") from None
+
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
@@ -90,6 +145,8 @@ class SQLiteStore(SQLStore):
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.OperationalError as error:
+            if str(error) == "interrupted":  # the time limit, not the query's syntax
+                raise
             raise QuerySyntaxError(f"cannot search for that: {error}") from None
 
     def _text_pks(self, text: str) -> IntArray | None:

@@ -22,8 +22,16 @@ from pydantic import ValidationError
 
 from disinfodb import __version__
 from disinfodb.api import SearchParams, import_upload
-from disinfodb.auth import SESSION_COOKIE, PageEditor, PageVisitor, ServiceDep, client_key, session_user
-from disinfodb.cases import Case
+from disinfodb.auth import (
+    SESSION_COOKIE,
+    PageEditor,
+    PageSearcher,
+    PageVisitor,
+    ServiceDep,
+    client_key,
+    session_user,
+)
+from disinfodb.cases import Case, web_url
 from disinfodb.errors import (
     CaseConflict,
     CaseExists,
@@ -34,11 +42,12 @@ from disinfodb.errors import (
     NotSignedIn,
     QuerySyntaxError,
     VersionConflict,
+    VersionRequired,
 )
 from disinfodb.markup import linkify
 from disinfodb.match import Match
 from disinfodb.narratives import NarrativeBook
-from disinfodb.problems import status_of
+from disinfodb.problems import error_headers, status_of
 from disinfodb.rebuttals import rebuttal_groups_of, suggest_disproofs
 from disinfodb.search import Results
 from disinfodb.service import Service
@@ -49,12 +58,13 @@ from disinfodb.web.links import SearchLinks
 CSRF_COOKIE = "disinfodb_csrf"
 CSRF_FIELD = "csrf"
 MATCH_LIMIT = 10
-_NOT_PAGES = ("/api", "/docs", "/redoc", "/openapi.json", "/static")
+_NOT_PAGES = ("/api", "/openapi.json", "/static")
 
 templates = Jinja2Templates(directory=str(resources.files("disinfodb.web") / "templates"))
 templates.env.globals["language_name"] = language_name
 templates.env.filters["urlquote"] = lambda value: quote(str(value), safe="")
 templates.env.filters["linkify"] = linkify
+templates.env.filters["web_url"] = web_url
 
 
 def is_page(request: Request) -> bool:
@@ -86,7 +96,9 @@ def error_page(request: Request, error: Exception, status: int | None = None, de
     title = {404: "Not found", 422: "That request could not be read"}.get(status, title)
     message = detail or (str(error) if isinstance(error, DisinfoError) else
                          getattr(error, "detail", None) or "The server failed to answer; the error was logged.")
-    return render(request, "error.html", {"title": title, "status": status, "detail": message}, status=status)
+    response = render(request, "error.html", {"title": title, "status": status, "detail": message}, status=status)
+    response.headers.update({k: v for k, v in error_headers(error).items() if k != "WWW-Authenticate"})
+    return response
 
 
 def check_csrf(request: Request, token: str) -> None:
@@ -99,10 +111,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def search_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor) -> HTMLResponse:
+def search_page(service: ServiceDep, request: Request, query: SearchParams, searcher: PageSearcher) -> HTMLResponse:
     links = SearchLinks(request.query_params.multi_items())
     try:
-        results = service.reader.search(query)
+        with service.searching(searcher.budget_key) as store:
+            results = store.search(query)
     except QuerySyntaxError as error:  # show it above the search box, with the query kept to fix
         return render(request, "search.html", {"results": Results(total=0, hits=[]), "query": query,
                                                "links": links, "pages": 1, "title": "Search",
@@ -110,6 +123,12 @@ def search_page(service: ServiceDep, request: Request, query: SearchParams, _: P
     pages = max(1, -(-results.total // query.per_page))
     return render(request, "search.html", {"results": results, "query": query, "links": links,
                                            "pages": pages, "title": query.text or "Search"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The JSON API's documentation (Swagger UI over /openapi.json)."""
+    return templates.TemplateResponse(request, "docs.html", {})
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
@@ -159,8 +178,8 @@ async def edit_case(service: ServiceDep, request: Request, case_id: str, user: P
     if action == "suggest":
         return _with_suggestions(service, request, form, case)
     try:
-        service.writer.replace(case_id, form.to_case(case), actor=user.name, expected_version=form.version)
-    except (ValidationError, VersionConflict, CaseConflict) as error:
+        service.replace_case(case_id, form.to_case(case), user, form.version)
+    except (ValidationError, VersionConflict, VersionRequired, CaseConflict) as error:
         return _form_again(request, form, case, error)
     return RedirectResponse(f"/cases/{quote(case_id)}?saved=1", status_code=303)
 
@@ -169,7 +188,7 @@ async def edit_case(service: ServiceDep, request: Request, case_id: str, user: P
 def delete_case(service: ServiceDep, request: Request, case_id: str, user: PageEditor,
                 csrf: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
     check_csrf(request, csrf)
-    service.writer.delete(case_id, actor=user.name, expected_version=version)
+    service.delete_case(case_id, user, version)
     return RedirectResponse("/?deleted=" + quote(case_id), status_code=303)
 
 
@@ -266,6 +285,12 @@ def _form_again(request: Request, form: CaseForm, case: Case | None, error: Exce
         conflict = (f"Someone else saved this case (now version {error.current_version}) while you were editing."
                     " Nothing of yours was saved: your text is below. Open the case in a new tab to see"
                     " their changes, then save again to overwrite them with yours.")
+        form.version = error.current_version
+    elif isinstance(error, VersionRequired):
+        errors, status = {}, 428
+        conflict = (f"The form did not say which version of the case it edits (it is at version"
+                    f" {error.current_version} now), so nothing was saved: your text is below. Check the case"
+                    " in a new tab, then save again to overwrite it with yours.")
         form.version = error.current_version
     elif isinstance(error, CaseExists):
         errors, status = {"title": f"This case is already in the database as '{error.case_id}'."}, 409

@@ -17,13 +17,17 @@ from disinfodb.review import (
     to_html,
     to_markdown,
 )
+from disinfodb.service import Service
 from disinfodb.web import render
 
 router = APIRouter(include_in_schema=False)
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where absolute links point: the configured public URL, never the request's Host
+    header (which any client sets, and a cache or a feed reader would keep)."""
+    service: Service = request.app.state.service
+    return service.settings.public_url
 
 
 def _cache(response: Response, user: object) -> Response:

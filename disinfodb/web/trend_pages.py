@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from disinfodb import charts, trends
 from disinfodb.api import OptionalDate, SearchParams
-from disinfodb.auth import PageEditor, PageVisitor, ServiceDep
+from disinfodb.auth import PageEditor, PageSearcher, PageVisitor, ServiceDep
 from disinfodb.narratives import NarrativeBook
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLStore
@@ -157,16 +157,17 @@ def _series_desc(series: trends.Series, share: bool) -> str:
 # -- trends ----------------------------------------------------------------------------------
 
 @router.get("/trends", response_class=HTMLResponse)
-def trends_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor,
+def trends_page(service: ServiceDep, request: Request, query: SearchParams, searcher: PageSearcher,
                 period: PeriodParam = "month", show: Literal["count", "share"] = "count",
                 compare: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 - read, never mutated
                 ) -> HTMLResponse:
-    store = service.reader
     links = PageLinks("/trends", request.query_params.multi_items())
     share = show == "share"
     compared = list(dict.fromkeys(v.strip() for v in compare if v.strip()))[:MAX_COMPARE]
-    lines = [trends.series(store, "keyword", value, period, query) for value in compared]
-    matching = trends.series(store, None, None, period, query)
+    with service.searching(searcher.budget_key) as store:
+        lines = [trends.series(store, "keyword", value, period, query) for value in compared]
+        matching = trends.series(store, None, None, period, query)
+        tops = {facet: trends.top_values(store, facet, query, TOP) for facet in ("keyword", "country")}
     shown = lines or [matching]
     what = "share of all cases" if share else "cases"
     chart = charts.line_chart(
@@ -177,10 +178,7 @@ def trends_page(service: ServiceDep, request: Request, query: SearchParams, _: P
         " ".join(_series_desc(s, share) for s in shown), share=share, period=period, chart_id="trend",
         width=LINE_WIDTH, height=340)
     bars = {}
-    tops = {}
-    for facet in ("keyword", "country"):
-        top = trends.top_values(store, facet, query, TOP)
-        tops[facet] = top
+    for facet, top in tops.items():
         bars[facet] = charts.bar_chart(
             [charts.Bar(_shown(facet, v), v.count, href=_value_search(links, facet, v),
                         note=f"{_shown(facet, v)}: {v.count:,} cases ({v.share:.1%}); show them")
@@ -197,13 +195,13 @@ def trends_page(service: ServiceDep, request: Request, query: SearchParams, _: P
 # -- co-occurrence -------------------------------------------------------------------------
 
 @router.get("/cooccurrence", response_class=HTMLResponse)
-def cooccurrence_page(service: ServiceDep, request: Request, query: SearchParams, _: PageVisitor,
+def cooccurrence_page(service: ServiceDep, request: Request, query: SearchParams, searcher: PageSearcher,
                       rows: Axis = "keyword", cols: Axis = "country",
                       n: Annotated[int, Query(ge=2, le=30)] = 12,
                       shade: Literal["count", "lift"] = "count") -> HTMLResponse:
-    store = service.reader
     links = PageLinks("/cooccurrence", request.query_params.multi_items())
-    found = trends.cooccurrence(store, rows, cols, query, n=n, pairs=30)
+    with service.searching(searcher.budget_key) as store:
+        found = trends.cooccurrence(store, rows, cols, query, n=n, pairs=30)
     row_names = [_shown(rows, v) for v in found.rows]
     col_names = [_shown(cols, v) for v in found.cols]
     heat = charts.heat_map(
