@@ -14,12 +14,12 @@ response; an error is a 5xx or a failed connection. Afterwards every acknowledge
 must be in the database: its marker in the case (unless a later acknowledged edit of the
 same case replaced it) and one audit row per acknowledged edit.
 
-Each client has an address of its own (X-Forwarded-For, trusted from loopback through
-`serve --forwarded-allow-ips`), as clients behind a reverse proxy would: anonymous
-searches are metered per address. With --attacker the same mix runs twice on one server,
-first alone, then with one more anonymous client looping the costliest search the parser
-accepts (disinfodb.search.COSTLIEST_QUERY) as fast as it is answered; both are reported, and the attacker's
-own answers are counted apart.
+Each client is a team member (an editor's token on every request) with an address of its
+own (X-Forwarded-For, trusted from loopback through `serve --forwarded-allow-ips`), as
+behind a reverse proxy. With --attacker the same mix runs twice on one server, first
+alone, then with one more anonymous client (metered per address) looping the costliest
+search the parser accepts (disinfodb.search.COSTLIEST_QUERY) as fast as it is answered;
+both are reported, and the attacker's own answers are counted apart.
 
 With --restart-after, a shell command (e.g. restarting the PostgreSQL server with
 `pg_ctl -m immediate restart`) runs that many seconds into the load; the report then
@@ -83,11 +83,12 @@ def address(number: int) -> dict[str, str]:
 
 def client(base: str, token: str, ids: list[str], titles: list[str], queries: list[httpx.QueryParams],
            until: float, tally: Tally, seed: int, phase: int = 0) -> None:
-    """One client: the same requests in every phase (the seed), but edits that always
-    change the case (the phase is in their marker)."""
+    """One client: a signed-in team member (the editor's token on every request), making
+    the same requests in every phase (the seed), with edits that always change the case
+    (the phase is in their marker)."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, timeout=30, headers=address(seed)) as http:
+    with httpx.Client(base_url=base, timeout=30, headers=address(seed) | headers) as http:
         while time.monotonic() < until:
             kind = rng.choices(KINDS, WEIGHTS)[0]
             started = time.perf_counter()
