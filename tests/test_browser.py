@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from conftest import CSV_2017, REPO, require
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, FilePayload, Page, expect, sync_playwright
 from web_support import (
     COUP_EN,
     EDITOR,
@@ -383,7 +383,12 @@ def test_clicking_every_link_of_a_hostile_case_runs_nothing(browser: Browser, ho
     tab = context.new_page()
     dialogs: list[str] = []
     errors: list[str] = []
-    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def dismissed(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.on("dialog", dismissed)
     tab.on("pageerror", lambda error: errors.append(str(error)))
     try:
         sign_in(tab)

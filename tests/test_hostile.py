@@ -263,7 +263,7 @@ def test_anonymous_search_time_is_budgeted_per_address(tmp_path: Path, seed_path
 @pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "9999-12-31"])
 def test_implausible_dates_are_refused(day: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Case(title="t", published=day)
+        Case.model_validate({"title": "t", "published": day})
     earliest, latest = plausible_dates()
     assert f"{day} is outside the plausible publication dates {earliest}..{latest}" in str(caught.value)
 
@@ -273,7 +273,7 @@ def test_the_plausible_range_is_configurable(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("DISINFODB_FUTURE_DAYS", "0")
     assert plausible_dates() == (date(2000, 1, 1), date.today())
     with pytest.raises(ValidationError, match="outside the plausible"):
-        Case(title="t", published="1999-12-31")
+        Case.model_validate({"title": "t", "published": "1999-12-31"})
 
 
 def test_stored_implausible_dates_do_not_amplify_pages(hostile_site: tuple[TestClient, SQLStore]) -> None:
