@@ -29,7 +29,8 @@ from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_qualit
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import Candidates, ClaimIndex, Matcher, load_calibration, logistic
+from disinfodb.matching import Candidates, ClaimIndex, Matcher, load_calibration
+from disinfodb.matching.calibration import logistic
 from disinfodb.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from disinfodb.cases import Case
 from disinfodb.export import EXPORTERS
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.search import SearchQuery, to_fts
+from disinfodb.search import SearchQuery, Sort, to_fts
 from disinfodb.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def query_mix(real: list[Case], count: int, seed: int = 11) -> list[tuple[str, S
             "word+keyword": SearchQuery(text=word, keywords=(keyword,)),
             "country+year": SearchQuery(countries=(country,), since=date(year, 1, 1),
                                         until=date(year, 12, 31)),
-            "keyword by date": SearchQuery(keywords=(keyword,), sort="date"),
+            "keyword by date": SearchQuery(keywords=(keyword,), sort=Sort.DATE),
         }[kind]
         queries.append((kind, query))
     return queries

@@ -26,7 +26,8 @@ from bench.synthetic import CaseSampler
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import MAX_INPUT_UNITS, ClaimIndex, Matcher
+from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.matching.matcher import MAX_INPUT_UNITS
 from disinfodb.store import SQLiteStore
 from disinfodb.text import clean, units
 

@@ -32,7 +32,7 @@ from sklearn.metrics import adjusted_mutual_info_score
 from bench.web_pages import real_database
 from disinfodb.cases import Case
 from disinfodb.embed import load_embedders
-from disinfodb.match import ClaimIndex
+from disinfodb.matching import ClaimIndex
 from disinfodb.narratives import ClusterParams, cluster_vectors
 from disinfodb.store import SQLiteStore
 

@@ -1,4 +1,4 @@
-"""Draw the README's charts (docs/charts/*.svg) from every real case, with disinfodb.charts.
+"""Draw the README's charts (docs/charts/*.svg) from every real case, with disinfodb.server.web.charts.
 
 Run: .venv/bin/python -m bench.readme_charts
 
@@ -14,8 +14,9 @@ from datetime import date
 from pathlib import Path
 
 from bench.web_pages import real_database
-from disinfodb import charts, trends
+from disinfodb import trends
 from disinfodb.search import SearchQuery
+from disinfodb.server.web import charts
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "charts"
 WAVES = ("coronavirus", "Sergei Skripal", "Alexei Navalny")

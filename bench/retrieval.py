@@ -32,7 +32,8 @@ from sklearn.linear_model import LogisticRegression
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import Calibration, Candidates, ClaimIndex, Matcher, feature_names
+from disinfodb.matching import Calibration, Candidates, ClaimIndex, Matcher
+from disinfodb.matching.calibration import feature_names
 from disinfodb.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,11 +20,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from bench.import_search import SHARED, build, percentile, query_mix, real_files
-from disinfodb.app import create_app
 from disinfodb.cases import Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery
+from disinfodb.server.app import create_app
 from disinfodb.store import SQLiteStore
 
 CACHE = Path(__file__).resolve().parent / ".cache"

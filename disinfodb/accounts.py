@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from disinfodb.errors import AccountError
 from disinfodb.store import SQLStore
+from disinfodb.store.accounts import UserRow
 
 TOKEN_PREFIX = "ddb_"
 SESSION_HOURS = 12
@@ -85,7 +85,7 @@ def _now() -> datetime:
 
 
 class Accounts:
-    """The account tables of a store.
+    """The accounts of a store.
 
     Writes go through `store`; the lookups every request makes (a token, a session) go
     through `reader` when a server gives one, so a request never waits for the writer
@@ -95,15 +95,11 @@ class Accounts:
 
     def __init__(self, store: SQLStore, reader: SQLStore | None = None) -> None:
         self.store = store
-        self.reader = reader or store
-        self._db = store.connection
+        self._tables = store.accounts
+        self._lookups = (reader or store).accounts
         self._uses: dict[str, datetime] = {}  # token hash -> last use not yet written
         self._recorded: dict[str, datetime] = {}  # token hash -> last use known to be stored
         self._uses_lock = threading.Lock()
-
-    def _read(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        """Rows of a lookup, on the reader's connection (under its lock)."""
-        return self.reader.fetch_all(sql, parameters)
 
     # -- users ------------------------------------------------------------------------
 
@@ -114,50 +110,45 @@ class Accounts:
         with self.store.transaction():
             if self.find_user(name):
                 raise AccountError(f"user {name!r} already exists")
-            self._db.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                             (name, role.value, _password_hash(password), _now().isoformat()))
+            self._tables.add_user(name, role.value, _password_hash(password), _now().isoformat())
         return User(name, role, password is not None)
 
     def set_password(self, name: str, password: str | None) -> None:
         with self.store.transaction():
             self.user(name)
-            self._db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (_password_hash(password), name))
-            self._db.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+            self._tables.set_password_hash(name, _password_hash(password))
 
     def set_role(self, name: str, role: Role | str) -> User:
         with self.store.transaction():
             self.user(name)
-            self._db.execute("UPDATE users SET role = ? WHERE name = ?", (_role(role).value, name))
+            self._tables.set_role(name, _role(role).value)
         return self.user(name)
 
     def remove_user(self, name: str) -> None:
         """Remove a user with their tokens and sessions (their audit entries stay)."""
         with self.store.transaction():
             self.user(name)
-            self._db.execute("DELETE FROM users WHERE name = ?", (name,))
+            self._tables.remove_user(name)
 
     def find_user(self, name: str) -> User | None:
-        row = self._db.execute("SELECT name, role, password_hash IS NOT NULL FROM users WHERE name = ?",
-                               (name,)).fetchone()
-        return User(row[0], Role(row[1]), bool(row[2])) if row else None
+        return _user(self._tables.user(name))
 
     def user(self, name: str) -> User:
         found = self.find_user(name)
         if found is None:
-            raise AccountError(f"no user named {name!r}; add one with `disinfodb user add {name} --role editor`")
+            raise AccountError(f"no user named {name!r}: add one first (as role editor, say)")
         return found
 
     def users(self) -> list[User]:
-        return [User(n, Role(r), bool(p)) for n, r, p in self._db.execute(
-            "SELECT name, role, password_hash IS NOT NULL FROM users ORDER BY name")]
+        return [User(n, Role(r), p) for n, r, p in self._tables.users()]
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user, if the password is theirs (a user without a password never signs in)."""
-        row = self._db.execute("SELECT password_hash FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None or row[0] is None:
+        exists, stored = self._tables.password_hash(name)
+        if not exists or stored is None:
             hash_password(password)  # same work either way: timing does not reveal names
             return None
-        return self.find_user(name) if verify_password(password, row[0]) else None
+        return self.find_user(name) if verify_password(password, stored) else None
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -166,41 +157,34 @@ class Accounts:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction():
             self.user(name)
-            self._db.execute("INSERT INTO tokens (hash, user_name, label, created_at) VALUES (?, ?, ?, ?)",
-                             (secret_hash(token), name, label, _now().isoformat()))
+            self._tables.add_token(secret_hash(token), name, label, _now().isoformat())
         return token
 
     def tokens(self, name: str | None = None) -> list[TokenInfo]:
         self.flush_uses()
-        rows = self._db.execute(
-            "SELECT hash, user_name, label, created_at, last_used_at FROM tokens"
-            " WHERE CAST(? AS TEXT) IS NULL OR user_name = ? ORDER BY created_at", (name, name))
-        return [TokenInfo(h[:12], u, label, c, used) for h, u, label, c, used in rows]
+        return [TokenInfo(h[:12], u, label, c, used) for h, u, label, c, used in self._tables.tokens(name)]
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke the token whose hash starts with `token_id` (as `tokens()` lists it)."""
         if len(token_id) < 8:
             raise AccountError("give at least 8 characters of the token id")
         with self.store.transaction():
-            rows = self._db.execute("SELECT hash FROM tokens WHERE substr(hash, 1, ?) = ?",  # not LIKE: no wildcards
-                                    (len(token_id), token_id.lower())).fetchall()
-            if len(rows) != 1:
-                raise AccountError(f"no token with id {token_id!r}" if not rows else f"{token_id!r} is ambiguous")
-            self._db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))
+            found = self._tables.token_hashes(token_id.lower())
+            if len(found) != 1:
+                raise AccountError(f"no token with id {token_id!r}" if not found else f"{token_id!r} is ambiguous")
+            self._tables.remove_token(found[0])
 
     def user_for_token(self, token: str) -> User | None:
         digest = secret_hash(token)
-        rows = self._read("SELECT u.name, u.role, u.password_hash IS NOT NULL FROM tokens t"
-                          " JOIN users u ON u.name = t.user_name WHERE t.hash = ?", (digest,))
-        if not rows:
+        user = _user(self._lookups.user_of_token(digest))
+        if user is None:
             return None
         now = _now()
         with self._uses_lock:
             known = self._uses.get(digest) or self._recorded.get(digest)
             if known is None or known < now - _USE_RESOLUTION:  # at most one write a minute per token
                 self._uses[digest] = now
-        name, role, has_password = rows[0]
-        return User(name, Role(role), bool(has_password))
+        return user
 
     def flush_uses(self) -> int:
         """Write when the tokens used since the last flush were last used; how many."""
@@ -210,8 +194,7 @@ class Accounts:
             return 0
         try:
             with self.store.transaction():
-                self._db.executemany("UPDATE tokens SET last_used_at = ? WHERE hash = ?",
-                                     [(at.isoformat(), digest) for digest, at in pending.items()])
+                self._tables.record_uses([(at.isoformat(), digest) for digest, at in pending.items()])
         except BaseException:
             with self._uses_lock:  # not written: keep them for the next flush
                 self._uses = pending | self._uses
@@ -229,20 +212,20 @@ class Accounts:
         session = secrets.token_urlsafe(32)
         now = _now()
         with self.store.transaction():
-            self._db.execute("DELETE FROM sessions WHERE expires_at < ?", (now.isoformat(),))
-            self._db.execute("INSERT INTO sessions (hash, user_name, expires_at) VALUES (?, ?, ?)",
-                             (secret_hash(session), name, (now + timedelta(hours=hours)).isoformat()))
+            self._tables.add_session(secret_hash(session), name, (now + timedelta(hours=hours)).isoformat(),
+                                     now.isoformat())
         return session
 
     def user_for_session(self, session: str) -> User | None:
-        rows = self._read("SELECT u.name, u.role, u.password_hash IS NOT NULL FROM sessions s"
-                          " JOIN users u ON u.name = s.user_name WHERE s.hash = ? AND s.expires_at > ?",
-                          (secret_hash(session), _now().isoformat()))
-        return User(rows[0][0], Role(rows[0][1]), bool(rows[0][2])) if rows else None
+        return _user(self._lookups.user_of_session(secret_hash(session), _now().isoformat()))
 
     def end_session(self, session: str) -> None:
         with self.store.transaction():
-            self._db.execute("DELETE FROM sessions WHERE hash = ?", (secret_hash(session),))
+            self._tables.remove_session(secret_hash(session))
+
+
+def _user(row: UserRow | None) -> User | None:
+    return User(row[0], Role(row[1]), row[2]) if row else None
 
 
 def _role(role: Role | str) -> Role:

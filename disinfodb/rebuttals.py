@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from disinfodb.match import Matcher
+from disinfodb.matching import Matcher
 from disinfodb.store.sql_store import SQLStore
 
 MIN_CHARS = 80
@@ -208,12 +208,9 @@ class RebuttalIndex:
 
     @classmethod
     def build(cls, store: SQLStore) -> RebuttalIndex:
-        rows = store.connection.execute(
-            "SELECT pk, id, title, published, disproof FROM cases WHERE disproof != ''"
-            " ORDER BY published IS NULL, published, pk").fetchall()
         index = cls([], [], [], {}, {}, {})
-        for row, (pk, case_id, title, published, disproof) in enumerate(rows):
-            index.cases.append(CaseRef(case_id, title, date.fromisoformat(published) if published else None))
+        for row, (pk, case_id, title, published, disproof) in enumerate(store.disproofs()):
+            index.cases.append(CaseRef(case_id, title, published))
             index.pks.append(pk)
             index.row_of_pk[pk] = row
             index.row_of_id[case_id] = row

@@ -9,17 +9,26 @@ unclosed quote) gets a clear message.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from enum import StrEnum
 
 from disinfodb.errors import QuerySyntaxError
-from disinfodb.vocab import country_name, fold, language_code
+from disinfodb.facets import FACETS
+from disinfodb.vocab import fold
 
-FACETS = ("keyword", "country", "language", "outlet", "issue", "year")
-Sort = Literal["relevance", "date", "date_asc"]
+
+class Sort(StrEnum):
+    """How results are ordered."""
+
+    RELEVANCE = "relevance"
+    DATE = "date"  # newest first
+    DATE_ASC = "date_asc"
+
+
 MAX_PER_PAGE = 200
 MAX_QUERY_CHARS = 1000
 # What one query may cost is bounded by what it may say: every term is a posting list the
@@ -55,7 +64,7 @@ class SearchQuery:
     issues: tuple[int, ...] = ()
     since: date | None = None
     until: date | None = None
-    sort: Sort = "relevance"
+    sort: Sort = Sort.RELEVANCE
     page: int = 1
     per_page: int = 20
     facet_size: int = 10
@@ -70,24 +79,39 @@ class SearchQuery:
 
     def term_filters(self) -> list[tuple[str, str]]:
         """The facet filters as (facet, key) pairs, keys normalised as the store keeps them."""
-        pairs = [("keyword", fold(v)) for v in self.keywords]
-        pairs += [("country", fold(country_name(v))) for v in self.countries]
-        pairs += [("language", _language_key(v)) for v in self.languages]
-        pairs += [("outlet", fold(v)) for v in self.outlets]
-        pairs += [("issue", str(v)) for v in self.issues]
-        return pairs
+        return [(f.name, f.key(str(value))) for f in FACETS if f.query_field
+                for value in getattr(self, f.query_field)]
 
 
-def _language_key(value: str) -> str:
-    try:
-        return language_code(value)
-    except ValueError as error:
-        raise QuerySyntaxError(str(error)) from None
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of a case's text with the words a search matched marked: (text, matched)
+    parts in order. Neutral: the API and the pages render it as HTML, the CLI with Rich."""
+
+    parts: tuple[tuple[str, bool], ...] = ()
+
+    @classmethod
+    def marked(cls, text: str, start: str, end: str) -> Snippet:
+        """From text whose matched words stand between `start` and `end` markers."""
+        parts: list[tuple[str, bool]] = []
+        for number, piece in enumerate(re.split(f"[{re.escape(start)}{re.escape(end)}]", text)):
+            if piece:
+                parts.append((piece, number % 2 == 1))
+        return cls(tuple(parts))
+
+    @property
+    def text(self) -> str:
+        return "".join(piece for piece, _ in self.parts)
+
+    def html(self) -> str:
+        """HTML-escaped, matches in <mark> tags (what the API's and the CLI's JSON carry)."""
+        return "".join(f"<mark>{html.escape(piece)}</mark>" if matched else html.escape(piece)
+                       for piece, matched in self.parts)
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One case in a result list, with a highlighted snippet (HTML-escaped, <mark> tags)."""
+    """One case in a result list, with a snippet of its text."""
 
     id: str
     title: str
@@ -96,8 +120,14 @@ class Hit:
     languages: list[str]
     countries: list[str]
     keywords: list[str]
-    snippet: str
+    snippet: Snippet
     score: float | None
+
+    def as_json(self) -> dict[str, object]:
+        """The hit as the API and `search --json` show it (the snippet as HTML)."""
+        return {"id": self.id, "title": self.title, "published": self.published, "issue": self.issue,
+                "languages": self.languages, "countries": self.countries, "keywords": self.keywords,
+                "snippet": self.snippet.html(), "score": self.score}
 
 
 @dataclass(frozen=True)
@@ -114,6 +144,13 @@ class Results:
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     page: int = 1
     per_page: int = 20
+
+    def as_json(self) -> dict[str, object]:
+        """The results as the API and `search --json` show them."""
+        return {"total": self.total, "page": self.page, "per_page": self.per_page,
+                "results": [hit.as_json() for hit in self.hits],
+                "facets": {name: [{"value": v.value, "label": v.label, "count": v.count} for v in values]
+                           for name, values in self.facets.items()}}
 
 
 Term = tuple[str, bool]  # a word or phrase, and whether it is a prefix (`nato*`)

@@ -25,16 +25,15 @@ import numpy.typing as npt
 
 from disinfodb.cases import plausible_dates
 from disinfodb.errors import QuerySyntaxError
-from disinfodb.narratives import NarrativeBook
-from disinfodb.search import FACETS, SearchQuery
+from disinfodb.facets import FACET_NAMES, GROUPINGS, NARRATIVE
+from disinfodb.facets import facet as facet_of
+from disinfodb.search import SearchQuery
 from disinfodb.store import SQLStore
 from disinfodb.store.term_index import NO_DATE, IntArray, TermIndex, _gather
 
 Period = Literal["week", "month", "year"]
 PERIODS: tuple[str, ...] = get_args(Period)
 MAX_PERIODS: dict[str, int] = {"week": 1200, "month": 600, "year": 200}  # ~23, 50 and 200 years
-NARRATIVE = "narrative"
-GROUPINGS = (*FACETS, NARRATIVE)  # what a series, a top list or a co-occurrence axis can group by
 _EPOCH = date(1970, 1, 1).toordinal()
 
 
@@ -159,7 +158,7 @@ def _groups(store: SQLStore, index: TermIndex, facet: str) -> _Groups:
     _check_grouping(facet)
     if facet == NARRATIVE:
         return _narrative_groups(store)
-    ids = np.flatnonzero(index.term_facet == FACETS.index(facet))
+    ids = np.flatnonzero(index.term_facet == FACET_NAMES.index(facet))
     indptr, values = index.cases_of_term
     lengths = indptr[ids + 1] - indptr[ids]
     ids = ids[lengths > 0]
@@ -171,30 +170,14 @@ def _groups(store: SQLStore, index: TermIndex, facet: str) -> _Groups:
 
 def _narrative_groups(store: SQLStore) -> _Groups:
     """The current narratives with members (ids ascending by number)."""
-    rows = store.connection.execute(
-        "SELECT n.id, coalesce(n.name, n.label), cn.case_pk FROM case_narratives cn"
-        " JOIN narratives n ON n.id = cn.narrative_id"
-        " ORDER BY CAST(substr(n.id, 2) AS INTEGER), n.id, cn.case_pk").fetchall()
+    rows = store.narratives.groups()
     keys, labels, lengths = [], [], []
-    for (nid, label), members in groupby(rows, key=lambda row: (str(row[0]), str(row[1]))):
+    for (nid, label), members in groupby(rows, key=lambda row: (row[0], row[1])):
         keys.append(nid)
         labels.append(label)
         lengths.append(sum(1 for _ in members))
     return _Groups(keys=keys, labels=labels, indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
                    pks=np.array([row[2] for row in rows], dtype=np.int64))
-
-
-def _term_key(facet: str, value: str) -> str:
-    """A user's spelling of a facet value -> the key the store keeps (as the filters do)."""
-    if facet == "year":
-        return value.strip()
-    if facet == "issue":
-        try:
-            return str(int(value))
-        except ValueError:
-            raise QuerySyntaxError(f"an issue is a number, not {value!r}") from None
-    field = {"keyword": "keywords", "country": "countries", "language": "languages", "outlet": "outlets"}[facet]
-    return SearchQuery(**{field: (value,)}).term_filters()[0][1]  # type: ignore[arg-type]
 
 
 # -- selection ----------------------------------------------------------------------------
@@ -319,11 +302,9 @@ def _members(store: SQLStore, index: TermIndex, facet: str, value: str) -> tuple
     """A facet value's (or a narrative's) cases, its key and its label."""
     _check_grouping(facet)
     if facet == NARRATIVE:
-        narrative = NarrativeBook(store).get(value)  # a merged one: the narrative it joined
-        pks = store.int_column("SELECT case_pk AS value FROM case_narratives WHERE narrative_id = ?", "value",
-                               (narrative.id,))
-        return pks, narrative.id, narrative.title
-    key = _term_key(facet, value)
+        narrative = store.narratives.get(value)  # a merged one: the narrative it joined
+        return store.narratives.member_pks(narrative.id), narrative.id, narrative.title
+    key = facet_of(facet).key(value)
     term_id = index.term_ids.get((facet, key))
     if term_id is None:
         return np.zeros(0, dtype=np.int64), key, value

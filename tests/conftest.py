@@ -17,9 +17,10 @@ from disinfodb.embed import USE_M_WEIGHTS, fetch_weights, load_embedders, weight
 from disinfodb.errors import SearchTooSlow
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.match import ClaimIndex, Matcher
+from disinfodb.matching import ClaimIndex, Matcher
 from disinfodb.search import COSTLIEST_QUERY, SearchQuery
 from disinfodb.store import SQLStore, open_store, sql_store
+from disinfodb.store.sql_store import Connection
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -38,6 +39,12 @@ def assert_search_stops(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> Non
         store.search(costly)
     monkeypatch.setattr(sql_store, "SEARCH_SECONDS", 30.0)
     assert store.search(costly).total > 1000
+
+
+def raw(store: SQLStore) -> Connection:
+    """The store's own connection, for tests that check or change the database behind the
+    library's back (the library itself never hands it out)."""
+    return store._db
 
 
 def require(path: Path) -> Path:

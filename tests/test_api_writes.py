@@ -21,10 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from disinfodb.accounts import Accounts, Role
-from disinfodb.app import create_app
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.service import Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore
 
 KAZAKH_COUP = "A coup in Kazakhstan was meant to divert Russia’s attention before negotiations"

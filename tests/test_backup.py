@@ -7,20 +7,21 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Claims2017
+from conftest import Claims2017, raw
 from typer.testing import CliRunner
 
-from disinfodb.backup import BackupError, backup, inspect, restore
 from disinfodb.cases import Case
 from disinfodb.cli import app
+from disinfodb.errors import BackupError
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
+from disinfodb.store.backup import backup, inspect, restore
 from disinfodb.store.transfer import checksum
 
 
 def test_backup_then_restore_gives_the_same_cases(claims_2017: Claims2017, tmp_path: Path) -> None:
     snapshot = backup(claims_2017.store, tmp_path / "backup.sqlite")
-    assert snapshot.cases == claims_2017.store.count() and snapshot.checksum == checksum(claims_2017.store.connection)
+    assert snapshot.cases == claims_2017.store.count() and snapshot.checksum == checksum(raw(claims_2017.store))
     assert inspect(tmp_path / "backup.sqlite") == snapshot
     restored = restore(tmp_path / "backup.sqlite", str(tmp_path / "restored.sqlite"))
     assert (restored.cases, restored.checksum) == (snapshot.cases, snapshot.checksum)
@@ -61,7 +62,7 @@ def test_restore_refuses_what_would_lose_data(claims_2017: Claims2017, tmp_path:
     target.delete(claims_2017.cases[0].id)
     count = target.count()
     target.close()
-    with pytest.raises(BackupError, match="--force"):
+    with pytest.raises(BackupError, match="`force`"):
         restore(tmp_path / "backup.sqlite", str(tmp_path / "target.sqlite"))
     assert SQLiteStore(tmp_path / "target.sqlite").count() == count  # untouched
     (tmp_path / "garbage.sqlite").write_bytes(b"not a database at all" * 100)

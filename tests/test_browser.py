@@ -33,11 +33,11 @@ from web_support import (
 )
 
 from disinfodb.accounts import Accounts
-from disinfodb.app import create_app
 from disinfodb.cases import STORED, Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.service import Service
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Service
 from disinfodb.store import SQLStore, open_store
 
 CHROMIUM = Path("/usr/bin/chromium")

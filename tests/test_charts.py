@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from disinfodb import charts
-from disinfodb.charts import Bar, LineSeries
+from disinfodb.server.web import charts
+from disinfodb.server.web.charts import Bar, LineSeries
 
 SVG = "{http://www.w3.org/2000/svg}"
 XSS = '<script>alert("x")</script> & \'quotes\''

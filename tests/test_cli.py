@@ -15,8 +15,8 @@ from typer.testing import CliRunner, Result
 
 from disinfodb.cli import app
 from disinfodb.embed import load_embedder, models_dir
-from disinfodb.match import NEAR_DUPLICATE
-from disinfodb.search import FACETS
+from disinfodb.facets import FACET_NAMES
+from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.store import open_store
 from disinfodb.store.schema import MIGRATIONS
 
@@ -88,7 +88,7 @@ def test_search_json(seeded_cli: Cli) -> None:
     assert {"total", "results", "facets"} <= set(data)
     assert data["total"] == 2
     assert {hit["title"] for hit in data["results"]} == KAZAKH_TITLES
-    assert set(data["facets"]) == set(FACETS)
+    assert set(data["facets"]) == set(FACET_NAMES)
     assert {v["value"]: v["count"] for v in data["facets"]["country"]}["kazakhstan"] == 1
     assert data["facets"]["issue"] == [{"value": "270", "label": "270", "count": 1}]
     hit = next(h for h in data["results"] if h["issue"] == 270)
@@ -415,7 +415,8 @@ def test_match_text_output_and_options(seeded_cli: Cli) -> None:
     assert later == {"matches": []}
     none = invoke(seeded_cli.db, "match", COUP_TEXT, "--keyword", "no such keyword")
     assert none.exit_code == 0 and "No matching case." in none.stdout
-    assert_clean_error(invoke(seeded_cli.db, "match", COUP_TEXT, "--min-label", "best"), "--min-label")
+    wrong = invoke(seeded_cli.db, "match", COUP_TEXT, "--min-label", "best")  # a usage error: exit 2, the choices
+    assert wrong.exit_code == 2 and "--min-label" in flat(wrong.stderr) and "'best' is not one of" in flat(wrong.stderr)
     assert_clean_error(invoke(seeded_cli.db, "match", COUP_TEXT, "--model", "gpt"), "unknown model")
 
 

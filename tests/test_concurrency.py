@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import raw
 from pg_cluster import PostgresCluster
 
 from disinfodb.accounts import Accounts
@@ -85,8 +86,8 @@ def _counts(location: str) -> tuple[int, int]:
     """(cases, audit entries), after an integrity check of a SQLite file."""
     store = open_store(location)
     try:
-        if isinstance(store.connection, sqlite3.Connection):
-            assert store.connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        if isinstance(raw(store), sqlite3.Connection):
+            assert raw(store).execute("PRAGMA integrity_check").fetchone() == ("ok",)
         return store.count(), store.audit_count()
     finally:
         store.close()

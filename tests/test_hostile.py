@@ -23,21 +23,21 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import assert_search_stops
+from conftest import assert_search_stops, raw
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from web_support import parse
 
 from disinfodb.accounts import Accounts, Role
-from disinfodb.app import create_app
 from disinfodb.cases import STORED, Case, plausible_dates
 from disinfodb.errors import ImportRejected, QuerySyntaxError
 from disinfodb.export import export_cases
-from disinfodb.headers import CONTENT_SECURITY_POLICY
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import MAX_PREFIXES, MAX_TERMS, MIN_PREFIX_CHARS, SearchQuery, parse_query
-from disinfodb.service import Service, Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.headers import CONTENT_SECURITY_POLICY
+from disinfodb.server.service import Service, Settings
 from disinfodb.store import SQLStore, open_store
 
 EVIL = "javascript:fetch('/cases/new').then(r=>r.text()).then(t=>alert(t))"
@@ -402,7 +402,7 @@ def test_oversized_lists_are_refused_by_every_reader_that_has_them(tmp_path: Pat
 
 def test_deleting_or_editing_a_case_removes_terms_no_case_carries(seed_store: SQLStore) -> None:
     def terms() -> int:
-        return int(seed_store.connection.execute("SELECT count(*) FROM terms").fetchone()[0])
+        return int(raw(seed_store).execute("SELECT count(*) FROM terms").fetchone()[0])
 
     before = terms()
     stored = seed_store.create(Case(title="Tagged", keywords=[f"unique keyword {i}" for i in range(100)]))

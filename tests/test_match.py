@@ -18,26 +18,10 @@ import pytest
 from conftest import Claims2017, seed_case
 
 from disinfodb.cases import Case
-from disinfodb.embed import (
-    Embedder,
-    Kind,
-    ModelMissing,
-    UniversalSentenceEncoder,
-    Vectors,
-    load_embedder,
-    load_embedders,
-)
-from disinfodb.errors import DisinfoError
-from disinfodb.match import (
-    NEAR_DUPLICATE,
-    ClaimIndex,
-    InputTooLarge,
-    Match,
-    Matcher,
-    NothingToMatch,
-    case_units,
-    near_duplicates,
-)
+from disinfodb.embed import Embedder, Kind, UniversalSentenceEncoder, Vectors, load_embedder, load_embedders
+from disinfodb.errors import DisinfoError, InputTooLarge, ModelMissing, NothingToMatch
+from disinfodb.matching import ClaimIndex, Match, Matcher, case_units, near_duplicates
+from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
 

@@ -13,18 +13,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from disinfodb.accounts import Accounts
-from disinfodb.app import create_app
 from disinfodb.cli import app
-from disinfodb.errors import DisinfoError
-from disinfodb.narratives import (
-    ClusterParams,
-    NarrativeBook,
-    NarrativeNotFound,
-    _reassign_noise,
-    build_narratives,
-    continue_ids,
-    distinctive_terms,
-)
+from disinfodb.errors import DisinfoError, NarrativeNotFound
+from disinfodb.narratives import ClusterParams, NarrativeBook, build_narratives
+from disinfodb.narratives.cluster import continue_ids, distinctive_terms, reassign_noise
+from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore
 
 
@@ -159,7 +152,7 @@ def test_noise_joins_only_a_close_cluster() -> None:
     vectors = np.stack([*members, near_a, far])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     labels = np.array([0] * 10 + [1] * 10 + [-1, -1])
-    assert _reassign_noise(vectors, labels, 5.0).tolist()[-2:] == [0, -1]
+    assert reassign_noise(vectors, labels, 5.0).tolist()[-2:] == [0, -1]
 
 
 def test_distinctive_terms_prefer_what_sets_a_cluster_apart() -> None:

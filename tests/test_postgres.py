@@ -17,20 +17,20 @@ from pg_cluster import PostgresCluster
 from typer.testing import CliRunner
 
 from disinfodb.accounts import Accounts
-from disinfodb.app import create_app
-from disinfodb.backup import BackupError, backup, restore
 from disinfodb.cases import Case
 from disinfodb.cli import app
 from disinfodb.embed import load_embedders
-from disinfodb.errors import DatabaseUnavailable, DisinfoError
-from disinfodb.match import ClaimIndex, Matcher
+from disinfodb.errors import BackupError, DatabaseUnavailable, DisinfoError, TransferError
+from disinfodb.matching import ClaimIndex, Matcher
 from disinfodb.narratives import NarrativeBook, build_narratives
 from disinfodb.rebuttals import rebuttal_index
 from disinfodb.review import build_digest, to_markdown
 from disinfodb.search import SearchQuery
+from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore, open_store
+from disinfodb.store.backup import backup, restore
 from disinfodb.store.postgres import WRITE_LOCK, PostgresStore
-from disinfodb.store.transfer import TransferError, census, copy_database
+from disinfodb.store.transfer import census, copy_database
 from disinfodb.trends import cooccurrence, series
 
 QUERIES = [
@@ -92,12 +92,13 @@ def test_searches_agree(both: tuple[SQLStore, SQLStore]) -> None:
 def test_snippets_mark_the_words_and_escape_the_rest(both: tuple[SQLStore, SQLStore]) -> None:
     _, postgres = both
     hits = postgres.search(SearchQuery(text="MH17 Buk")).hits
-    assert hits and all("<mark>" in h.snippet for h in hits[:5])
+    assert hits and all("<mark>" in h.snippet.html() for h in hits[:5])
     postgres.upsert(Case(id="escaped", title="Escaping check",
                          summary="Fish & chips, 5 < 6, <script>alert(1)</script> in zanzibar tonight"))
     (hit,) = postgres.search(SearchQuery(text="zanzibar")).hits
-    assert "&amp;" in hit.snippet and "&lt; 6" in hit.snippet and "<mark>zanzibar</mark>" in hit.snippet
-    assert "<script" not in hit.snippet
+    shown = hit.snippet.html()
+    assert "&amp;" in shown and "&lt; 6" in shown and "<mark>zanzibar</mark>" in shown
+    assert "<script" not in shown
     postgres.delete("escaped")
 
 
@@ -220,7 +221,7 @@ def test_a_writer_that_loses_its_connection_while_waiting_for_the_lock_recovers(
                 failures.append(error)
 
         assert isinstance(store, PostgresStore)
-        pid = store.connection.backend_pid
+        pid = store._db.backend_pid
         writer = threading.Thread(target=write)
         writer.start()
         queued = False
@@ -261,7 +262,7 @@ def test_backup_and_restore_a_postgres_database(claims_2017: Claims2017, postgre
             target.upsert(Case(id="written-after", title="A case written after the restore"))  # keys move on
         finally:
             target.close()
-        with pytest.raises(BackupError, match="--force"):
+        with pytest.raises(BackupError, match="`force`"):
             restore(tmp_path / "pg.backup", target_url)
         assert restore(tmp_path / "pg.backup", target_url, force=True).cases == snapshot.cases
         source.close()

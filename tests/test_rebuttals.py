@@ -17,14 +17,13 @@ from conftest import Claims2017, seed_case
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from disinfodb.app import create_app
 from disinfodb.cases import Case
 from disinfodb.cli import app as cli_app
 from disinfodb.embed import load_embedders
-from disinfodb.errors import CaseNotFound
+from disinfodb.errors import CaseNotFound, NothingToMatch
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import ClaimIndex, Matcher, NothingToMatch
+from disinfodb.matching import ClaimIndex, Matcher
 from disinfodb.rebuttals import (
     is_rebuttal,
     normalise,
@@ -35,7 +34,8 @@ from disinfodb.rebuttals import (
     shared_rebuttals,
     suggest_disproofs,
 )
-from disinfodb.service import Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore, SQLStore
 
 SHARED_SEED = "The pro-Kremlin media frequently falsely portray popular protests around the world as instigated"

@@ -10,30 +10,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CSV_2017, require
+from conftest import CSV_2017, raw, require
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 from web_support import Element, copy_db, parse
 
-from disinfodb.app import create_app
 from disinfodb.cases import STORED, Case, Outlet
 from disinfodb.cli import app
-from disinfodb.errors import CaseNotFound, DisinfoError
+from disinfodb.errors import CaseNotFound, DisinfoError, ReviewNotFound
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.review import (
-    Digest,
-    ReviewNotFound,
-    atom_feed,
-    build_digest,
-    md_escape,
-    review_issues,
-    to_html,
-    to_markdown,
-)
+from disinfodb.review import Digest, atom_feed, build_digest, md_escape, review_issues, to_html, to_markdown
 from disinfodb.search import SearchQuery
-from disinfodb.service import Service, Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Service, Settings
 from disinfodb.store import SQLStore, open_store
 from disinfodb.vocab import fold
 
@@ -135,7 +126,7 @@ def test_narratives_come_first_and_merged_ones_resolve(private_store: SQLStore, 
     a narrative with one case in the issue makes no group, but the case names it."""
     daesh = [c.id for c in digest.groups[0].cases]
     lone = next(c for c in digest.groups[-1].cases)  # one of the "Other cases"
-    db = private_store.connection
+    db = raw(private_store)
     with private_store.transaction():
         for nid, name, merged in (("n1", "The West breeds terrorists", None), ("n2", None, "n1"),
                                   ("n3", "A lone storyline", None)):

@@ -23,8 +23,9 @@ from conftest import Claims2017
 from typer.testing import CliRunner
 
 from disinfodb.cli import app
-from disinfodb.errors import DisinfoError
-from disinfodb.scan import Corpus, CorpusError, ScanJob, ShardResult, read_rows
+from disinfodb.errors import CorpusError, DisinfoError
+from disinfodb.matching import Label
+from disinfodb.scan import Corpus, ScanJob, ShardResult, read_rows
 
 runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None})
 
@@ -117,15 +118,15 @@ def test_three_formats_read_the_same_documents_and_shards(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
-    ("c.jsonl", '{"id": "a", "text": "x"}\n{"id": "b"}\n', "c.jsonl:2: field 'text' is missing"),
-    ("c.jsonl", '{"id": "a", "text": "x"}\n\n{"text": "y"}\n', "c.jsonl:3: field 'id' is missing"),
-    ("c.jsonl", '{"id": "a", "text": "x"}\n{"id": "b", "text": "y"', "c.jsonl:2: not valid JSON"),
-    ("c.jsonl", '{"id": " ", "text": "x"}\n', "c.jsonl:1: field 'id' is empty"),
-    ("c.jsonl", '{"id": "a", "text": ["x"]}\n', "c.jsonl:1: field 'text' must be a string, not list"),
-    ("c.jsonl", '["a", "x"]\n', "c.jsonl:1: a line must be a JSON object"),
-    ("c.csv", 'id,text\na,"one\ntwo"\n,three\n', "c.csv:4: field 'id' is empty"),
-    ("c.csv", "id,text\na,x\nb\n", "c.csv:3: 1 fields where the header has 2"),
-    ("c.csv", "id,body\na,x\n", "c.csv:1: no 'text' column (columns: id, body)"),
+    ("c.jsonl", '{"id": "a", "text": "x"}\n{"id": "b"}\n', "c.jsonl:line 2 [text]: the text is missing"),
+    ("c.jsonl", '{"id": "a", "text": "x"}\n\n{"text": "y"}\n', "c.jsonl:line 3 [id]: the id is missing"),
+    ("c.jsonl", '{"id": "a", "text": "x"}\n{"id": "b", "text": "y"', "c.jsonl:line 2: not valid JSON"),
+    ("c.jsonl", '{"id": " ", "text": "x"}\n', "c.jsonl:line 1 [id]: the id is empty"),
+    ("c.jsonl", '{"id": "a", "text": ["x"]}\n', "c.jsonl:line 1 [text]: the text must be a string, not list"),
+    ("c.jsonl", '["a", "x"]\n', "c.jsonl:line 1: a line must be a JSON object"),
+    ("c.csv", 'id,text\na,"one\ntwo"\n,three\n', "c.csv:line 4 [id]: the id is empty"),
+    ("c.csv", "id,text\na,x\nb\n", "c.csv:line 3: 1 fields where the header has 2"),
+    ("c.csv", "id,body\na,x\n", "c.csv:line 1: no 'text' column (columns: id, body)"),
     ("c.txt", "id,text\n", "unknown corpus format '.txt'"),
 ])
 def test_bad_rows_are_located(tmp_path: Path, name: str, content: str, message: str) -> None:
@@ -138,7 +139,7 @@ def test_bad_rows_are_located(tmp_path: Path, name: str, content: str, message: 
 def test_parquet_null_text_is_located(tmp_path: Path) -> None:
     path = tmp_path / "c.parquet"
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["x", None]}), path)
-    with pytest.raises(CorpusError, match=r"c\.parquet: row 2: field 'text' is missing"):
+    with pytest.raises(CorpusError, match=r"c\.parquet:row 2 \[text\]: the text is missing"):
         list(Corpus.open(path).shards())
 
 
@@ -148,7 +149,7 @@ def test_cli_bad_row_exit_1_and_nothing_written(claims_2017: Claims2017, tmp_pat
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["scan", str(corpus), "--out", str(out), "--db", str(claims_2017.path)])
     assert result.exit_code == 1
-    assert f"{corpus}:2: field 'text' is missing" in result.stderr
+    assert f"{corpus}:line 2 [text]: the text is missing" in result.stderr
     assert not out.exists() and not Path(f"{out}.parts").exists()
     wrong = runner.invoke(app, ["scan", str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "out.csv"),
                                 "--db", str(claims_2017.path)])
@@ -173,7 +174,7 @@ def test_known_documents_match_their_case_and_unrelated_ones_write_no_row(
     assert [row["doc_id"] for row in reference.rows] == sorted(
         (row["doc_id"] for row in reference.rows), key=lambda d: ORDER.index(d.removeprefix("doc-")))
     for key, (_, text) in KNOWN.items():
-        expected = claims_2017.matcher.match(text, limit=5, min_label="related")
+        expected = claims_2017.matcher.match(text, limit=5, min_label=Label.RELATED)
         assert [(r["case_id"], r["score"], r["label"]) for r in by_doc[f"doc-{key}"]] == [
             (m.case_id, m.score, m.label) for m in expected]
 
@@ -212,12 +213,12 @@ def test_a_rerun_after_a_crash_does_only_the_missing_shards(
     # the output and one part lost: only that shard is matched again, the output is the same
     out.unlink()
     Path(f"{out}.parts/shard-000002.jsonl").unlink()
-    Path(f"{out}.parts/shard-000003.jsonl.tmp").write_text("half a part")  # a write a crash cut short
+    Path(f"{out}.parts/shard-000003.jsonl.partial").write_text("half a part")  # a write a crash cut short
     third: list[int] = []
     job(reference.corpus, out, claims_2017).run("local", workers=1, on_shard=lambda r: third.append(r.number))
     assert third == [2]
     assert out.read_bytes() == reference.out.read_bytes()
-    assert not Path(f"{out}.parts/shard-000003.jsonl.tmp").exists()
+    assert not Path(f"{out}.parts/shard-000003.jsonl.partial").exists()
 
     # other options would mix results: refused, unless the parts are discarded
     with pytest.raises(DisinfoError, match=r"holds the parts of another scan \(limit changed\)"):

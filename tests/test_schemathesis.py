@@ -33,10 +33,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from disinfodb.accounts import Accounts, Role
-from disinfodb.app import create_app
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.service import Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore
 
 # Many requests in one test: the limits are tested in test_api_writes, not here.

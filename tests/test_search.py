@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from disinfodb.cases import Case
 from disinfodb.errors import QuerySyntaxError
+from disinfodb.facets import FACET_NAMES
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.search import FACETS, MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, to_fts
+from disinfodb.search import MAX_QUERY_CHARS, MAX_TERMS, SearchQuery, Sort, to_fts
 from disinfodb.store import SQLStore, open_store
 from disinfodb.vocab import country_name, fold, language_code
 
@@ -66,8 +67,10 @@ def test_colour_revolution_finds_the_two_kazakhstan_cases(seed_store: SQLStore) 
     by_title = {hit.title: hit for hit in results.hits}
     # Case 1 only mentions it in a keyword; case 2 in its text, with a highlighted snippet.
     assert "Colour revolutions" in by_title[CASE_1].keywords
-    assert "<mark>colour</mark> <mark>revolution</mark>" in by_title[CASE_2].snippet
-    assert "&quot;" in by_title[CASE_2].snippet and '"' not in by_title[CASE_2].snippet
+    snippet = by_title[CASE_2].snippet
+    assert ("colour", True) in snippet.parts and ("revolution", True) in snippet.parts
+    assert "<mark>colour</mark> <mark>revolution</mark>" in snippet.html()
+    assert "&quot;" in snippet.html() and '"' not in snippet.html() and '"' in snippet.text
     assert all(hit.score is not None for hit in results.hits)
 
 
@@ -147,7 +150,7 @@ def test_facet_counts_match_python(seeded: SQLStore) -> None:
 
 def expected_facets(cases: list[Case]) -> dict[str, dict[str, int]]:
     """Facet counts computed independently of the store: the number of cases with each key."""
-    counts: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
+    counts: dict[str, Counter[str]] = {facet: Counter() for facet in FACET_NAMES}
     for case in cases:
         keys: dict[str, set[str]] = {
             "keyword": {fold(k) for k in case.keywords},
@@ -238,7 +241,7 @@ def test_text_search_agrees_with_brute_force(real_data: RealData) -> None:
 
 def test_pagination(real_data: RealData) -> None:
     expected = {c.id for c in real_data.cases if "de" in c.languages}
-    for sort in ("date", "date_asc", "relevance"):
+    for sort in (Sort.DATE, Sort.DATE_ASC, Sort.RELEVANCE):
         seen: list[str] = []
         totals = set()
         for page in range(1, len(expected) // 100 + 2):
@@ -265,12 +268,12 @@ def test_text_pagination(real_data: RealData) -> None:
 
 
 def test_sort_by_date(real_data: RealData) -> None:
-    newest = real_data.store.search(SearchQuery(countries=("Georgia",), sort="date", per_page=200))
+    newest = real_data.store.search(SearchQuery(countries=("Georgia",), sort=Sort.DATE, per_page=200))
     dates = [h.published for h in newest.hits if h.published]
     assert len(dates) > 50
     assert dates == sorted(dates, reverse=True)
     assert dates[0] == max(c.published for c in real_data.cases if "Georgia" in c.countries and c.published)
-    oldest = real_data.store.search(SearchQuery(countries=("Georgia",), sort="date_asc", per_page=200))
+    oldest = real_data.store.search(SearchQuery(countries=("Georgia",), sort=Sort.DATE_ASC, per_page=200))
     dates = [h.published for h in oldest.hits if h.published]
     assert dates == sorted(dates)
     assert dates[0] == min(c.published for c in real_data.cases if "Georgia" in c.countries and c.published)

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import raw
 from pg_cluster import PostgresCluster
 
 from disinfodb.cases import Case, Outlet
@@ -262,9 +263,9 @@ def test_a_file_from_before_alembic_gets_only_the_later_steps(tmp_path: Path) ->
     store = open_store(str(path))
     try:
         assert store.schema_version == len(MIGRATIONS)
-        assert store.connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
+        assert raw(store).execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
         assert store.get("kept").title == "Kept"
-        assert store.connection.execute("SELECT count(*) FROM users").fetchone() == (0,)  # step 3 ran
+        assert raw(store).execute("SELECT count(*) FROM users").fetchone() == (0,)  # step 3 ran
     finally:
         store.close()
 
@@ -296,8 +297,8 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url: str, tmp_path: Pat
     try:
         assert store.schema_version == len(MIGRATIONS) == len(POSTGRES_MIGRATIONS)
         assert store.stats()["schema_version"] == len(MIGRATIONS)
-        assert store.connection.execute("SELECT version_num FROM alembic_version").fetchone() == ("0004",)
-        pg_columns = {(table, column) for table, column in store.connection.execute(
+        assert raw(store).execute("SELECT version_num FROM alembic_version").fetchone() == ("0004",)
+        pg_columns = {(table, column) for table, column in raw(store).execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
             " AND table_name != 'alembic_version' AND table_name != 'change_counter' AND column_name != 'fts'")}
     finally:
@@ -305,7 +306,7 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url: str, tmp_path: Pat
     sqlite_store = open_store(str(tmp_path / "columns.sqlite"))
     try:
         sqlite_columns = {(table, row[1]) for table in COLUMNS
-                          for row in sqlite_store.connection.execute(f"PRAGMA table_info({table})")}
+                          for row in raw(sqlite_store).execute(f"PRAGMA table_info({table})")}
     finally:
         sqlite_store.close()
     declared = {(table, column) for table, columns in COLUMNS.items() for column in columns}

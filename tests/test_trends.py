@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pytest
 import schemathesis
-from conftest import RealData
+from conftest import RealData, raw
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,12 +38,12 @@ from schemathesis.specs.openapi.checks import (
 from web_support import Element, parse
 
 from disinfodb import trends
-from disinfodb.app import create_app
-from disinfodb.errors import QuerySyntaxError
+from disinfodb.errors import NarrativeNotFound, QuerySyntaxError
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.narratives import NarrativeBook, NarrativeNotFound
+from disinfodb.narratives import NarrativeBook
 from disinfodb.search import SearchQuery
+from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore, open_store
 
 XSS = "<script>alert(1)</script>"
@@ -62,7 +62,7 @@ NARRATIVES: dict[str, tuple[str | None, list[str]]] = {
 
 def add_narratives(store: SQLStore) -> None:
     """Narratives as the clustering would leave them, made from keywords (first wins)."""
-    book, db = NarrativeBook(store), store.connection
+    book, db = NarrativeBook(store), raw(store)
     with store.transaction():
         for nid, (name, keys) in NARRATIVES.items():
             book._insert(nid, label=" · ".join(keys), terms=keys, keywords=[], name=name)
@@ -117,11 +117,11 @@ def direct_count(store: SQLStore, *terms: tuple[str, str], dated: bool = True) -
     sql = "SELECT count(*) FROM cases c WHERE " + (" c.published IS NOT NULL AND " if dated else "")
     sql += " AND ".join("EXISTS (SELECT 1 FROM case_terms ct JOIN terms t ON t.id = ct.term_id"
                         " WHERE ct.case_pk = c.pk AND t.facet = ? AND t.key = ?)" for _ in terms) or "1"
-    return int(store.connection.execute(sql, [v for term in terms for v in term]).fetchone()[0])
+    return int(raw(store).execute(sql, [v for term in terms for v in term]).fetchone()[0])
 
 
 def dated_cases(store: SQLStore, since: str = "0000", until: str = "9999") -> int:
-    return int(store.connection.execute("SELECT count(*) FROM cases WHERE published BETWEEN ? AND ?",
+    return int(raw(store).execute("SELECT count(*) FROM cases WHERE published BETWEEN ? AND ?",
                                         (since, until)).fetchone()[0])
 
 
@@ -218,7 +218,7 @@ def test_narrative_series_and_first_seen(store: SQLStore) -> None:
         assert (span.first_seen, span.last_seen, span.count) == (narrative.first_seen, narrative.last_seen,
                                                                   narrative.size)
         assert trends.first_seen(store, "narrative", narrative.id) == narrative.first_seen
-    first = store.connection.execute(
+    first = raw(store).execute(
         "SELECT min(c.published) FROM cases c JOIN case_terms ct ON ct.case_pk = c.pk JOIN terms t"
         " ON t.id = ct.term_id WHERE t.facet = 'keyword' AND t.key = 'coronavirus'").fetchone()[0]
     assert trends.first_seen(store, "keyword", "coronavirus") == date.fromisoformat(first)
@@ -484,7 +484,7 @@ def fuzzed(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     book = NarrativeBook(store)
     with store.transaction():
         book._insert("n1", label="kazakhstan · coup", terms=["kazakhstan"], keywords=[])
-        store.connection.execute("INSERT INTO case_narratives (case_pk, narrative_id) SELECT pk, 'n1' FROM cases")
+        raw(store).execute("INSERT INTO case_narratives (case_pk, narrative_id) SELECT pk, 'n1' FROM cases")
         book._refresh("n1")
     app = create_app(store, "use-m")
     yield schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -28,9 +28,9 @@ from web_support import (
     parse,
 )
 
-from disinfodb.app import create_app
 from disinfodb.cases import Case
-from disinfodb.service import Service, Settings
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Service, Settings
 from disinfodb.store import SQLStore
 
 CSRF = "disinfodb_csrf"
@@ -158,7 +158,7 @@ def test_search_page_lists_hits_and_facet_counts(site: Site) -> None:
     assert total(main) == site.count
     assert len(main.find_all("li", "hit")) == PER_PAGE
     headings = [s.find("h2").text for s in main.find_all("section", "facet")]
-    assert headings[:2] == ["Keywords", "Countries and regions"] and "Year" in headings
+    assert headings[:2] == ["Keywords", "Countries and regions"] and "Years" in headings
     for label, count, _ in facet_links(main, "Countries and regions"):  # counts are the real ones
         assert count == sum(1 for case in site.store.iter_cases() if label in case.countries), label
     counts = [count for _, count, _ in facet_links(main, "Keywords")]
@@ -197,7 +197,7 @@ def test_facet_links_filter_and_chips_remove_filters(site: Site) -> None:
 def test_year_facet_date_range_and_sort(site: Site) -> None:
     client = site.client
     cases_2017 = [c for c in site.store.iter_cases() if c.published and c.published.year == 2017]
-    _, count, link = next(f for f in facet_links(page(client.get("/")), "Year") if f[0] == "2017")
+    _, count, link = next(f for f in facet_links(page(client.get("/")), "Years") if f[0] == "2017")
     assert count == len(cases_2017) and link.get("href") == "/?since=2017-01-01&until=2017-12-31"
     year = page(client.get(link.get("href")))
     assert total(year) == count

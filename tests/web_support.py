@@ -18,7 +18,7 @@ from disinfodb.accounts import Accounts
 from disinfodb.embed import load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.match import ClaimIndex
+from disinfodb.matching import ClaimIndex
 from disinfodb.narratives import ClusterParams, build_narratives
 from disinfodb.store import SQLStore, open_store
 

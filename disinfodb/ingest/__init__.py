@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from disinfodb.errors import UnknownFormat
-from disinfodb.ingest.base import Record, problem_record
+from disinfodb.ingest.base import Record, not_utf8, problem_record
 from disinfodb.ingest.claimreview import read_claimreview
 from disinfodb.ingest.csv import read_csv
 from disinfodb.ingest.jsonl import read_json_array, read_jsonl
@@ -40,7 +40,7 @@ def detect_format(name: str, head: bytes) -> str:
         return "listing"
     if text.startswith(b"{"):
         return "jsonl"
-    raise UnknownFormat(f"{name}: cannot tell the format; pass --format ({', '.join(FORMATS)})")
+    raise UnknownFormat(f"{name}: cannot tell the format; name it with `fmt` ({', '.join(FORMATS)})")
 
 
 def read_file(path: str, fmt: str | None = None, source: str | None = None) -> Iterator[Record]:
@@ -87,5 +87,4 @@ def _decoded(records: Iterator[Record], source: str) -> Iterator[Record]:
             last_line = record.line
             yield record
     except UnicodeDecodeError as error:
-        yield problem_record(source, last_line + 1,
-                             f"not UTF-8 text (byte {error.start} of a chunk: {error.reason})")
+        yield problem_record(source, last_line + 1, not_utf8(error))

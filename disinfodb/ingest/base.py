@@ -29,6 +29,18 @@ Reader = Callable[[TextIO, str], Iterator[Record]]
 _URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]")
 
 
+def decoded(raw: bytes, first: bool) -> str:
+    """A line of bytes as UTF-8 text, without the byte-order mark that may start a file
+    (UnicodeDecodeError for binary input or another encoding: see `not_utf8`)."""
+    text = raw.decode("utf-8")
+    return text.removeprefix("\ufeff") if first else text
+
+
+def not_utf8(error: UnicodeDecodeError) -> str:
+    """What a reader says of input that does not decode."""
+    return f"not UTF-8 text ({error.reason} at byte {error.start})"
+
+
 def urls_in(text: str) -> list[str]:
     """The http(s) URLs cited in a text, in order: a disproof's sources become its links."""
     return list(dict.fromkeys(_URL.findall(text)))

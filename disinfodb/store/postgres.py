@@ -138,10 +138,6 @@ class PostgresStore(SQLStore):
     def schema_version(self) -> int:
         return int(self._db.scalar("SELECT version_num FROM alembic_version"))
 
-    @property
-    def connection(self) -> PgConnection:
-        return self._db
-
     def reopen(self) -> PostgresStore:
         return PostgresStore(self.location)
 

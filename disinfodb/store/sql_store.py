@@ -8,7 +8,6 @@ left to the subclasses: `disinfodb.store.sqlite` and `disinfodb.store.postgres`.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import threading
@@ -24,10 +23,12 @@ import numpy as np
 
 from disinfodb.cases import Case
 from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, VersionConflict
-from disinfodb.search import FACETS, Hit, Results, SearchQuery
+from disinfodb.facets import FACET_NAMES, case_terms
+from disinfodb.search import Hit, Results, SearchQuery, Snippet
+from disinfodb.store.accounts import AccountTables
 from disinfodb.store.base import AuditEntry, Outcome
+from disinfodb.store.narratives import NarrativeBook
 from disinfodb.store.term_index import IntArray, TermIndex
-from disinfodb.vocab import fold
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -36,7 +37,7 @@ ITER_BATCH = 500
 # A search stops after this long (the engine interrupts it) rather than hold a connection
 # other requests wait for; the parser's limits keep well-formed queries far below it.
 SEARCH_SECONDS = 5.0
-MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around matched words in snippets, before escaping
+MARK_OPEN, MARK_CLOSE = "\x02", "\x03"  # around matched words in the engines' snippets
 _PLAIN_SNIPPET_CHARS = 240
 
 
@@ -76,19 +77,6 @@ def redact_password(location: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def case_terms(case: Case) -> list[tuple[str, str, str]]:
-    """The (facet, key, label) rows a case contributes to facets and filters."""
-    terms = [("keyword", fold(k), k) for k in case.keywords]
-    terms += [("country", fold(c), c) for c in case.countries]
-    terms += [("language", code, code) for code in case.languages]
-    terms += [("outlet", fold(o.name or o.url or ""), o.name or o.url or "") for o in case.outlets]
-    if case.issue is not None:
-        terms.append(("issue", str(case.issue), str(case.issue)))
-    if case.published is not None:
-        terms.append(("year", str(case.published.year), str(case.published.year)))
-    return list({(facet, key): (facet, key, label) for facet, key, label in terms if key}.values())
 
 
 class SQLStore:
@@ -182,12 +170,6 @@ class SQLStore:
     def display_location(self) -> str:
         """The location as it may be shown or logged (a URL's password hidden)."""
         return redact_password(self.location)
-
-    @property
-    def connection(self) -> Connection:
-        """The raw connection, for the tables of accounts, narratives and caches; writes
-        go through `transaction()` like every other write."""
-        return self._db
 
     def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         """Every row of one statement, read under the store's lock (see `_under_lock`)."""
@@ -560,6 +542,41 @@ class SQLStore:
             raise CaseNotFound(f"no case with id {case_id!r}")
         return int(row[0])
 
+    @property
+    def accounts(self) -> AccountTables:
+        """The users, API tokens and web sessions (what they mean: `disinfodb.accounts`)."""
+        return AccountTables(self)
+
+    @property
+    def narratives(self) -> NarrativeBook:
+        """The narratives of this database: reading, analysts' edits, saving a clustering."""
+        return NarrativeBook(self)
+
+    def claim_texts(self) -> dict[int, str]:
+        """case pk -> "title. summary": what narratives are labelled from."""
+        return {int(pk): f"{title}. {summary}" for pk, title, summary in self.fetch_all(
+            "SELECT pk, title, summary FROM cases")}
+
+    def disproofs(self) -> list[tuple[int, str, str, date | None, str]]:
+        """(pk, id, title, published, disproof) of every case with a disproof, oldest first
+        (undated last): what shared rebuttals are found in."""
+        return [(int(pk), str(cid), str(title), date.fromisoformat(published) if published else None, str(text))
+                for pk, cid, title, published, text in self.fetch_all(
+                    "SELECT pk, id, title, published, disproof FROM cases WHERE disproof != ''"
+                    " ORDER BY published IS NULL, published, pk")]
+
+    def review_issues(self) -> list[tuple[int, int, date | None, date | None]]:
+        """(issue, cases, first, last publication date) of every review issue, newest first."""
+        return [(int(issue), int(n), date.fromisoformat(first) if first else None,
+                 date.fromisoformat(last) if last else None) for issue, n, first, last in self.fetch_all(
+            "SELECT issue, count(*), min(published), max(published) FROM cases WHERE issue IS NOT NULL"
+            " GROUP BY issue ORDER BY issue DESC")]
+
+    def title_of(self, case_id: str) -> str | None:
+        """The title of a case, None when there is no such case."""
+        rows = self.fetch_all("SELECT title FROM cases WHERE id = ?", (case_id,))
+        return str(rows[0][0]) if rows else None
+
     @_under_lock
     def changed_since(self, audit_seq: int) -> list[str]:
         """Ids of the cases created or updated after an audit sequence number (and still here)."""
@@ -578,7 +595,7 @@ class SQLStore:
             "SELECT facet, count(*) FROM terms WHERE id IN (SELECT term_id FROM case_terms)"
             " GROUP BY facet").fetchall())
         return {"cases": self.count(), "first_published": first, "last_published": last,
-                "distinct": {facet: terms.get(facet, 0) for facet in FACETS},
+                "distinct": {facet: terms.get(facet, 0) for facet in FACET_NAMES},
                 "audit_entries": self.audit_count(), "schema_version": self.schema_version,
                 "backend": self.dialect, "path": self.display_location}
 
@@ -603,17 +620,16 @@ def best_snippet(candidates: Sequence[str | None]) -> str | None:
 
 def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
     if snippet:
-        text = html.escape(" ".join(snippet.split()))
-        text = text.replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+        shown = Snippet.marked(" ".join(snippet.split()), MARK_OPEN, MARK_CLOSE)
     else:
         plain = " ".join((doc["summary"] or doc["disproof"]).split())
         cut = plain[:_PLAIN_SNIPPET_CHARS]
-        text = html.escape(cut + ("…" if len(plain) > len(cut) else ""))
+        shown = Snippet(((cut + ("…" if len(plain) > len(cut) else ""), False),) if cut else ())
     return Hit(
         id=doc["id"], title=doc["title"],
         published=date.fromisoformat(doc["published"]) if doc["published"] else None,
         issue=doc["issue"], languages=doc["languages"], countries=doc["countries"],
-        keywords=doc["keywords"], snippet=text, score=score,
+        keywords=doc["keywords"], snippet=shown, score=score,
     )
 
 

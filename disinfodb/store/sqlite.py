@@ -95,10 +95,6 @@ class SQLiteStore(SQLStore):
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._db
-
     def reopen(self) -> SQLiteStore:
         return SQLiteStore(self.path)
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from disinfodb.search import FACETS, FacetValue, SearchQuery
+from disinfodb.facets import FACET_NAMES
+from disinfodb.search import FacetValue, SearchQuery
 
 IntArray = npt.NDArray[np.int64]
 NO_DATE = -1
@@ -29,8 +30,7 @@ class _Source(Protocol):
 
     date_ordinal_sql: str
 
-    @property
-    def connection(self) -> Any: ...
+    def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]: ...
     def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray: ...
 
 
@@ -66,7 +66,7 @@ class TermIndex:
 
     @classmethod
     def load(cls, source: _Source) -> TermIndex:
-        int_column, db = source.int_column, source.connection
+        int_column = source.int_column
         # The two halves of each link, and each date and its case, in the same order.
         link_cases = int_column("SELECT case_pk AS value, term_id FROM case_terms", "value, term_id")
         link_terms = int_column("SELECT term_id AS value, case_pk FROM case_terms", "case_pk, value")
@@ -76,12 +76,12 @@ class TermIndex:
         dated = "FROM cases WHERE published IS NOT NULL"  # (published, pk): a covering index
         published[int_column(f"SELECT pk AS value, published {dated}", "published, value")] = int_column(
             f"SELECT {source.date_ordinal_sql} AS value, published, pk {dated}", "published, pk")
-        rows = db.execute("SELECT id, facet, key, label FROM terms ORDER BY id").fetchall()
+        rows = source.fetch_all("SELECT id, facet, key, label FROM terms ORDER BY id")
         n_terms = (rows[-1][0] + 1) if rows else 1
         term_facet = np.full(n_terms, -1, dtype=np.int64)
         keys, labels = [""] * n_terms, [""] * n_terms
         term_ids: dict[tuple[str, str], int] = {}
-        facet_number = {name: number for number, name in enumerate(FACETS)}
+        facet_number = {name: number for number, name in enumerate(FACET_NAMES)}
         for term_id, facet, key, label in rows:
             term_facet[term_id] = facet_number[facet]
             keys[term_id], labels[term_id] = key, label
@@ -135,7 +135,7 @@ class TermIndex:
         """The `size` most frequent values of each facet among the given cases."""
         counts = np.bincount(_gather(*self.terms_of_case, case_pks), minlength=len(self.term_facet))
         facets: dict[str, list[FacetValue]] = {}
-        for number, name in enumerate(FACETS):
+        for number, name in enumerate(FACET_NAMES):
             ids = np.flatnonzero((self.term_facet == number) & (counts > 0))
             best = ids[np.lexsort((self.key_rank[ids], -counts[ids]))][:size]
             facets[name] = [FacetValue(self.keys[i], self.labels[i], int(counts[i])) for i in best]

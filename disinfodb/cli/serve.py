@@ -1,0 +1,64 @@
+"""`disinfodb serve`: the web pages and the JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from disinfodb.cli.support import DbOption, ModelOption, fail, opened, out
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    model: ModelOption = None,
+    private: Annotated[bool, typer.Option("--private", envvar="DISINFODB_PRIVATE",
+                                          help="Reads need a signed-in user or token too.")] = False,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", envvar="DISINFODB_MAX_UPLOAD_MB", min=1,
+                                               help="Largest request body (uploads).")] = 64,
+    match_per_minute: Annotated[int, typer.Option("--match-per-minute", envvar="DISINFODB_MATCH_PER_MINUTE",
+                                                  min=0, help="Match requests per client a minute (0: no limit).")
+                                ] = 60,
+    import_per_minute: Annotated[int, typer.Option("--import-per-minute", envvar="DISINFODB_IMPORT_PER_MINUTE",
+                                                   min=0, help="Imports per client a minute (0: no limit).")] = 10,
+    search_seconds_per_minute: Annotated[float, typer.Option(
+        "--search-seconds-per-minute", envvar="DISINFODB_SEARCH_SECONDS_PER_MINUTE", min=0,
+        help="Server time an anonymous client's searches may take a minute, per address (0: no limit).")] = 3.0,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies", envvar="DISINFODB_SECURE_COOKIES",
+                                                 help="Mark cookies Secure (serve behind HTTPS).")] = False,
+    public_url: Annotated[str | None, typer.Option(
+        "--public-url", envvar="DISINFODB_PUBLIC_URL",
+        help="The site's address as its users reach it (absolute links in feeds and reviews);"
+             " default http://HOST:PORT. The request's Host header is never used.")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", envvar="DISINFODB_FORWARDED_ALLOW_IPS",
+        help="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto to trust"
+             " (client addresses for rate limits). Default: none, trust no proxy header.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Serve the web pages and the JSON API (OpenAPI docs at /docs)."""
+    import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from disinfodb.review import clean_base_url  # noqa: PLC0415
+    from disinfodb.server.app import create_app  # noqa: PLC0415
+    from disinfodb.server.service import MB, Settings  # noqa: PLC0415
+
+    try:
+        base = clean_base_url(public_url or f"http://{host}:{port}")
+    except ValueError as error:
+        fail(f"--public-url: {error}")
+    settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
+                        import_per_minute=import_per_minute, search_seconds_per_minute=search_seconds_per_minute,
+                        secure_cookies=secure_cookies, public_url=base)
+    proxies = (forwarded_allow_ips or "").strip()
+    with opened(db) as store:
+        web_app = create_app(store, model, settings)
+        web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
+        out.print(f"Serving {store.display_location} ({store.count():,} cases) at http://{host}:{port}/"
+                  " (API docs at /docs)")
+        try:
+            uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
+                        forwarded_allow_ips=proxies or None)
+        finally:
+            web_app.state.service.close()

@@ -1,0 +1,9 @@
+"""Narratives: recurring storylines across cases. `cluster` is the algorithm on claim
+vectors, `build` runs it over a store; the narratives' tables, their reading and the
+analysts' edits are `disinfodb.store.narratives`."""
+
+from disinfodb.narratives.build import BuildReport, build_narratives
+from disinfodb.narratives.cluster import ClusterParams, cluster_vectors
+from disinfodb.store.narratives import Narrative, NarrativeBook
+
+__all__ = ["BuildReport", "ClusterParams", "Narrative", "NarrativeBook", "build_narratives", "cluster_vectors"]

@@ -1,0 +1,3 @@
+"""The weekly review: digests of one issue."""
+
+from disinfodb.review.digest import *  # noqa: F403

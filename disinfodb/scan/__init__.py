@@ -1,0 +1,11 @@
+"""Bulk matching of a corpus (`disinfodb scan`): corpus.py reads and shards it, worker.py
+matches a shard, engines.py runs the shards (a process pool or Ray), output.py writes
+the parts and the output, job.py ties them together and resumes after a crash."""
+
+from disinfodb.scan.corpus import SHARD_SIZE, Corpus, Doc, Shard
+from disinfodb.scan.job import ScanJob, ScanSummary
+from disinfodb.scan.output import read_rows
+from disinfodb.scan.worker import ShardMatcher, ShardResult
+
+__all__ = ["SHARD_SIZE", "Corpus", "Doc", "ScanJob", "ScanSummary", "Shard", "ShardMatcher", "ShardResult",
+           "read_rows"]

@@ -1,0 +1,95 @@
+"""The app: the JSON API and the web pages over one Service, with one error policy.
+
+Library errors become problem documents under /api and friendly error pages elsewhere;
+nothing unexpected ever shows a client a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from disinfodb import __version__
+from disinfodb.errors import DisinfoError
+from disinfodb.server.api.accounts import router as accounts_api_router
+from disinfodb.server.api.cases import router as api_router
+from disinfodb.server.api.insights import router as insights_api_router
+from disinfodb.server.api.matching import router as matching_api_router
+from disinfodb.server.api.rebuttals import router as rebuttals_api_router
+from disinfodb.server.headers import SecurityHeaders
+from disinfodb.server.limits import BodySizeLimit
+from disinfodb.server.problems import error_response, problem
+from disinfodb.server.service import Service, Settings
+from disinfodb.server.timing import ServerTiming
+from disinfodb.server.web import ROUTERS as WEB_ROUTERS
+from disinfodb.server.web import error_page, is_page
+from disinfodb.store import SQLStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(store: SQLStore | None = None, model: str | None = None,
+               settings: Settings | None = None) -> FastAPI:
+    """The app (API and web pages) over a store (default: $DISINFODB_DB or ./disinfodb.sqlite)."""
+    service = Service(store or open_store(), model, settings)
+    app = FastAPI(title="disinfodb", version=__version__, docs_url=None, redoc_url=None,
+                  description="Search, read, match and edit debunked disinformation cases. Reads are public"
+                              " unless the instance is private; writes need `Authorization: Bearer <token>`"
+                              " of an editor (`disinfodb token create NAME`).")
+    app.state.service = service
+    app.include_router(api_router)
+    app.include_router(matching_api_router)
+    app.include_router(accounts_api_router)
+    app.include_router(insights_api_router)
+    app.include_router(rebuttals_api_router)
+    for router in WEB_ROUTERS:
+        app.include_router(router)
+    # The API docs page runs Swagger UI from the files the fastapi-offline package ships:
+    # no CDN, and a Content-Security-Policy that allows this site's own scripts only.
+    app.mount("/static/swagger", StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger")
+    app.mount("/static", StaticFiles(packages=[("disinfodb.server.web", "static")]), name="static")
+    add_error_handlers(app)
+    settings = service.settings
+    texts = dict.fromkeys(("/api/match", "/api/suggest-disproof", "/check"), settings.max_match_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits=texts)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Library errors become problem documents for /api and error pages for the web."""
+
+    async def library_error(request: Request, error: Exception) -> Response:
+        if is_page(request):
+            return error_page(request, error)
+        return error_response(error)
+
+    async def invalid(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        if is_page(request):
+            return error_page(request, error, status=422, detail=detail)
+        return problem(422, "Invalid request", detail, errors)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if is_page(request):
+            return error_page(request, error, status=error.status_code)
+        return problem(error.status_code, str(error.detail), str(error.detail), headers=error.headers)
+
+    async def crashed(request: Request, error: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        if is_page(request):
+            return error_page(request, error, status=500)
+        return problem(500, "Internal error", "the server failed to answer; the error was logged")
+
+    app.add_exception_handler(DisinfoError, library_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, crashed)

@@ -1,0 +1,48 @@
+"""Query-string parameters the API and the pages share: which cases (words and filters),
+and a search's state (sort, page). Both read the same names, so a page's URL and an API
+call say the same thing."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import BeforeValidator
+
+from disinfodb.search import MAX_PER_PAGE, SearchQuery, Sort
+
+# A form's empty date field sends `since=`: that means "no bound", not a bad date.
+OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
+
+
+def filter_params(
+    q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
+    keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
+    country: Annotated[list[str], Query()] = [],  # noqa: B006
+    language: Annotated[list[str], Query()] = [],  # noqa: B006
+    outlet: Annotated[list[str], Query()] = [],  # noqa: B006
+    issue: Annotated[list[int], Query()] = [],  # noqa: B006
+    since: OptionalDate = None,
+    until: OptionalDate = None,
+) -> SearchQuery:
+    """Which cases: words and filters from the query string (searches, exports, trends)."""
+    return SearchQuery(text=q, keywords=tuple(keyword), countries=tuple(country), languages=tuple(language),
+                       outlets=tuple(outlet), issues=tuple(issue), since=since, until=until)
+
+
+FilterParams = Annotated[SearchQuery, Depends(filter_params)]
+
+
+def search_params(
+    filters: FilterParams,
+    sort: Sort = Sort.RELEVANCE,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
+) -> SearchQuery:
+    """The search state, from the query string (the web pages read the same parameters)."""
+    return dataclasses.replace(filters, sort=sort, page=page, per_page=per_page)
+
+
+SearchParams = Annotated[SearchQuery, Depends(search_params)]

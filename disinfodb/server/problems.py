@@ -1,0 +1,141 @@
+"""How library errors look over HTTP: a status, and an RFC 9457 problem document that
+names the field or line at fault. The API sends the document; the web pages show it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from disinfodb.errors import (
+    BodyTooLarge,
+    CaseConflict,
+    CaseExists,
+    CaseNotFound,
+    DatabaseUnavailable,
+    DisinfoError,
+    ImportRejected,
+    InputTooLarge,
+    InvalidCase,
+    NarrativeNotFound,
+    NotAllowed,
+    NothingToMatch,
+    NotSignedIn,
+    QuerySyntaxError,
+    RateLimited,
+    SearchTooSlow,
+    UnknownFormat,
+    VersionConflict,
+    VersionRequired,
+)
+from disinfodb.errors import Problem as LocatedProblem
+
+DATABASE_RETRY_AFTER_S = 2  # a restarting PostgreSQL server is usually back within seconds
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] = []
+
+
+class ProblemOut(BaseModel):
+    source: str
+    line: int | None
+    field: str | None
+    message: str
+
+    @classmethod
+    def of(cls, problem: LocatedProblem) -> ProblemOut:
+        where = problem.location
+        return cls(source=where.source, line=where.line, field=where.field, message=problem.message)
+
+
+ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
+    (CaseNotFound, 404, "Case not found"),
+    (NarrativeNotFound, 404, "Narrative not found"),
+    (QuerySyntaxError, 400, "Bad query"),
+    (NothingToMatch, 422, "Nothing to match"),
+    (InputTooLarge, 413, "Text too large"),
+    (BodyTooLarge, 413, "Request too large"),
+    (NotSignedIn, 401, "Not signed in"),
+    (NotAllowed, 403, "Not allowed"),
+    (RateLimited, 429, "Too many requests"),
+    (CaseExists, 409, "Case exists"),
+    (VersionConflict, 409, "Edit conflict"),
+    (VersionRequired, 428, "Version required"),
+    (SearchTooSlow, 400, "Search too costly"),
+    (CaseConflict, 409, "Conflicting case"),
+    (UnknownFormat, 422, "Unknown format"),
+    (ImportRejected, 422, "Import rejected"),
+    (InvalidCase, 422, "Invalid case"),
+    (DatabaseUnavailable, 503, "Database unavailable"),
+    (DisinfoError, 400, "Bad request"),
+]
+
+
+def error_response(error: Exception) -> JSONResponse:
+    """The problem document (and status) for a library error."""
+    status, title = status_of(error)
+    errors: list[dict[str, Any]] = []
+    if isinstance(error, ImportRejected):
+        errors = [ProblemOut.of(p).model_dump() for p in error.problems]
+    elif isinstance(error, VersionConflict | VersionRequired):
+        errors = [{"field": "version", "message": str(error), "current_version": error.current_version}]
+    elif isinstance(error, CaseExists):
+        errors = [{"field": "id", "message": str(error), "existing_id": error.case_id}]
+    return problem(status, title, str(error), errors, error_headers(error))
+
+
+def error_headers(error: Exception) -> dict[str, str]:
+    """The headers an error's answer carries (API and pages alike): when to retry, how to sign in."""
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, DatabaseUnavailable):
+        return {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+    if isinstance(error, NotSignedIn):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+def status_of(error: Exception) -> tuple[int, str]:
+    """The HTTP status and title for an error (500 for anything unexpected)."""
+    return next(((s, t) for kind, s, t in ERROR_STATUSES if isinstance(error, kind)), (500, "Internal error"))
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json",
+                        headers=headers)
+
+
+_PROBLEMS = {
+    400: "Bad request: a body that cannot be read, or a bad query (e.g. an unknown language)",
+    401: "No API token where one is needed, or an unknown one",
+    403: "The token's user may not do this",
+    404: "No such case (or narrative, or review issue)",
+    409: "The case exists already, or changed since the version sent",
+    413: "The body or the text is too large",
+    422: "Invalid request: the problem names each field (or line) at fault",
+    428: "The edit did not say which version it was based on: the problem gives the current one",
+    429: "Too many requests",
+    503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """What /openapi.json says of the problem documents an endpoint may answer with
+    (any endpoint may answer 503 while a database server is away)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in (*statuses, 503):
+        documented[status] = {"description": _PROBLEMS[status],
+                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
+        if status in (429, 503):
+            documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
+                                                             "schema": {"type": "integer"}}}
+    return documented

@@ -1,0 +1,203 @@
+"""What the server holds: connections to the database, the matcher, accounts, settings.
+
+Reads and writes use separate connections, so every search goes on while an import
+writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a third connection and is built in the background
+(embedding a fresh database takes minutes), so a match request waits for it but nothing
+else does.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from disinfodb.accounts import Accounts, Role, User
+from disinfodb.cases import Case
+from disinfodb.embed import load_embedders
+from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
+from disinfodb.ingest import read_file
+from disinfodb.ingest.pipeline import ImportReport, import_records
+from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.server.limits import RateLimiter
+from disinfodb.store import SQLStore
+
+log = logging.getLogger(__name__)
+
+MB = 1 << 20
+HOUSEKEEPING_SECONDS = 30.0
+SEARCH_CONNECTIONS = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a server behaves; `disinfodb serve` flags and DISINFODB_* variables set them."""
+
+    private: bool = False  # reads need a signed-in user or a token too
+    max_body_bytes: int = 64 * MB  # uploads (and any other request body)
+    max_match_chars: int = 200_000
+    match_per_minute: int = 60  # per client (token user, else IP address)
+    import_per_minute: int = 10
+    login_per_minute: int = 10  # per address: slows password guessing
+    search_seconds_per_minute: float = 3.0  # CPU an anonymous client's searches may take (per address)
+    secure_cookies: bool = False  # set when served over HTTPS (behind a proxy)
+    public_url: str = "http://127.0.0.1:8000"  # absolute links (feed, review files) start here, never at Host
+
+    @property
+    def max_match_body_bytes(self) -> int:
+        """The largest body of a match request: its text limit, each character JSON-escaped
+        (\\uXXXX, 6 bytes), plus room for the other fields. Checked before reading."""
+        return self.max_match_chars * 6 + 64 * 1024
+
+
+class Service:
+    """The database and the models behind the API and the web pages."""
+
+    def __init__(self, store: SQLStore, model: str | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.model = model
+        self.reader = store
+        self.writer = store.reopen()
+        self.accounts = Accounts(self.writer, self.reader)
+        self.match_limiter = RateLimiter("match", self.settings.match_per_minute)
+        self.import_limiter = RateLimiter("import", self.settings.import_per_minute)
+        self.login_limiter = RateLimiter("sign-in", self.settings.login_per_minute)
+        self.search_budget = RateLimiter("anonymous search time", self.settings.search_seconds_per_minute,
+                                         unit="seconds")
+        # Searches (and the trend pages' counts) run on connections of their own, so a slow
+        # one holds back only its connection, not every page that reads the database.
+        self._searchers: queue.SimpleQueue[SQLStore] = queue.SimpleQueue()
+        for _ in range(SEARCH_CONNECTIONS):
+            self._searchers.put(store.sibling())
+        self._stopping = threading.Event()
+        self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
+        self._housekeeper.start()
+        self._matcher_store: SQLStore | None = None
+        self._matcher: Matcher | None = None
+        self._matcher_version: tuple[int, int] | None = None
+        self._matcher_lock = threading.Lock()
+
+    def matcher(self) -> Matcher:
+        """Built on first use (embedding whatever is not cached), rebuilt after any write
+        to the database, by this process or another (cached vectors make that cheap)."""
+        with self._matcher_lock:
+            if self._matcher_store is None:
+                self._matcher_store = self.reader.reopen()
+            version = self._matcher_store.data_version()
+            if self._matcher is None or self._matcher_version != version:
+                embedders = load_embedders(self.model)
+                index = ClaimIndex.build(self._matcher_store, embedders)
+                self._matcher = Matcher(self._matcher_store, embedders, index)
+                self._matcher_version = self._matcher_store.data_version()
+            return self._matcher
+
+    def related_if_ready(self, case_id: str, k: int = 8) -> list[tuple[str, str, float]] | None:
+        """Cases with the closest claims, if the matcher is built; else None (and the
+        build starts in the background), so a page never waits minutes for embeddings."""
+        if not self._matcher_lock.acquire(blocking=False):
+            return None
+        try:
+            matcher = self._matcher
+            if matcher is None:
+                self.warm_up()
+                return None
+            try:
+                return matcher.related(case_id, k)
+            except CaseNotFound:  # newer than the index: the next match request rebuilds it
+                return None
+        finally:
+            self._matcher_lock.release()
+
+    def warm_up(self) -> threading.Thread:
+        """Build the matcher in the background, so the first match request is fast."""
+        def build() -> None:
+            try:
+                self.matcher()
+            except Exception:  # the next match request tries again and reports the error
+                log.exception("building the matching index failed")
+
+        thread = threading.Thread(target=build, name="disinfodb-matcher", daemon=True)
+        thread.start()
+        return thread
+
+    def admit_text(self, text: str, client: str) -> None:
+        """What every request that matches a text passes first: the client's rate of match
+        requests (RateLimited: 429) and the text's length (InputTooLarge: 413)."""
+        self.match_limiter.check(client)
+        if len(text) > self.settings.max_match_chars:
+            raise InputTooLarge(f"the text has {len(text):,} characters;"
+                                f" at most {self.settings.max_match_chars:,} are matched in one request")
+
+    def import_upload(self, upload: BinaryIO, filename: str | None, fmt: str | None, actor: str, *,
+                      dry_run: bool = False, skip_invalid: bool = False) -> ImportReport:
+        """Import an uploaded file through the writer connection (spooled to a temporary file
+        first, so that the readers can sniff its format and stream it)."""
+        name = Path(filename or "upload").name
+        with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as spooled:
+            shutil.copyfileobj(upload, spooled)
+            spooled.flush()
+            records = read_file(spooled.name, fmt, source=name)
+            return import_records(self.writer, records, actor=actor, dry_run=dry_run, skip_invalid=skip_invalid)
+
+    def replace_case(self, case_id: str, case: Case, user: User, version: int | None, force: bool = False) -> Case:
+        """An editor's edit of a case: based on `version`, or refused (VersionConflict when
+        that is not the stored one, VersionRequired when none is given, unless an admin forces
+        the overwrite), so two editors' blind saves cannot lose one of them."""
+        self._check_version(case_id, user, version, force)
+        return self.writer.replace(case_id, case, actor=user.name, expected_version=version)[1]
+
+    def delete_case(self, case_id: str, user: User, version: int | None, force: bool = False) -> None:
+        """An editor's deletion of a case, under the same rule as `replace_case`."""
+        self._check_version(case_id, user, version, force)
+        self.writer.delete(case_id, actor=user.name, expected_version=version)
+
+    def _check_version(self, case_id: str, user: User, version: int | None, force: bool) -> None:
+        if version is not None:
+            return
+        if not force:
+            raise VersionRequired(case_id, self.reader.get(case_id).version)
+        if user.role is not Role.ADMIN:
+            raise NotAllowed(f"user {user.name!r} has role {user.role.value}: only an admin may force a write"
+                             " without a version")
+
+    @contextmanager
+    def searching(self, budget_key: str | None) -> Iterator[SQLStore]:
+        """A connection for a search, its CPU time charged to an anonymous client's budget
+        (None: a signed-in user, not metered). CPU time of this thread, not wall time:
+        waiting behind others' work costs a client nothing."""
+        store = self._searchers.get()
+        started = time.thread_time()
+        try:
+            yield store
+        finally:
+            if budget_key is not None:
+                self.search_budget.charge(budget_key, time.thread_time() - started)
+            self._searchers.put(store)
+
+    def _keep_house(self) -> None:
+        """Write the tokens' last uses every half minute, off the request path."""
+        while not self._stopping.wait(HOUSEKEEPING_SECONDS):
+            try:
+                self.accounts.flush_uses()
+            except Exception:  # the database may be away for a moment: the next round retries
+                log.exception("recording token uses failed")
+
+    def close(self) -> None:
+        self._stopping.set()
+        try:
+            self.accounts.flush_uses()
+        except Exception:
+            log.exception("recording token uses failed")
+        self.writer.close()
+        while not self._searchers.empty():
+            self._searchers.get().close()
+        if self._matcher_store is not None:
+            self._matcher_store.close()

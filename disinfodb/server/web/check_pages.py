@@ -1,0 +1,44 @@
+"""Checking a text: paste it or upload a file, see the cases it repeats and its matched sentences marked."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse
+
+from disinfodb.errors import InputTooLarge
+from disinfodb.matching import Match
+from disinfodb.server.auth import PageVisitor, ServiceDep, client_key
+from disinfodb.server.web.forms import highlighted
+from disinfodb.server.web.pages import check_csrf, render
+
+MATCH_LIMIT = 10
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/check", response_class=HTMLResponse)
+def check_page(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLResponse:
+    return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text"})
+
+
+@router.post("/check", response_class=HTMLResponse)
+def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: Annotated[str, Form()] = "",
+               file: Annotated[UploadFile | None, File()] = None,
+               csrf: Annotated[str, Form()] = "") -> HTMLResponse:
+    """Matching runs here, in a worker thread (a sync endpoint), never on the event loop."""
+    check_csrf(request, csrf)
+    if file is not None and file.filename:
+        text = file.file.read().decode("utf-8", errors="replace")
+    if not text.strip():
+        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+                                              "error": "Paste a text or choose a file to check."}, status=422)
+    try:
+        service.admit_text(text, client_key(user, request))
+    except InputTooLarge as error:
+        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+                                              "error": f"{str(error).capitalize()}."}, status=413)
+    matches: list[Match] = service.matcher().match(text, limit=MATCH_LIMIT)
+    return render(request, "check.html", {"text": text, "matches": matches,
+                                          "marked": highlighted(text, matches), "title": "Check a text"})
