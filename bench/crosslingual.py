@@ -29,7 +29,7 @@ from bench.retrieval import CALIBRATION, MATCH_AT, RELATED_AT, fit, label_qualit
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.matching import Candidates, ClaimIndex, Matcher, load_calibration
+from disinfodb.matching import Candidates, Matcher, load_calibration
 from disinfodb.matching.calibration import logistic
 from disinfodb.store import SQLiteStore
 
@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     store = build_store()
     embedders = load_embedders(args.model)
-    matcher = Matcher(store, embedders, ClaimIndex.build(store, embedders))
+    matcher = Matcher(store, embedders)
     row_of_content = {case.content_id: int(np.searchsorted(matcher.index.case_pks, store.pk_of(case.id)))
                       for case in store.iter_cases()}
     queries = {language: [json.loads(line) for line in (PARAPHRASES / f"{language}.jsonl").read_text().splitlines()]

@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.matching import Calibration, Candidates, ClaimIndex, Matcher
+from disinfodb.matching import Calibration, Candidates, Matcher
 from disinfodb.matching.calibration import feature_names
 from disinfodb.store import SQLiteStore
 
@@ -164,7 +164,7 @@ def main() -> int:
     store = build_store()
     embedders = load_embedders(args.model)
     started = time.perf_counter()
-    matcher = Matcher(store, embedders, ClaimIndex.build(store, embedders))
+    matcher = Matcher(store, embedders)
     print(f"index: {len(matcher.index.case_pks):,} cases, {len(matcher.index.unit_text):,} units, "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
     ids_by_pk = {pk: cid for pk, (cid, _) in store.case_ids(matcher.index.case_pks.tolist()).items()}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from disinfodb.errors import AccountError
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 from disinfodb.store.accounts import UserRow
 
 TOKEN_PREFIX = "ddb_"
@@ -93,7 +93,7 @@ class Accounts:
     written by `flush_uses` (a server does it in the background), not on the request path.
     """
 
-    def __init__(self, store: SQLStore, reader: SQLStore | None = None) -> None:
+    def __init__(self, store: Store, reader: Store | None = None) -> None:
         self.store = store
         self._tables = store.accounts
         self._lookups = (reader or store).accounts

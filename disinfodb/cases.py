@@ -59,6 +59,14 @@ def _stored(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("stored"))
 
 
+def _url_field(value: str | None, info: ValidationInfo, what: str) -> str | None:
+    """A URL field's value: blank is None; an http(s) URL, or a ValueError naming the rule it
+    breaks (what the database holds already is kept as it is)."""
+    if _stored(info):
+        return (value or "").strip() or None
+    return _checked_url(value, what)
+
+
 def _checked_url(value: str | None, what: str) -> str | None:
     """An http(s) URL, or a ValueError naming the rule it breaks."""
     value = (value or "").strip()
@@ -144,9 +152,7 @@ class Outlet(BaseModel):
     @field_validator("url", "archive_url")
     @classmethod
     def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if _stored(info):
-            return (value or "").strip() or None
-        return _checked_url(value, "the outlet URL" if info.field_name == "url" else "the archived URL")
+        return _url_field(value, info, "the outlet URL" if info.field_name == "url" else "the archived URL")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Outlet:
@@ -247,9 +253,7 @@ class Case(BaseModel):
     @field_validator("url")
     @classmethod
     def _case_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if _stored(info):
-            return (value or "").strip() or None
-        return _checked_url(value, "the case URL")
+        return _url_field(value, info, "the case URL")
 
     @field_validator("languages", mode="before")
     @classmethod

@@ -71,10 +71,6 @@ class CaseConflict(DisinfoError):
     """A record's identifiers name two different existing cases (e.g. its id one, its URL another)."""
 
 
-class InvalidCase(DisinfoError):
-    """A case failed validation outside of an import (e.g. an edit)."""
-
-
 class CaseExists(DisinfoError):
     """A case to create is already in the database (same id, URL or content)."""
 

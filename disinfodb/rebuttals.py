@@ -53,8 +53,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from disinfodb.matching import Matcher
-from disinfodb.store.sql_store import SQLStore
+from disinfodb.matching import Label, Matcher
+from disinfodb.store import Store
 
 MIN_CHARS = 80
 MIN_WORDS = 12
@@ -110,7 +110,7 @@ class SuggestionSource:
     case_id: str
     title: str
     score: float  # the case's match score for the draft (calibrated P(same claim))
-    label: str  # match / related / none, as `disinfodb match` labels it
+    label: Label
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class RebuttalIndex:
     _shared: list[RebuttalGroup] | None = None
 
     @classmethod
-    def build(cls, store: SQLStore) -> RebuttalIndex:
+    def build(cls, store: Store) -> RebuttalIndex:
         index = cls([], [], [], {}, {}, {})
         for row, (pk, case_id, title, published, disproof) in enumerate(store.disproofs()):
             index.cases.append(CaseRef(case_id, title, published))
@@ -239,12 +239,12 @@ class RebuttalIndex:
         return [self.group(key) for key in keys]
 
 
-_CACHE: weakref.WeakKeyDictionary[SQLStore, tuple[tuple[int, int], RebuttalIndex]] = \
+_CACHE: weakref.WeakKeyDictionary[Store, tuple[tuple[int, int], RebuttalIndex]] = \
     weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
 
-def rebuttal_index(store: SQLStore) -> RebuttalIndex:
+def rebuttal_index(store: Store) -> RebuttalIndex:
     """The store's index, rebuilt whenever the database has changed since it was built."""
     if store.in_transaction:  # may see uncommitted writes, which may yet roll back
         return RebuttalIndex.build(store)
@@ -261,12 +261,12 @@ def rebuttal_index(store: SQLStore) -> RebuttalIndex:
 
 # -- the library's answers ----------------------------------------------------------------------
 
-def shared_rebuttals(store: SQLStore, min_cases: int = 2) -> list[RebuttalGroup]:
+def shared_rebuttals(store: Store, min_cases: int = 2) -> list[RebuttalGroup]:
     """Every disproof paragraph used by at least `min_cases` cases, largest group first."""
     return rebuttal_index(store).shared(min_cases)
 
 
-def rebuttal_groups_of(store: SQLStore, case_id: str, min_cases: int = 2) -> list[RebuttalGroup]:
+def rebuttal_groups_of(store: Store, case_id: str, min_cases: int = 2) -> list[RebuttalGroup]:
     """The shared-rebuttal groups of one case's disproof paragraphs, in the order the case's
     disproof has them (the case is among each group's cases). CaseNotFound for no such case."""
     index = rebuttal_index(store)
@@ -277,7 +277,7 @@ def rebuttal_groups_of(store: SQLStore, case_id: str, min_cases: int = 2) -> lis
     return [index.group(key) for key in index.keys_of[row] if len(index.groups[key].rows) >= min_cases]
 
 
-def suggest_disproofs(matcher: Matcher, store: SQLStore, draft_text: str, limit: int = 5, *,
+def suggest_disproofs(matcher: Matcher, store: Store, draft_text: str, limit: int = 5, *,
                       exclude: Collection[str] = (), from_cases: int = FROM_CASES) -> list[Suggestion]:
     """Disproof paragraphs for a draft claim, from the disproofs of its nearest matched cases.
 

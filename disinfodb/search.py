@@ -9,12 +9,16 @@ unclosed quote) gets a clear message.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import PlainSerializer
 
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.facets import FACETS
@@ -111,7 +115,8 @@ class Snippet:
 
 @dataclass(frozen=True)
 class Hit:
-    """One case in a result list, with a snippet of its text."""
+    """One case in a result list, with a snippet of its text (as JSON, HTML-escaped, the
+    matched words in <mark> tags: what the API and `search --json` show)."""
 
     id: str
     title: str
@@ -120,14 +125,11 @@ class Hit:
     languages: list[str]
     countries: list[str]
     keywords: list[str]
-    snippet: Snippet
+    snippet: Annotated[Snippet, PlainSerializer(Snippet.html, return_type=str)]
     score: float | None
 
     def as_json(self) -> dict[str, object]:
-        """The hit as the API and `search --json` show it (the snippet as HTML)."""
-        return {"id": self.id, "title": self.title, "published": self.published, "issue": self.issue,
-                "languages": self.languages, "countries": self.countries, "keywords": self.keywords,
-                "snippet": self.snippet.html(), "score": self.score}
+        return {**dataclasses.asdict(self), "snippet": self.snippet.html()}
 
 
 @dataclass(frozen=True)

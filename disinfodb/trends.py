@@ -22,13 +22,14 @@ from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from disinfodb.cases import plausible_dates
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.facets import FACET_NAMES, GROUPINGS, NARRATIVE
 from disinfodb.facets import facet as facet_of
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 from disinfodb.store.term_index import NO_DATE, IntArray, TermIndex, _gather
 
 Period = Literal["week", "month", "year"]
@@ -154,7 +155,7 @@ def _check_grouping(facet: str) -> None:
         raise QuerySyntaxError(f"unknown facet {facet!r}: use one of {', '.join(GROUPINGS)}")
 
 
-def _groups(store: SQLStore, index: TermIndex, facet: str) -> _Groups:
+def _groups(store: Store, index: TermIndex, facet: str) -> _Groups:
     _check_grouping(facet)
     if facet == NARRATIVE:
         return _narrative_groups(store)
@@ -168,7 +169,7 @@ def _groups(store: SQLStore, index: TermIndex, facet: str) -> _Groups:
                    pks=_gather(indptr, values, ids), term_ids=ids)
 
 
-def _narrative_groups(store: SQLStore) -> _Groups:
+def _narrative_groups(store: Store) -> _Groups:
     """The current narratives with members (ids ascending by number)."""
     rows = store.narratives.groups()
     keys, labels, lengths = [], [], []
@@ -183,13 +184,13 @@ def _narrative_groups(store: SQLStore) -> _Groups:
 # -- selection ----------------------------------------------------------------------------
 
 @contextmanager
-def _reading(store: SQLStore) -> Iterator[TermIndex]:
+def _reading(store: Store) -> Iterator[TermIndex]:
     """One read transaction: the index and the narrative tables are one snapshot."""
     with store.snapshot():
         yield store.term_index()
 
 
-def _selected(store: SQLStore, index: TermIndex, query: SearchQuery | None) -> IntArray:
+def _selected(store: Store, index: TermIndex, query: SearchQuery | None) -> IntArray:
     """The cases a query selects: its filters, dates and (if any) its words."""
     if query is None:
         return index.case_pks
@@ -252,7 +253,7 @@ def _points(index: TermIndex, pks: IntArray, query: SearchQuery | None, period: 
 
 # -- the public functions -----------------------------------------------------------------
 
-def series(store: SQLStore, facet: str | None = None, value: str | None = None, period: Period = "month",
+def series(store: Store, facet: str | None = None, value: str | None = None, period: Period = "month",
            query: SearchQuery | None = None) -> Series:
     """Cases per period: of a facet value (`facet` in FACETS) or a narrative (`facet` =
     "narrative", `value` its id), among the cases `query` selects; with neither, the cases
@@ -275,7 +276,7 @@ def series(store: SQLStore, facet: str | None = None, value: str | None = None, 
         return Series(facet, key, label, period, _points(index, selected, query, period))
 
 
-def series_table(store: SQLStore, facet: str = NARRATIVE, period: Period = "month"
+def series_table(store: Store, facet: str = NARRATIVE, period: Period = "month"
                  ) -> tuple[list[date], dict[str, list[int]]]:
     """Cases per period of every value of a facet (or every narrative) at once, on one
     axis (the first to the last period of all cases): (period starts, key -> counts)."""
@@ -298,7 +299,7 @@ def series_table(store: SQLStore, facet: str = NARRATIVE, period: Period = "mont
             dict(zip(groups.keys, table.tolist(), strict=True)))
 
 
-def _members(store: SQLStore, index: TermIndex, facet: str, value: str) -> tuple[IntArray, str, str]:
+def _members(store: Store, index: TermIndex, facet: str, value: str) -> tuple[IntArray, str, str]:
     """A facet value's (or a narrative's) cases, its key and its label."""
     _check_grouping(facet)
     if facet == NARRATIVE:
@@ -312,13 +313,13 @@ def _members(store: SQLStore, index: TermIndex, facet: str, value: str) -> tuple
     return values[indptr[term_id]:indptr[term_id + 1]], key, index.labels[term_id]
 
 
-def count(store: SQLStore, query: SearchQuery | None = None) -> int:
+def count(store: Store, query: SearchQuery | None = None) -> int:
     """How many cases a query selects (dated or not)."""
     with _reading(store) as index:
         return len(_selected(store, index, query))
 
 
-def top_values(store: SQLStore, facet: str, query: SearchQuery | None = None, n: int = 10) -> list[TopValue]:
+def top_values(store: Store, facet: str, query: SearchQuery | None = None, n: int = 10) -> list[TopValue]:
     """The `n` most frequent values of a facet (or narratives) among the selected cases;
     each value's share is of the selected cases."""
     with _reading(store) as index:
@@ -328,7 +329,7 @@ def top_values(store: SQLStore, facet: str, query: SearchQuery | None = None, n:
     return [_value(groups, counts, g, len(selected)) for g in _best(groups, counts, n).tolist()]
 
 
-def spans(store: SQLStore, facet: str = NARRATIVE) -> dict[str, Span]:
+def spans(store: Store, facet: str = NARRATIVE) -> dict[str, Span]:
     """First and last publication date (and dated cases) of every value of a facet, or of
     every narrative: key -> Span. Values without a dated case are left out."""
     with _reading(store) as index:
@@ -347,7 +348,7 @@ def spans(store: SQLStore, facet: str = NARRATIVE) -> dict[str, Span]:
             for g in np.flatnonzero(counts).tolist()}
 
 
-def first_seen(store: SQLStore, facet: str, value: str) -> date | None:
+def first_seen(store: Store, facet: str, value: str) -> date | None:
     """The first publication date of a facet value's (or a narrative's) cases."""
     with _reading(store) as index:
         members, _, _ = _members(store, index, facet, value)
@@ -373,7 +374,7 @@ def data_end(days: IntArray) -> int:
     return int(ordered[end])
 
 
-def emerging(store: SQLStore, weeks: int = 12, baseline_weeks: int = 52, min_cases: int = 5,
+def emerging(store: Store, weeks: int = 12, baseline_weeks: int = 52, min_cases: int = 5,
              facet: str = NARRATIVE, as_of: date | None = None, min_growth: float = 2.0) -> Emerging:
     """The narratives (or facet values) that grow: at least `min_cases` cases in the last
     `weeks` weeks up to `as_of` (default: the newest case's date, as the data may end long
@@ -420,7 +421,7 @@ def emerging(store: SQLStore, weeks: int = 12, baseline_weeks: int = 52, min_cas
     return Emerging(date.fromordinal(end), weeks, baseline_weeks, round(volume, 3), items)
 
 
-def cooccurrence(store: SQLStore, rows: str = "keyword", cols: str = "country",
+def cooccurrence(store: Store, rows: str = "keyword", cols: str = "country",
                  query: SearchQuery | None = None, n: int = 15, pairs: int = 25) -> Cooccurrence:
     """Which values of two facets (or narratives) appear in the same cases.
 
@@ -440,36 +441,29 @@ def cooccurrence(store: SQLStore, rows: str = "keyword", cols: str = "country",
     row_counts = np.bincount(row_group, minlength=row_groups.size)
     col_counts = np.bincount(col_group, minlength=col_groups.size)
     row_ids, col_ids = _best(row_groups, row_counts, n), _best(col_groups, col_counts, n)
-    left, right = _cross(row_case, row_group, col_case, col_group, total)
-    if rows == cols:
-        keep = left != right
-        left, right = left[keep], right[keep]
-    codes, counts = _count_codes(left * col_groups.size + right, row_groups.size * col_groups.size)
-    # the matrix: look each (row, col) code up among the counted ones
-    wanted = (row_ids[:, None] * col_groups.size + col_ids[None, :]).ravel()
-    found = np.searchsorted(codes, wanted)
-    found = np.minimum(found, max(len(codes) - 1, 0))
-    hit = codes[found] == wanted if len(codes) else np.zeros(len(wanted), dtype=bool)
-    matrix = np.where(hit, counts[found] if len(codes) else 0, 0).reshape(len(row_ids), len(col_ids))
-    if rows == cols:
+    # cases x values incidence matrices: their product counts the cases that carry both
+    together = (_incidence(row_case, row_group, total, row_groups.size).T
+                @ _incidence(col_case, col_group, total, col_groups.size)).tocsr()
+    matrix = together[row_ids][:, col_ids].toarray().astype(np.int64)
+    if rows == cols:  # a value is not paired with itself: the diagonal holds its own count
         same = row_ids[:, None] == col_ids[None, :]
         matrix[same] = np.broadcast_to(row_counts[row_ids][:, None], same.shape)[same]
     expected = np.outer(row_counts[row_ids], col_counts[col_ids]) / max(total, 1)
     lift = np.divide(matrix, expected, out=np.zeros(matrix.shape), where=expected > 0)
+    found = together.tocoo()
+    left, right, counts = found.row.astype(np.int64), found.col.astype(np.int64), found.data.astype(np.int64)
     if rows == cols:  # each unordered pair once
-        keep = codes // col_groups.size < codes % col_groups.size
-        codes, counts = codes[keep], counts[keep]
-    best = np.lexsort((codes, -counts))[:max(pairs, 0)]
-    listed = []
-    for code, count in zip(codes[best].tolist(), counts[best].tolist(), strict=True):
-        r, c = divmod(code, col_groups.size)
-        listed.append(Pair(_value(row_groups, row_counts, r, total), _value(col_groups, col_counts, c, total),
-                           int(count), round(count * total / (int(row_counts[r]) * int(col_counts[c])), 3)))
+        keep = left < right
+        left, right, counts = left[keep], right[keep], counts[keep]
+    best = np.lexsort((left * col_groups.size + right, -counts))[:max(pairs, 0)]
+    listed = [Pair(_value(row_groups, row_counts, r, total), _value(col_groups, col_counts, c, total), count,
+                   round(count * total / (int(row_counts[r]) * int(col_counts[c])), 3))
+              for r, c, count in zip(left[best].tolist(), right[best].tolist(), counts[best].tolist(), strict=True)]
     return Cooccurrence(
         rows_facet=rows, cols_facet=cols, total=total,
         rows=[_value(row_groups, row_counts, g, total) for g in row_ids.tolist()],
         cols=[_value(col_groups, col_counts, g, total) for g in col_ids.tolist()],
-        counts=matrix.astype(np.int64).tolist(), lift=np.round(lift, 3).tolist(), pairs=listed)
+        counts=matrix.tolist(), lift=np.round(lift, 3).tolist(), pairs=listed)
 
 
 def _value(groups: _Groups, counts: IntArray, group: int, total: int) -> TopValue:
@@ -500,24 +494,9 @@ def _case_links(index: TermIndex, groups: _Groups, selected: IntArray) -> tuple[
     return case[keep], group[keep]
 
 
-def _cross(row_case: IntArray, row_group: IntArray, col_case: IntArray, col_group: IntArray,
-           total: int) -> tuple[IntArray, IntArray]:
-    """Every (row group, col group) pair of links on the same case (both sorted by case)."""
-    per_case = np.bincount(col_case, minlength=total)
-    indptr = np.concatenate([[0], np.cumsum(per_case)]).astype(np.int64)
-    left = np.repeat(row_group, per_case[row_case])
-    right = col_group[_gather(indptr, np.arange(len(col_case), dtype=np.int64), row_case)]
-    return left, right
-
-
-def _count_codes(codes: IntArray, space: int) -> tuple[IntArray, IntArray]:
-    """Distinct codes (ascending) and how often each occurs: a bincount where it is cheap."""
-    if space <= 1 << 22:
-        counts = np.bincount(codes, minlength=space)
-        distinct = np.flatnonzero(counts)
-        return distinct, counts[distinct]
-    distinct, counts = np.unique(codes, return_counts=True)
-    return distinct, counts
+def _incidence(case: IntArray, group: IntArray, cases: int, groups: int) -> sparse.csr_matrix:
+    """cases x groups: 1 where a selected case (by position) carries a group's value."""
+    return sparse.csr_matrix((np.ones(len(case), dtype=np.int64), (case, group)), shape=(cases, groups))
 
 
 def pmi(lift: float) -> float | None:

@@ -17,7 +17,7 @@ from disinfodb.embed import USE_M_WEIGHTS, fetch_weights, load_embedders, weight
 from disinfodb.errors import SearchTooSlow
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.matching import Matcher
 from disinfodb.search import COSTLIEST_QUERY, SearchQuery
 from disinfodb.store import SQLStore, open_store, sql_store
 from disinfodb.store.sql_store import Connection
@@ -202,7 +202,7 @@ def claims_2017(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     report = import_records(opened, read_file(str(require(CSV_2017))))
     assert report.created == opened.count() > 2700
     embedders = load_embedders("use-m")
-    matcher = Matcher(opened, embedders, ClaimIndex.build(opened, embedders))
+    matcher = Matcher(opened, embedders)
     yield Claims2017(path, opened, matcher, list(opened.iter_cases()))
     opened.close()
 

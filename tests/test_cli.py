@@ -18,7 +18,7 @@ from disinfodb.embed import load_embedder, models_dir
 from disinfodb.facets import FACET_NAMES
 from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.store import open_store
-from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store.schema import STEPS
 
 runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None})
 
@@ -68,7 +68,7 @@ def seeded_cli(cli: Cli, seed_path: Path) -> Cli:
 def test_init(cli: Cli) -> None:
     result = cli("init")
     assert result.exit_code == 0, result.stderr
-    assert f"schema version {len(MIGRATIONS)}" in flat(result.stdout)
+    assert f"schema version {len(STEPS)}" in flat(result.stdout)
     assert "0 cases" in flat(result.stdout)
     assert cli.db.is_file()
 
@@ -134,7 +134,7 @@ def test_stats_json(seeded_cli: Cli) -> None:
     stats = seeded_cli.json("stats")
     assert stats["cases"] == 4
     assert stats["audit_entries"] == 4
-    assert stats["schema_version"] == len(MIGRATIONS)
+    assert stats["schema_version"] == len(STEPS)
     assert (stats["first_published"], stats["last_published"]) == ("2022-01-08", "2022-01-08")
     assert stats["distinct"] == {"keyword": 4, "country": 5, "language": 1, "outlet": 0, "issue": 1,
                                  "year": 1}

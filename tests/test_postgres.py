@@ -21,7 +21,7 @@ from disinfodb.cases import Case
 from disinfodb.cli import app
 from disinfodb.embed import load_embedders
 from disinfodb.errors import BackupError, DatabaseUnavailable, DisinfoError, TransferError
-from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.matching import Matcher
 from disinfodb.narratives import NarrativeBook, build_narratives
 from disinfodb.rebuttals import rebuttal_index
 from disinfodb.review import build_digest, to_markdown
@@ -106,7 +106,7 @@ def test_matching_narratives_trends_and_review_agree(both: tuple[SQLStore, SQLSt
     sqlite_store, postgres = both
     embedders = load_embedders("use-m")
     text = "The downing of flight MH17 over Donbas was staged by the Ukrainian army."
-    answers = [Matcher(store, embedders, ClaimIndex.build(store, embedders)).match(text, limit=5)
+    answers = [Matcher(store, embedders).match(text, limit=5)
                for store in (sqlite_store, postgres)]
     assert [(m.case_id, round(m.score, 4)) for m in answers[0]] == [(m.case_id, round(m.score, 4)) for m in answers[1]]
     books = [NarrativeBook(store) for store in both]

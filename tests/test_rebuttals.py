@@ -23,7 +23,7 @@ from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound, NothingToMatch
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.matching import Matcher
 from disinfodb.rebuttals import (
     is_rebuttal,
     normalise,
@@ -152,7 +152,7 @@ def seeds_and_2017(claims_2017: Claims2017, seed_path: Path, tmp_path: Path) -> 
     store = claims_2017.copy_to(tmp_path / "seeded.sqlite")
     assert import_records(store, read_file(str(seed_path))).created == 4
     embedders = load_embedders("use-m")
-    yield store, Matcher(store, embedders, ClaimIndex.build(store, embedders))
+    yield store, Matcher(store, embedders)
     store.close()
 
 

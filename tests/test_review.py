@@ -21,7 +21,8 @@ from disinfodb.cli import app
 from disinfodb.errors import CaseNotFound, DisinfoError, ReviewNotFound
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.review import Digest, atom_feed, build_digest, md_escape, review_issues, to_html, to_markdown
+from disinfodb.review import Digest, atom_feed, build_digest, review_issues, to_html, to_markdown
+from disinfodb.review.render import md_escape
 from disinfodb.search import SearchQuery
 from disinfodb.server.app import create_app
 from disinfodb.server.service import Service, Settings

@@ -20,8 +20,7 @@ from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery
 from disinfodb.store import Outcome, SQLStore, open_store
-from disinfodb.store.migrations.steps import sqlite_statements
-from disinfodb.store.schema import COLUMNS, MIGRATIONS, POSTGRES_MIGRATIONS
+from disinfodb.store.schema import COLUMNS, DIALECTS, STEPS
 
 
 def snapshot(store: SQLStore) -> tuple[int, int, list[dict[str, object]]]:
@@ -235,15 +234,15 @@ def test_facets_see_writes_of_another_connection(store_location: str) -> None:
 def test_schema_version_recorded(tmp_path: Path) -> None:
     path = tmp_path / "schema.sqlite"
     store = open_store(str(path))
-    assert store.schema_version == len(MIGRATIONS) >= 1
-    assert store.stats()["schema_version"] == len(MIGRATIONS)
+    assert store.schema_version == len(STEPS) >= 1
+    assert store.stats()["schema_version"] == len(STEPS)
     store.upsert(Case(title="survives reopening"))
     store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(STEPS)
     reopened = open_store(f"sqlite:///{path}")
     try:
-        assert reopened.schema_version == len(MIGRATIONS)
+        assert reopened.schema_version == len(STEPS)
         assert reopened.count() == 1
     finally:
         reopened.close()
@@ -253,7 +252,7 @@ def test_a_file_from_before_alembic_gets_only_the_later_steps(tmp_path: Path) ->
     """A file migrated by the old runner has a user_version and no alembic_version."""
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as old:
-        for statement in sqlite_statements(MIGRATIONS[0]) + sqlite_statements(MIGRATIONS[1]):
+        for statement in STEPS[0].statements(DIALECTS["sqlite"]) + STEPS[1].statements(DIALECTS["sqlite"]):
             old.execute(statement)
         old.execute("PRAGMA user_version = 2")
         old.execute("INSERT INTO cases (id, content_id, title, summary, disproof, tags, doc, version, created_at,"
@@ -262,7 +261,7 @@ def test_a_file_from_before_alembic_gets_only_the_later_steps(tmp_path: Path) ->
     old.close()
     store = open_store(str(path))
     try:
-        assert store.schema_version == len(MIGRATIONS)
+        assert store.schema_version == len(STEPS)
         assert raw(store).execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
         assert store.get("kept").title == "Kept"
         assert raw(store).execute("SELECT count(*) FROM users").fetchone() == (0,)  # step 3 ran
@@ -281,7 +280,7 @@ def _schema_version_of(path: str) -> int:
 def test_processes_opening_a_new_file_at_once_build_it_once(tmp_path: Path) -> None:
     path = str(tmp_path / "raced.sqlite")
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        assert pool.map(_schema_version_of, [path] * 3) == [len(MIGRATIONS)] * 3
+        assert pool.map(_schema_version_of, [path] * 3) == [len(STEPS)] * 3
 
 
 def test_open_store_errors(tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
@@ -295,8 +294,8 @@ def test_postgres_schema_is_migrated_by_alembic(postgres_url: str, tmp_path: Pat
     """Alembic's revisions are SQLite's migrations, step for step, with the same columns."""
     store = open_store(postgres_url)
     try:
-        assert store.schema_version == len(MIGRATIONS) == len(POSTGRES_MIGRATIONS)
-        assert store.stats()["schema_version"] == len(MIGRATIONS)
+        assert store.schema_version == len(STEPS)
+        assert store.stats()["schema_version"] == len(STEPS)
         assert raw(store).execute("SELECT version_num FROM alembic_version").fetchone() == ("0004",)
         pg_columns = {(table, column) for table, column in raw(store).execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"

@@ -44,7 +44,7 @@ from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.matching import ClaimIndex, near_duplicates
 from disinfodb.search import Results, Snippet, Sort
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 from disinfodb.vocab import language_name
 
 
@@ -100,7 +100,7 @@ def import_(
                 err.print(f"  ... and {len(similar) - SHOWN_WARNINGS:,} more (--json lists all)")
 
 
-def _near_duplicates(store: SQLStore, changed: list[str]) -> list[tuple[str, str, float]]:
+def _near_duplicates(store: Store, changed: list[str]) -> list[tuple[str, str, float]]:
     """Near-duplicates of the changed cases, or none (with a note) when the model is missing."""
     if not changed:
         return []

@@ -31,12 +31,12 @@ from disinfodb.embed import fetch_weights
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label, Matcher, open_matcher
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 
 
-def _matcher(store: SQLStore, model: str | None) -> Matcher:
+def _matcher(store: Store, model: str | None) -> Matcher:
     with embedding_progress() as progress:
         return open_matcher(store, model, progress)
 
@@ -73,7 +73,7 @@ def match(
         out.print("No matching case.")
         return
     table = Table("#", "case", "score", "label", "best matching sentences", show_lines=True)
-    styles = {"match": "bold red", "related": "yellow", "none": "dim"}
+    styles = {Label.MATCH: "bold red", Label.RELATED: "yellow", Label.NONE: "dim"}
     for number, found in enumerate(matches, start=1):
         evidence = found.evidence[0] if found.evidence else None
         pair = (f"[italic]{escape(evidence.input_sentence)}[/]\n~ {escape(evidence.case_sentence)}"

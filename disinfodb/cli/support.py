@@ -16,7 +16,7 @@ from rich.progress import Progress
 
 from disinfodb.errors import DisinfoError
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLStore, open_store
+from disinfodb.store import Store, open_store
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line per problem
@@ -42,7 +42,7 @@ def fail(message: str | DisinfoError, flags: Flags | None = None) -> NoReturn:
 
 
 @contextmanager
-def opened(db: str | None, flags: Flags | None = None) -> Iterator[SQLStore]:
+def opened(db: str | None, flags: Flags | None = None) -> Iterator[Store]:
     """Open the store and turn library errors into a clean exit 1 (see `fail`)."""
     store = None
     try:

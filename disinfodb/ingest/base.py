@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,8 +22,6 @@ class Record:
     case: Case | None = None
     problems: list[Problem] = field(default_factory=list)
 
-
-Reader = Callable[[TextIO, str], Iterator[Record]]
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]")
 

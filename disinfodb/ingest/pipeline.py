@@ -7,15 +7,14 @@ memory stays flat on a 1 GB file.
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from disinfodb.cases import Case
 from disinfodb.errors import CaseConflict, ImportRejected, Location, Problem
 from disinfodb.ingest.base import Record
-from disinfodb.store.base import Outcome, Store
+from disinfodb.store.protocol import Outcome, Store
+from disinfodb.store.scratch import SeenKeys
 
 
 @dataclass
@@ -44,28 +43,6 @@ class ImportReport:
         }
 
 
-class _SeenKeys:
-    """Keys already met in this import and the line that brought each, on disk."""
-
-    def __init__(self) -> None:
-        self._db = sqlite3.connect("", isolation_level=None)  # "" = private temporary file
-        self._db.execute("CREATE TABLE seen (key BLOB PRIMARY KEY, source TEXT, line INTEGER)")
-
-    def first(self, keys: list[str], source: str, line: int) -> tuple[str, int] | None:
-        """Where the first of `keys` was seen before, else record them all and return None."""
-        digests = [hashlib.blake2b(k.encode(), digest_size=12).digest() for k in keys]
-        for digest in digests:
-            row = self._db.execute("SELECT source, line FROM seen WHERE key = ?", (digest,)).fetchone()
-            if row:
-                return row[0], row[1]
-        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
-                             [(d, source, line) for d in digests])
-        return None
-
-    def close(self) -> None:
-        self._db.close()
-
-
 def _identity_keys(case: Case) -> list[str]:
     keys = [f"id:{case.id}"] if case.id else []
     keys += [f"url:{case.url}"] if case.url else []
@@ -88,7 +65,7 @@ def import_records(
     skipped (the first wins), so importing a file twice gives the same database.
     """
     report = ImportReport(dry_run=dry_run)
-    seen_content, seen_identity = _SeenKeys(), _SeenKeys()
+    seen_content, seen_identity = SeenKeys(), SeenKeys()
     try:
         with store.transaction():
             for record in records:
@@ -111,8 +88,8 @@ class _DryRun(Exception):
     """Raised inside the transaction to roll a dry run back."""
 
 
-def _import_one(store: Store, record: Record, report: ImportReport, seen_content: _SeenKeys,
-                seen_identity: _SeenKeys, actor: str) -> None:
+def _import_one(store: Store, record: Record, report: ImportReport, seen_content: SeenKeys,
+                seen_identity: SeenKeys, actor: str) -> None:
     if record.problems or record.case is None:
         report.problems.extend(record.problems)
         return

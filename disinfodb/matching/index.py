@@ -15,7 +15,7 @@ import numpy as np
 
 from disinfodb.embed import Embedder, Vectors
 from disinfodb.errors import DisinfoError
-from disinfodb.store.sql_store import SQLStore
+from disinfodb.store import Store
 from disinfodb.store.term_index import IntArray
 from disinfodb.text import claim_sentences
 
@@ -52,7 +52,7 @@ class ClaimIndex:
     bm25: bm25s.BM25 | None
 
     @classmethod
-    def build(cls, store: SQLStore, embedders: list[Embedder],
+    def build(cls, store: Store, embedders: list[Embedder],
               progress: Callable[[int, int], None] | None = None) -> ClaimIndex:
         """Load cached vectors; embed (and cache) the cases whose claim text is new."""
         vectors: dict[str, Vectors] = {}
@@ -91,7 +91,7 @@ class ClaimIndex:
         return np.asarray(sums / norms, dtype=np.float32)
 
 
-def _model_vectors(store: SQLStore, embedder: Embedder, progress: Callable[[int, int], None] | None
+def _model_vectors(store: Store, embedder: Embedder, progress: Callable[[int, int], None] | None
                    ) -> tuple[list[int], list[list[str]], list[str], Vectors]:
     """Every case's units and their vectors for one model, embedding what is not cached."""
     pks: list[int] = []
@@ -115,7 +115,7 @@ def _model_vectors(store: SQLStore, embedder: Embedder, progress: Callable[[int,
     return pks, texts, bm25_corpus, matrix
 
 
-def _embed_stale(store: SQLStore, embedder: Embedder, pks: list[int], texts: list[list[str]],
+def _embed_stale(store: Store, embedder: Embedder, pks: list[int], texts: list[list[str]],
                  blocks: list[Vectors | None], stale: list[int],
                  progress: Callable[[int, int], None] | None, chunk: int = 256) -> None:
     for start in range(0, len(stale), chunk):

@@ -11,6 +11,7 @@ exists) -> label: match / related / none, with the best pair as evidence.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from disinfodb.matching.channels import CANDIDATES, RRF_K, Candidates, ChannelSc
 from disinfodb.matching.index import ClaimIndex
 from disinfodb.matching.label import Label
 from disinfodb.search import SearchQuery
-from disinfodb.store.sql_store import SQLStore
+from disinfodb.store import Store
 from disinfodb.store.term_index import IntArray
 from disinfodb.text import clean, units
 
@@ -60,10 +61,7 @@ class Match:
 
     def as_json(self) -> dict[str, Any]:
         """The match as every face shows it (the API's schema leaves out dense and lexical)."""
-        return {"case_id": self.case_id, "title": self.title, "score": self.score, "label": self.label.value,
-                "dense": self.dense, "lexical": self.lexical,
-                "evidence": [{"input_sentence": e.input_sentence, "case_sentence": e.case_sentence,
-                              "score": e.score} for e in self.evidence]}
+        return {**dataclasses.asdict(self), "label": self.label.value}
 
 
 class Matcher:
@@ -74,7 +72,7 @@ class Matcher:
     first found most claim-like, so long inputs stay bounded in time.
     """
 
-    def __init__(self, store: SQLStore, embedders: list[Embedder], index: ClaimIndex | None = None,
+    def __init__(self, store: Store, embedders: list[Embedder], index: ClaimIndex | None = None,
                  calibration: Calibration | None = None) -> None:
         self.store = store
         self.embedders = embedders
@@ -234,7 +232,7 @@ class Matcher:
 NEAR_DUPLICATE = 0.92
 
 
-def near_duplicates(store: SQLStore, index: ClaimIndex, case_ids: list[str],
+def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],
                     threshold: float = NEAR_DUPLICATE) -> list[tuple[str, str, float]]:
     """For each given case, the closest *other* case if its claim is at least `threshold`
     similar (cosine of the cases' mean unit vectors): (case id, other id, cosine). A pair
@@ -259,7 +257,7 @@ def near_duplicates(store: SQLStore, index: ClaimIndex, case_ids: list[str],
     return [(names[a][0], names[b][0], round(score, 4)) for a, b, score in found]
 
 
-def open_matcher(store: SQLStore, model: str | None = None, progress: Callable[[int, int], None] | None = None
+def open_matcher(store: Store, model: str | None = None, progress: Callable[[int, int], None] | None = None
                  ) -> Matcher:
     """A matcher over every case of a store with the models of a spec (default: the
     configured one), embedding (and caching) the claims whose vectors are not cached yet."""

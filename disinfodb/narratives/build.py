@@ -12,7 +12,7 @@ import numpy as np
 from disinfodb.embed import load_embedders
 from disinfodb.matching import ClaimIndex
 from disinfodb.narratives.cluster import ClusterParams, cluster_vectors, continue_ids, distinctive_terms, normalised
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 from disinfodb.store.narratives import Cluster
 
 DEFAULT_PARAMS = ClusterParams()
@@ -33,7 +33,7 @@ class BuildReport:
         return dict(self.__dict__)
 
 
-def build_narratives(store: SQLStore, model: str = "use-m", params: ClusterParams = DEFAULT_PARAMS,
+def build_narratives(store: Store, model: str = "use-m", params: ClusterParams = DEFAULT_PARAMS,
                      progress: Callable[[int, int], None] | None = None) -> BuildReport:
     """Cluster every case not in a pinned narrative and save the narratives, keeping ids.
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from disinfodb.embed import MODELS, Embedder, UniversalSentenceEncoder
 from disinfodb.errors import DisinfoError, NothingToMatch
-from disinfodb.matching import MAX_INPUT_CHARS, ClaimIndex, Label, Matcher
+from disinfodb.matching import MAX_INPUT_CHARS, Label, Matcher
 from disinfodb.scan.corpus import Corpus, Shard
-from disinfodb.store import SQLStore, open_store
+from disinfodb.store import Store, open_store
 from disinfodb.store.sql_store import redact_password
 
 ROW_FIELDS = ("case_id", "score", "label", "evidence")  # what a scan row keeps of a match, after the doc_id
@@ -47,7 +47,7 @@ def worker_embedders(spec: str, threads: int | None = 1) -> list[Embedder]:
             for name in names]
 
 
-def cases_version(store: SQLStore) -> list[int]:
+def cases_version(store: Store) -> list[int]:
     """What identifies the cases a scan matched against: their count and the last audit entry."""
     return [store.count(), store.last_audit_seq()]
 
@@ -62,7 +62,7 @@ class ShardMatcher:
         self._limits = threadpool_limits(1)  # one BLAS thread per worker: the workers are the parallelism
         self.store = open_store(db)
         embedders = worker_embedders(model)
-        self.matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders))
+        self.matcher = Matcher(self.store, embedders)
         if cases is not None and cases_version(self.store) != cases:
             raise DisinfoError(f"the cases in {redact_password(db)} changed while the scan ran; the shards done so far "
                                "matched the old ones: start it again with `restart`")

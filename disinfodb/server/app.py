@@ -20,19 +20,18 @@ from disinfodb.server.api.cases import router as api_router
 from disinfodb.server.api.insights import router as insights_api_router
 from disinfodb.server.api.matching import router as matching_api_router
 from disinfodb.server.api.rebuttals import router as rebuttals_api_router
-from disinfodb.server.headers import SecurityHeaders
+from disinfodb.server.headers import SecurityHeaders, ServerTiming
 from disinfodb.server.limits import BodySizeLimit
 from disinfodb.server.problems import error_response, problem
 from disinfodb.server.service import Service, Settings
-from disinfodb.server.timing import ServerTiming
 from disinfodb.server.web import ROUTERS as WEB_ROUTERS
 from disinfodb.server.web import error_page, is_page
-from disinfodb.store import SQLStore, open_store
+from disinfodb.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
 
-def create_app(store: SQLStore | None = None, model: str | None = None,
+def create_app(store: Store | None = None, model: str | None = None,
                settings: Settings | None = None) -> FastAPI:
     """The app (API and web pages) over a store (default: $DISINFODB_DB or ./disinfodb.sqlite)."""
     service = Service(store or open_store(), model, settings)

@@ -18,7 +18,6 @@ from disinfodb.errors import (
     DisinfoError,
     ImportRejected,
     InputTooLarge,
-    InvalidCase,
     NarrativeNotFound,
     NotAllowed,
     NothingToMatch,
@@ -72,7 +71,6 @@ ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (CaseConflict, 409, "Conflicting case"),
     (UnknownFormat, 422, "Unknown format"),
     (ImportRejected, 422, "Import rejected"),
-    (InvalidCase, 422, "Invalid case"),
     (DatabaseUnavailable, 503, "Database unavailable"),
     (DisinfoError, 400, "Bad request"),
 ]

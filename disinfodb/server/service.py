@@ -22,13 +22,12 @@ from typing import BinaryIO
 
 from disinfodb.accounts import Accounts, Role, User
 from disinfodb.cases import Case
-from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import ClaimIndex, Matcher
+from disinfodb.matching import Matcher, open_matcher
 from disinfodb.server.limits import RateLimiter
-from disinfodb.store import SQLStore
+from disinfodb.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class Settings:
 class Service:
     """The database and the models behind the API and the web pages."""
 
-    def __init__(self, store: SQLStore, model: str | None = None, settings: Settings | None = None) -> None:
+    def __init__(self, store: Store, model: str | None = None, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.model = model
         self.reader = store
@@ -74,13 +73,13 @@ class Service:
                                          unit="seconds")
         # Searches (and the trend pages' counts) run on connections of their own, so a slow
         # one holds back only its connection, not every page that reads the database.
-        self._searchers: queue.SimpleQueue[SQLStore] = queue.SimpleQueue()
+        self._searchers: queue.SimpleQueue[Store] = queue.SimpleQueue()
         for _ in range(SEARCH_CONNECTIONS):
             self._searchers.put(store.sibling())
         self._stopping = threading.Event()
         self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
         self._housekeeper.start()
-        self._matcher_store: SQLStore | None = None
+        self._matcher_store: Store | None = None
         self._matcher: Matcher | None = None
         self._matcher_version: tuple[int, int] | None = None
         self._matcher_lock = threading.Lock()
@@ -93,9 +92,7 @@ class Service:
                 self._matcher_store = self.reader.reopen()
             version = self._matcher_store.data_version()
             if self._matcher is None or self._matcher_version != version:
-                embedders = load_embedders(self.model)
-                index = ClaimIndex.build(self._matcher_store, embedders)
-                self._matcher = Matcher(self._matcher_store, embedders, index)
+                self._matcher = open_matcher(self._matcher_store, self.model)
                 self._matcher_version = self._matcher_store.data_version()
             return self._matcher
 
@@ -169,7 +166,7 @@ class Service:
                              " without a version")
 
     @contextmanager
-    def searching(self, budget_key: str | None) -> Iterator[SQLStore]:
+    def searching(self, budget_key: str | None) -> Iterator[Store]:
         """A connection for a search, its CPU time charged to an anonymous client's budget
         (None: a signed-in user, not metered). CPU time of this thread, not wall time:
         waiting behind others' work costs a client nothing."""

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from disinfodb.errors import DisinfoError
-from disinfodb.store.base import AuditEntry, Outcome, Store
+from disinfodb.store.protocol import AuditEntry, Outcome, Store
 from disinfodb.store.sql_store import SQLStore
 from disinfodb.store.sqlite import SQLiteStore
 

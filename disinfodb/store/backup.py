@@ -20,8 +20,9 @@ from pathlib import Path
 from disinfodb.errors import BackupError, TransferError
 from disinfodb.files import write_atomic
 from disinfodb.store import SQLiteStore, SQLStore, is_postgres_url, open_store
-from disinfodb.store.schema import MIGRATIONS
-from disinfodb.store.sql_store import Connection
+from disinfodb.store.protocol import Store
+from disinfodb.store.schema import STEPS
+from disinfodb.store.sql_store import Connection, sql_store
 from disinfodb.store.transfer import checksum, copy_database
 
 
@@ -39,8 +40,9 @@ def _snapshot(path: str, connection: Connection) -> Snapshot:
     return Snapshot(path, int(cases), int(audit), checksum(connection))
 
 
-def backup(store: SQLStore, target: str | Path) -> Snapshot:
+def backup(given: Store, target: str | Path) -> Snapshot:
     """Copy the database to the SQLite file `target` (written beside it, then renamed)."""
+    store = sql_store(given)
     target = Path(target)
     if not target.parent.is_dir():
         raise BackupError(f"cannot write {target}: folder {target.parent} does not exist")
@@ -78,9 +80,9 @@ def inspect(source: str | Path) -> Snapshot:
             if problems != [("ok",)]:
                 raise BackupError(f"{source} is damaged: {problems[0][0]}")
             version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if not 1 <= version <= len(MIGRATIONS):
+            if not 1 <= version <= len(STEPS):
                 raise BackupError(f"{source} is not a disinfodb database this version can read"
-                                  f" (schema {version}, this version knows 1..{len(MIGRATIONS)})")
+                                  f" (schema {version}, this version knows 1..{len(STEPS)})")
             return _snapshot(str(source), connection)
         finally:
             connection.close()

@@ -1,8 +1,8 @@
 """Bring a database, SQLite or PostgreSQL, to the current schema with Alembic.
 
 One chain of revisions (`disinfodb/store/migrations/versions`, '0001'..) describes both
-engines: revision N runs step N of `schema.MIGRATIONS` on SQLite and of
-`schema.POSTGRES_MIGRATIONS` on PostgreSQL. Opening an up-to-date database costs one
+engines: revision N runs step N of `schema.STEPS` in the engine's dialect. Opening an
+up-to-date database costs one
 query (SQLite's PRAGMA user_version, which every step also sets, or PostgreSQL's
 alembic_version): Alembic and SQLAlchemy load only when there is something to apply.
 
@@ -20,14 +20,14 @@ from typing import Any
 import psycopg
 
 from disinfodb.errors import DisinfoError
-from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store.schema import STEPS
 
 _MIGRATION_LOCK = 0x64697367  # pg_advisory_lock key: one process migrates at a time
 _SQLITE_BUSY_TIMEOUT_S = 10
 _CONNECT_TIMEOUT_S = 10
 
 
-HEAD = f"{len(MIGRATIONS):04d}"  # Alembic's id of the last step ('0004'); a test keeps both engines' lists equal
+HEAD = f"{len(STEPS):04d}"  # Alembic's id of the last step ('0004')
 
 
 def upgrade_sqlite(path: str) -> None:
@@ -35,7 +35,7 @@ def upgrade_sqlite(path: str) -> None:
     with sqlite3.connect(path) as probe:
         current = int(probe.execute("PRAGMA user_version").fetchone()[0])
     probe.close()
-    if current < len(MIGRATIONS):
+    if current < len(STEPS):
         _run_alembic(f"sqlite:///{path}")
 
 
@@ -45,9 +45,9 @@ def upgrade_postgres(conninfo: str) -> None:
         current = _postgres_revision(connection)
         if current == HEAD:
             return
-        if current is not None and current.isdigit() and int(current) > len(MIGRATIONS):
+        if current is not None and current.isdigit() and int(current) > len(STEPS):
             raise DisinfoError(f"the database has schema version {int(current)}, newer than this disinfodb"
-                               f" knows ({len(MIGRATIONS)}): upgrade disinfodb")
+                               f" knows ({len(STEPS)}): upgrade disinfodb")
         connection.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
         try:
             if _postgres_revision(connection) != HEAD:  # another process may have just done it

@@ -1,300 +1,258 @@
-"""The schema, as one ordered list of steps written for each engine: step N is Alembic
-revision N on both (`disinfodb.store.migrate`).
+"""The schema, defined once: SQLAlchemy Core tables (compiled to each engine's DDL), and
+beside them the parts only one engine has (SQLite's FTS5 table and its triggers;
+PostgreSQL's text search configuration, generated `tsvector` column and change counter).
 
-A database records how many steps it has had (alembic_version, and on SQLite also PRAGMA
-user_version); opening it applies the rest in one transaction, so an old file upgrades
-itself and a new database is built the same way.
+The tables are created by an ordered list of steps: step N is Alembic revision N on both
+engines (`disinfodb.store.migrate`). A database records how many steps it has had
+(alembic_version, and on SQLite also PRAGMA user_version); opening it applies the rest in
+one transaction, so an old file upgrades itself and a new database is built the same way.
+Both engines have the same tables and columns, with the types of SQLite (ISO-8601 text
+dates, 0/1 integers for flags): every query, the copy between engines and the checksum of
+a copy read both the same way.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: cases, their facet terms, the full-text index and the audit trail.
-    """
-    CREATE TABLE cases (
-        pk          INTEGER PRIMARY KEY,
-        id          TEXT NOT NULL UNIQUE,
-        url         TEXT UNIQUE,
-        content_id  TEXT NOT NULL,
-        title       TEXT NOT NULL,
-        summary     TEXT NOT NULL,
-        disproof    TEXT NOT NULL,
-        tags        TEXT NOT NULL,  -- keywords and countries, so words in them are searchable
-        published   TEXT,
-        issue       INTEGER,
-        doc         TEXT NOT NULL,
-        version     INTEGER NOT NULL CHECK (version >= 1),
-        created_at  TEXT NOT NULL,
-        updated_at  TEXT NOT NULL
-    );
-    CREATE INDEX cases_content_id ON cases (content_id);
-    CREATE INDEX cases_published ON cases (published, pk);
+from dataclasses import dataclass
 
-    -- Facet values (a keyword, a country, a language, an outlet, an issue, a year) and
-    -- which cases carry them: filters and facet counts read only these two tables.
-    CREATE TABLE terms (
-        id     INTEGER PRIMARY KEY,
-        facet  TEXT NOT NULL,
-        key    TEXT NOT NULL,
-        label  TEXT NOT NULL,
-        UNIQUE (facet, key)
-    );
-    CREATE TABLE case_terms (
-        case_pk  INTEGER NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
-        term_id  INTEGER NOT NULL REFERENCES terms (id),
-        PRIMARY KEY (case_pk, term_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX case_terms_by_term ON case_terms (term_id, case_pk);
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-    CREATE VIRTUAL TABLE cases_fts USING fts5 (
+# Keys: SQLite's INTEGER PRIMARY KEY is the rowid (an alias, no second index); PostgreSQL's an identity.
+Key = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+cases = Table(
+    "cases", metadata,
+    Column("pk", Key, Identity(), primary_key=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("url", Text, unique=True),
+    Column("content_id", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("disproof", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # keywords and countries, so words in them are searchable
+    Column("published", Text),
+    Column("issue", Integer),
+    Column("doc", Text, nullable=False),  # the whole case as JSON
+    Column("version", Integer, CheckConstraint("version >= 1"), nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+Index("cases_content_id", cases.c.content_id)
+Index("cases_published", cases.c.published, cases.c.pk)
+
+# Facet values (a keyword, a country, a language, an outlet, an issue, a year) and which
+# cases carry them: filters and facet counts read only these two tables.
+terms = Table(
+    "terms", metadata,
+    Column("id", Key, Identity(), primary_key=True),
+    Column("facet", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("label", Text, nullable=False),
+    UniqueConstraint("facet", "key"),
+)
+case_terms = Table(
+    "case_terms", metadata,
+    Column("case_pk", Key, ForeignKey("cases.pk", ondelete="CASCADE"), primary_key=True),
+    Column("term_id", Key, ForeignKey("terms.id"), primary_key=True),
+    sqlite_with_rowid=False,
+)
+Index("case_terms_by_term", case_terms.c.term_id, case_terms.c.case_pk)
+
+# Every create/update/delete, with the case as it was before (NULL for a create).
+audit = Table(
+    "audit", metadata,
+    Column("seq", Key, Identity(), primary_key=True),
+    Column("case_id", Text, nullable=False),
+    Column("action", Text, CheckConstraint("action IN ('create', 'update', 'delete')"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("previous", Text),
+)
+Index("audit_by_case", audit.c.case_id, audit.c.seq)
+
+# Cached embeddings of each case's claim units, per model.
+embeddings = Table(
+    "embeddings", metadata,
+    Column("case_pk", Key, ForeignKey("cases.pk", ondelete="CASCADE"), primary_key=True),
+    Column("model", Text, primary_key=True),
+    Column("text_hash", Text, nullable=False),  # of the units' text: recompute only when it changes
+    Column("units", Text, nullable=False),  # JSON list of the sentences embedded
+    Column("vectors", LargeBinary, nullable=False),  # float32, len(units) x dim, row-major
+    sqlite_with_rowid=False,
+)
+
+# Accounts: only hashes of passwords, API tokens and web sessions are stored.
+users = Table(
+    "users", metadata,
+    Column("name", Text, primary_key=True),
+    Column("role", Text, CheckConstraint("role IN ('reader', 'editor', 'admin')"), nullable=False),
+    Column("password_hash", Text),  # scrypt; NULL: this user signs in with tokens only
+    Column("created_at", Text, nullable=False),
+)
+tokens = Table(
+    "tokens", metadata,
+    Column("hash", Text, primary_key=True),  # sha256 of the token
+    Column("user_name", Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("last_used_at", Text),
+)
+sessions = Table(
+    "sessions", metadata,
+    Column("hash", Text, primary_key=True),  # sha256 of the session cookie
+    Column("user_name", Text, ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", Text, nullable=False),
+)
+
+# Narratives (recurring storylines) found by clustering, with the analysts' edits.
+narratives = Table(
+    "narratives", metadata,
+    Column("id", Text, primary_key=True),  # 'n1', 'n2', ...: stable across re-clustering
+    Column("label", Text, nullable=False),  # from the clustering: its distinctive terms
+    Column("name", Text),  # an analyst's name: shown instead of the label, kept
+    Column("terms", Text, nullable=False),  # JSON list of distinctive terms
+    Column("keywords", Text, nullable=False),  # JSON list of [keyword, share of members]
+    Column("representative", Text),  # id of the case nearest its centre
+    Column("size", Integer, nullable=False),
+    Column("first_seen", Text),
+    Column("last_seen", Text),
+    Column("pinned", Integer, nullable=False, server_default=text("0")),  # an analyst froze its members
+    Column("merged_into", Text, ForeignKey("narratives.id", deferrable=True)),
+    Column("retired", Integer, nullable=False, server_default=text("0")),  # no current cluster continues it
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+case_narratives = Table(
+    "case_narratives", metadata,
+    Column("case_pk", Key, ForeignKey("cases.pk", ondelete="CASCADE"), primary_key=True),
+    Column("narrative_id", Text, ForeignKey("narratives.id"), nullable=False),
+)
+Index("case_narratives_by_narrative", case_narratives.c.narrative_id)
+
+# -- what only one engine has -------------------------------------------------------------
+
+SQLITE_FULL_TEXT = (
+    """CREATE VIRTUAL TABLE cases_fts USING fts5 (
         title, summary, disproof, tags,
         content = 'cases', content_rowid = 'pk',
         -- porter: "revolution" finds "revolutions" (it only stems ASCII words, so other
         -- scripts pass through unicode61 unchanged); diacritics are folded away.
         tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER cases_fts_insert AFTER INSERT ON cases BEGIN
+    )""",
+    """CREATE TRIGGER cases_fts_insert AFTER INSERT ON cases BEGIN
         INSERT INTO cases_fts (rowid, title, summary, disproof, tags)
         VALUES (new.pk, new.title, new.summary, new.disproof, new.tags);
-    END;
-    CREATE TRIGGER cases_fts_delete AFTER DELETE ON cases BEGIN
+    END""",
+    """CREATE TRIGGER cases_fts_delete AFTER DELETE ON cases BEGIN
         INSERT INTO cases_fts (cases_fts, rowid, title, summary, disproof, tags)
         VALUES ('delete', old.pk, old.title, old.summary, old.disproof, old.tags);
-    END;
-    CREATE TRIGGER cases_fts_update AFTER UPDATE OF title, summary, disproof, tags ON cases BEGIN
+    END""",
+    """CREATE TRIGGER cases_fts_update AFTER UPDATE OF title, summary, disproof, tags ON cases BEGIN
         INSERT INTO cases_fts (cases_fts, rowid, title, summary, disproof, tags)
         VALUES ('delete', old.pk, old.title, old.summary, old.disproof, old.tags);
         INSERT INTO cases_fts (rowid, title, summary, disproof, tags)
         VALUES (new.pk, new.title, new.summary, new.disproof, new.tags);
-    END;
+    END""",
+)
 
-    -- Every create/update/delete, with the case as it was before (NULL for a create).
-    CREATE TABLE audit (
-        seq       INTEGER PRIMARY KEY,
-        case_id   TEXT NOT NULL,
-        action    TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
-        version   INTEGER NOT NULL,
-        actor     TEXT NOT NULL,
-        at        TEXT NOT NULL,
-        previous  TEXT
-    );
-    CREATE INDEX audit_by_case ON audit (case_id, seq);
-    """,
+# Full text: the 'simple' parser for every script, English snowball stems on ASCII words
+# (like FTS5's porter), and diacritics folded away (unaccent is a trusted extension: the
+# database owner may create it without being a superuser). Title > summary > tags > disproof.
+POSTGRES_TEXT_SEARCH = (
+    "CREATE EXTENSION IF NOT EXISTS unaccent",
+    "CREATE TEXT SEARCH DICTIONARY disinfodb_english (TEMPLATE = snowball, LANGUAGE = english)",
+    "CREATE TEXT SEARCH CONFIGURATION disinfodb (COPY = simple)",
+    "ALTER TEXT SEARCH CONFIGURATION disinfodb ALTER MAPPING FOR asciiword, asciihword, hword_asciipart"
+    " WITH disinfodb_english",
+    "ALTER TEXT SEARCH CONFIGURATION disinfodb ALTER MAPPING FOR word, hword, hword_part WITH unaccent, simple",
+)
+POSTGRES_FULL_TEXT = (
+    """ALTER TABLE cases ADD COLUMN fts TSVECTOR GENERATED ALWAYS AS (
+        setweight(to_tsvector('disinfodb', title), 'A') ||
+        setweight(to_tsvector('disinfodb', summary), 'B') ||
+        setweight(to_tsvector('disinfodb', tags), 'C') ||
+        setweight(to_tsvector('disinfodb', disproof), 'D')) STORED""",
+    "CREATE INDEX cases_fts ON cases USING GIN (fts)",
+    # What SQLite's PRAGMA data_version gives: a counter any committed change to cases moves,
+    # so every connection knows when its in-memory term index is stale. Moved once per
+    # transaction: updating one row at every statement of a 10,000-case import makes each
+    # update walk the row's ever longer version chain (quadratic).
+    "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL)",
+    "INSERT INTO change_counter VALUES (1, 0)",
+    """CREATE FUNCTION count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('disinfodb.counted', true) IS DISTINCT FROM 'yes' THEN
+                UPDATE change_counter SET value = value + 1 WHERE id = 1;
+                PERFORM set_config('disinfodb.counted', 'yes', true);  -- until the transaction ends
+            END IF;
+            RETURN NULL;
+        END $$""",
+    "CREATE TRIGGER cases_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cases"
+    " FOR EACH STATEMENT EXECUTE FUNCTION count_change()",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration: tables to create (with their indexes), and each engine's own statements
+    before and after them."""
+
+    tables: tuple[Table, ...]
+    sqlite_after: tuple[str, ...] = ()
+    postgres_before: tuple[str, ...] = ()
+    postgres_after: tuple[str, ...] = ()
+
+    def statements(self, dialect: Dialect) -> list[str]:
+        """The step's DDL in one engine's dialect, in order."""
+        created = [str(CreateTable(table).compile(dialect=dialect)).strip() for table in self.tables]
+        created += [str(CreateIndex(index).compile(dialect=dialect)).strip()
+                    for table in self.tables for index in sorted(table.indexes, key=lambda i: str(i.name))]
+        if dialect.name == "sqlite":
+            return [*created, *self.sqlite_after]
+        return [*self.postgres_before, *created, *self.postgres_after]
+
+
+STEPS: tuple[Step, ...] = (
+    # 1: cases, their facet terms, the full-text index and the audit trail.
+    Step((cases, terms, case_terms, audit), sqlite_after=SQLITE_FULL_TEXT,
+         postgres_before=POSTGRES_TEXT_SEARCH, postgres_after=POSTGRES_FULL_TEXT),
     # 2: cached embeddings of each case's claim units, per model.
-    """
-    CREATE TABLE embeddings (
-        case_pk    INTEGER NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
-        model      TEXT NOT NULL,
-        text_hash  TEXT NOT NULL,   -- of the units' text: recompute only when it changes
-        units      TEXT NOT NULL,   -- JSON list of the sentences embedded
-        vectors    BLOB NOT NULL,   -- float32, len(units) x dim, row-major
-        PRIMARY KEY (case_pk, model)
-    ) WITHOUT ROWID;
-    """,
-    # 3: accounts. Only hashes of passwords, API tokens and web sessions are stored.
-    """
-    CREATE TABLE users (
-        name           TEXT PRIMARY KEY,
-        role           TEXT NOT NULL CHECK (role IN ('reader', 'editor', 'admin')),
-        password_hash  TEXT,          -- scrypt; NULL: this user signs in with tokens only
-        created_at     TEXT NOT NULL
-    );
-    CREATE TABLE tokens (
-        hash          TEXT PRIMARY KEY,   -- sha256 of the token
-        user_name     TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-        label         TEXT NOT NULL,
-        created_at    TEXT NOT NULL,
-        last_used_at  TEXT
-    );
-    CREATE TABLE sessions (
-        hash        TEXT PRIMARY KEY,     -- sha256 of the session cookie
-        user_name   TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-        expires_at  TEXT NOT NULL
-    );
-    """,
-    # 4: narratives (recurring storylines) found by clustering, with analysts' edits.
-    """
-    CREATE TABLE narratives (
-        id              TEXT PRIMARY KEY,   -- 'n1', 'n2', ...: stable across re-clustering
-        label           TEXT NOT NULL,      -- from the clustering: its distinctive terms
-        name            TEXT,               -- an analyst's name: shown instead of the label, kept
-        terms           TEXT NOT NULL,      -- JSON list of distinctive terms
-        keywords        TEXT NOT NULL,      -- JSON list of [keyword, share of members]
-        representative  TEXT,               -- id of the case nearest its centre
-        size            INTEGER NOT NULL,
-        first_seen      TEXT,
-        last_seen       TEXT,
-        pinned          INTEGER NOT NULL DEFAULT 0,  -- an analyst froze its members
-        merged_into     TEXT REFERENCES narratives (id),
-        retired         INTEGER NOT NULL DEFAULT 0,  -- no current cluster continues it
-        created_at      TEXT NOT NULL,
-        updated_at      TEXT NOT NULL
-    );
-    CREATE TABLE case_narratives (
-        case_pk       INTEGER PRIMARY KEY REFERENCES cases (pk) ON DELETE CASCADE,
-        narrative_id  TEXT NOT NULL REFERENCES narratives (id)
-    );
-    CREATE INDEX case_narratives_by_narrative ON case_narratives (narrative_id);
-    """,
+    Step((embeddings,)),
+    # 3: accounts.
+    Step((users, tokens, sessions)),
+    # 4: narratives.
+    Step((narratives, case_narratives)),
 )
-
-
-# The same steps for PostgreSQL: both engines always have the same tables and columns. The types
-# stay those of SQLite (ISO-8601 text dates, 0/1 integers for flags): every query, the
-# copy between engines and the checksum of a copy read both the same way.
-POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        # Full text: the 'simple' parser for every script, English snowball stems on ASCII
-        # words (like FTS5's porter), and diacritics folded away (unaccent is a trusted
-        # extension: the database owner may create it without being a superuser).
-        "CREATE EXTENSION IF NOT EXISTS unaccent",
-        "CREATE TEXT SEARCH DICTIONARY disinfodb_english (TEMPLATE = snowball, LANGUAGE = english)",
-        "CREATE TEXT SEARCH CONFIGURATION disinfodb (COPY = simple)",
-        "ALTER TEXT SEARCH CONFIGURATION disinfodb ALTER MAPPING FOR asciiword, asciihword, hword_asciipart"
-        " WITH disinfodb_english",
-        "ALTER TEXT SEARCH CONFIGURATION disinfodb ALTER MAPPING FOR word, hword, hword_part WITH unaccent, simple",
-        """CREATE TABLE cases (
-            pk          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            id          TEXT NOT NULL UNIQUE,
-            url         TEXT UNIQUE,
-            content_id  TEXT NOT NULL,
-            title       TEXT NOT NULL,
-            summary     TEXT NOT NULL,
-            disproof    TEXT NOT NULL,
-            tags        TEXT NOT NULL,
-            published   TEXT,
-            issue       INTEGER,
-            doc         TEXT NOT NULL,
-            version     INTEGER NOT NULL CHECK (version >= 1),
-            created_at  TEXT NOT NULL,
-            updated_at  TEXT NOT NULL,
-            fts         TSVECTOR GENERATED ALWAYS AS (
-                setweight(to_tsvector('disinfodb', title), 'A') ||
-                setweight(to_tsvector('disinfodb', summary), 'B') ||
-                setweight(to_tsvector('disinfodb', tags), 'C') ||
-                setweight(to_tsvector('disinfodb', disproof), 'D')) STORED
-        )""",
-        "CREATE INDEX cases_content_id ON cases (content_id)",
-        "CREATE INDEX cases_published ON cases (published, pk)",
-        "CREATE INDEX cases_fts ON cases USING GIN (fts)",
-        """CREATE TABLE terms (
-            id     BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            facet  TEXT NOT NULL,
-            key    TEXT NOT NULL,
-            label  TEXT NOT NULL,
-            UNIQUE (facet, key)
-        )""",
-        """CREATE TABLE case_terms (
-            case_pk  BIGINT NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
-            term_id  BIGINT NOT NULL REFERENCES terms (id),
-            PRIMARY KEY (case_pk, term_id)
-        )""",
-        "CREATE INDEX case_terms_by_term ON case_terms (term_id, case_pk)",
-        """CREATE TABLE audit (
-            seq       BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-            case_id   TEXT NOT NULL,
-            action    TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
-            version   INTEGER NOT NULL,
-            actor     TEXT NOT NULL,
-            at        TEXT NOT NULL,
-            previous  TEXT
-        )""",
-        "CREATE INDEX audit_by_case ON audit (case_id, seq)",
-        # SQLite's PRAGMA data_version: a counter any committed change to cases moves, so
-        # every connection knows when its in-memory term index is stale.
-        "CREATE TABLE change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL)",
-        "INSERT INTO change_counter VALUES (1, 0)",
-        # Once per transaction: updating one row at every statement of a 10,000-case import
-        # makes each update walk the row's ever longer version chain (quadratic).
-        """CREATE FUNCTION count_change() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF current_setting('disinfodb.counted', true) IS DISTINCT FROM 'yes' THEN
-                    UPDATE change_counter SET value = value + 1 WHERE id = 1;
-                    PERFORM set_config('disinfodb.counted', 'yes', true);  -- until the transaction ends
-                END IF;
-                RETURN NULL;
-            END $$""",
-        "CREATE TRIGGER cases_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cases"
-        " FOR EACH STATEMENT EXECUTE FUNCTION count_change()",
-    ),
-    (
-        """CREATE TABLE embeddings (
-            case_pk    BIGINT NOT NULL REFERENCES cases (pk) ON DELETE CASCADE,
-            model      TEXT NOT NULL,
-            text_hash  TEXT NOT NULL,
-            units      TEXT NOT NULL,
-            vectors    BYTEA NOT NULL,
-            PRIMARY KEY (case_pk, model)
-        )""",
-    ),
-    (
-        """CREATE TABLE users (
-            name           TEXT PRIMARY KEY,
-            role           TEXT NOT NULL CHECK (role IN ('reader', 'editor', 'admin')),
-            password_hash  TEXT,
-            created_at     TEXT NOT NULL
-        )""",
-        """CREATE TABLE tokens (
-            hash          TEXT PRIMARY KEY,
-            user_name     TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-            label         TEXT NOT NULL,
-            created_at    TEXT NOT NULL,
-            last_used_at  TEXT
-        )""",
-        """CREATE TABLE sessions (
-            hash        TEXT PRIMARY KEY,
-            user_name   TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-            expires_at  TEXT NOT NULL
-        )""",
-    ),
-    (
-        """CREATE TABLE narratives (
-            id              TEXT PRIMARY KEY,
-            label           TEXT NOT NULL,
-            name            TEXT,
-            terms           TEXT NOT NULL,
-            keywords        TEXT NOT NULL,
-            representative  TEXT,
-            size            INTEGER NOT NULL,
-            first_seen      TEXT,
-            last_seen       TEXT,
-            pinned          INTEGER NOT NULL DEFAULT 0,
-            merged_into     TEXT REFERENCES narratives (id) DEFERRABLE,
-            retired         INTEGER NOT NULL DEFAULT 0,
-            created_at      TEXT NOT NULL,
-            updated_at      TEXT NOT NULL
-        )""",
-        """CREATE TABLE case_narratives (
-            case_pk       BIGINT PRIMARY KEY REFERENCES cases (pk) ON DELETE CASCADE,
-            narrative_id  TEXT NOT NULL REFERENCES narratives (id)
-        )""",
-        "CREATE INDEX case_narratives_by_narrative ON case_narratives (narrative_id)",
-    ),
-)
+DIALECTS: dict[str, Dialect] = {"sqlite": SQLiteDialect(), "postgresql": PGDialect()}  # type: ignore[no-untyped-call]
 
 #: Every table, parents before children: the order a copy between databases writes them.
-TABLES: tuple[str, ...] = ("cases", "terms", "case_terms", "audit", "embeddings", "users", "tokens", "sessions",
-                           "narratives", "case_narratives")
+TABLES: tuple[str, ...] = tuple(table.name for step in STEPS for table in step.tables)
 
 #: Each table's columns on both engines (PostgreSQL's generated `fts` is not copied).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "cases": ("pk", "id", "url", "content_id", "title", "summary", "disproof", "tags", "published", "issue",
-              "doc", "version", "created_at", "updated_at"),
-    "terms": ("id", "facet", "key", "label"),
-    "case_terms": ("case_pk", "term_id"),
-    "audit": ("seq", "case_id", "action", "version", "actor", "at", "previous"),
-    "embeddings": ("case_pk", "model", "text_hash", "units", "vectors"),
-    "users": ("name", "role", "password_hash", "created_at"),
-    "tokens": ("hash", "user_name", "label", "created_at", "last_used_at"),
-    "sessions": ("hash", "user_name", "expires_at"),
-    "narratives": ("id", "label", "name", "terms", "keywords", "representative", "size", "first_seen",
-                   "last_seen", "pinned", "merged_into", "retired", "created_at", "updated_at"),
-    "case_narratives": ("case_pk", "narrative_id"),
-}
+COLUMNS: dict[str, tuple[str, ...]] = {table.name: tuple(c.name for c in table.columns)
+                                       for table in metadata.sorted_tables}
 
 #: Each table's primary key: the order a copy reads it in.
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "cases": ("pk",), "terms": ("id",), "case_terms": ("case_pk", "term_id"), "audit": ("seq",),
-    "embeddings": ("case_pk", "model"), "users": ("name",), "tokens": ("hash",), "sessions": ("hash",),
-    "narratives": ("id",), "case_narratives": ("case_pk",),
-}
+    table.name: tuple(c.name for c in table.primary_key.columns) for table in metadata.sorted_tables}

@@ -26,8 +26,8 @@ from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, VersionConf
 from disinfodb.facets import FACET_NAMES, case_terms
 from disinfodb.search import Hit, Results, SearchQuery, Snippet
 from disinfodb.store.accounts import AccountTables
-from disinfodb.store.base import AuditEntry, Outcome
 from disinfodb.store.narratives import NarrativeBook
+from disinfodb.store.protocol import AuditEntry, Outcome, Store
 from disinfodb.store.term_index import IntArray, TermIndex
 
 T = TypeVar("T")
@@ -598,6 +598,14 @@ class SQLStore:
                 "distinct": {facet: terms.get(facet, 0) for facet in FACET_NAMES},
                 "audit_entries": self.audit_count(), "schema_version": self.schema_version,
                 "backend": self.dialect, "path": self.display_location}
+
+
+def sql_store(store: Store) -> SQLStore:
+    """A Store as the SQL store it is (every one is): what the engine-level operations of
+    this package (copies, backups) work on."""
+    if not isinstance(store, SQLStore):
+        raise TypeError(f"{type(store).__name__} is not a SQL store")
+    return store
 
 
 @dataclass

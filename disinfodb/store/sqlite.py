@@ -21,7 +21,7 @@ import numpy as np
 from disinfodb.errors import DisinfoError, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_fts
 from disinfodb.store.migrate import upgrade_sqlite
-from disinfodb.store.schema import MIGRATIONS
+from disinfodb.store.schema import STEPS
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, sorted_pks
 from disinfodb.store.term_index import IntArray
 
@@ -86,9 +86,9 @@ class SQLiteStore(SQLStore):
         self._migrate()
 
     def _migrate(self) -> None:
-        if self.schema_version > len(MIGRATIONS):
+        if self.schema_version > len(STEPS):
             raise DisinfoError(f"{self.path} has schema version {self.schema_version}, newer than this"
-                               f" disinfodb knows ({len(MIGRATIONS)}): upgrade disinfodb")
+                               f" disinfodb knows ({len(STEPS)}): upgrade disinfodb")
         upgrade_sqlite(self.path)
 
     @property

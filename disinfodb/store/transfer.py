@@ -18,8 +18,9 @@ from typing import Any
 import psycopg
 
 from disinfodb.errors import TransferError
+from disinfodb.store.protocol import Store
 from disinfodb.store.schema import COLUMNS, TABLE_KEYS, TABLES
-from disinfodb.store.sql_store import Connection, SQLStore
+from disinfodb.store.sql_store import Connection, SQLStore, sql_store
 
 _BATCH = 1000
 _IDENTITIES = {"cases": "pk", "terms": "id", "audit": "seq"}  # PostgreSQL sequences to move past copied keys
@@ -51,21 +52,23 @@ def checksum(connection: Connection, table: str = "cases") -> str:
     return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
-def census(store: SQLStore) -> Census:
+def census(given: Store) -> Census:
     """Rows and checksums of every table, in one snapshot (or the open write transaction)."""
+    store = sql_store(given)
     with store.snapshot():
         rows = {table: int(store._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table in TABLES}
         return Census(rows, {table: checksum(store._db, table) for table in TABLES})
 
 
-def copy_database(source: SQLStore, target: SQLStore, replace: bool = False,
+def copy_database(given_source: Store, given_target: Store, replace: bool = False,
                   progress: Callable[[str, int], None] | None = None) -> Census:
     """Copy every table of `source` into `target` and verify the copy before it commits.
 
     The target must be empty unless `replace` (then its rows are deleted first, in the
     same transaction as the copy). Returns the census both sides agree on.
     """
+    source, target = sql_store(given_source), sql_store(given_target)
     if source.schema_version != target.schema_version:
         raise TransferError(f"schema versions differ ({source.schema_version} -> {target.schema_version}):"
                             " open both with this version of disinfodb first")

@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from disinfodb.cases import Case
 from disinfodb.export import FILE_SUFFIXES, MEDIA_TYPES, export_chunks
 from disinfodb.ingest import FORMATS
 from disinfodb.ingest.pipeline import ImportReport
-from disinfodb.search import FacetValue
+from disinfodb.search import FacetValue, Hit
 from disinfodb.server.auth import ApiEditor, ApiReader, ApiSearcher, ServiceDep, client_key
 from disinfodb.server.params import SearchParams
 from disinfodb.server.problems import ProblemOut, problems
@@ -32,23 +32,11 @@ ImportFormat = Literal["listing", "jsonl", "json", "csv", "euvsdisinfo-2017", "e
 assert get_args(ImportFormat) == FORMATS, "keep the import formats of the API and the readers in step"
 
 
-class HitOut(BaseModel):
-    id: str
-    title: str
-    published: date | None
-    issue: int | None
-    languages: list[str]
-    countries: list[str]
-    keywords: list[str]
-    snippet: str = Field(description="HTML-escaped, with the matched words in <mark> tags")
-    score: float | None
-
-
 class SearchOut(BaseModel):
     total: int
     page: int
     per_page: int
-    results: list[HitOut]
+    results: list[Hit]
     facets: dict[str, list[FacetValue]]
 
 
@@ -99,7 +87,8 @@ def search_cases(service: ServiceDep, query: SearchParams, searcher: ApiSearcher
     budget of search time per address (429 with Retry-After once it is spent)."""
     with service.searching(searcher.budget_key) as store:
         results = store.search(query)
-    return SearchOut.model_validate(results.as_json())
+    return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
+                     results=results.hits, facets=results.facets)
 
 
 @router.get("/cases/{case_id}", response_model=Case, tags=["cases"], responses=problems(404))

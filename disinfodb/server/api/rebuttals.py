@@ -4,11 +4,12 @@ disproof paragraphs for a draft case (see `disinfodb.rebuttals`)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from disinfodb.matching import Label
 from disinfodb.rebuttals import RebuttalGroup, rebuttal_groups_of, shared_rebuttals, suggest_disproofs
 from disinfodb.server.auth import ApiReader, ServiceDep, client_key
 from disinfodb.server.problems import problems
@@ -55,7 +56,7 @@ class SuggestionSourceOut(BaseModel):
     case_id: str
     title: str
     score: float
-    label: Literal["match", "related", "none"]
+    label: Label
 
 
 class SuggestionOut(BaseModel):
@@ -99,6 +100,6 @@ def suggest_disproof(service: ServiceDep, body: SuggestIn, request: Request, use
     return SuggestionsOut(suggestions=[
         SuggestionOut(key=s.key, text=s.text, score=s.score, case_ids=s.case_ids, used_by=s.used_by,
                       sources=[SuggestionSourceOut(case_id=c.case_id, title=c.title, score=c.score,
-                                                   label=c.label)  # type: ignore[arg-type]
+                                                   label=c.label)
                                for c in s.sources])
         for s in found])

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from disinfodb.cases import Case
-from disinfodb.matching import Match
+from disinfodb.matching import Label, Match
 from disinfodb.vocab import language_name
 
 _LIST_FIELDS = ("languages", "countries", "keywords")
@@ -107,7 +107,7 @@ def highlighted(text: str, matches: list[Match]) -> list[Segment]:
     match wins where two cases matched the same sentence)."""
     spans: list[tuple[int, int, int, str]] = []
     for number, found in enumerate(matches, start=1):
-        if found.label == "none":
+        if found.label is Label.NONE:
             continue
         for evidence in found.evidence:
             # The matcher saw the sentence with its whitespace normalised: find it loosely.

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from alembic import op
 
-from disinfodb.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS
+from disinfodb.store.schema import DIALECTS, STEPS
 
 
 def apply_step(number: int) -> None:
-    """Step `number` (1-based): SQLite's script (and its PRAGMA user_version, which the
-    fast check on opening and `disinfodb restore` read) or PostgreSQL's statements.
-    Statements go to the driver as written: no bind-parameter parsing of DDL."""
+    """Step `number` (1-based) in the engine's dialect; on SQLite also its PRAGMA
+    user_version, which the fast check on opening and a restore read. Statements go to the
+    driver as written: no bind-parameter parsing of DDL."""
     bind = op.get_bind()
+    for statement in STEPS[number - 1].statements(DIALECTS[bind.dialect.name]):
+        bind.exec_driver_sql(statement)
     if bind.dialect.name == "sqlite":
-        for statement in sqlite_statements(MIGRATIONS[number - 1]):
-            bind.exec_driver_sql(statement)
         bind.exec_driver_sql(f"PRAGMA user_version = {number}")
-    else:
-        for statement in POSTGRES_MIGRATIONS[number - 1]:
-            bind.exec_driver_sql(statement)
 
 
 def refuse_downgrade(number: int) -> None:
@@ -40,14 +36,3 @@ def adopt_sqlite_file(connection: Any) -> None:
         connection.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL"
                                    " CONSTRAINT alembic_version_pkc PRIMARY KEY)")
         connection.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{current:04d}')")
-
-
-def sqlite_statements(script: str) -> list[str]:
-    """Split a script into statements (sqlite3.complete_statement knows triggers' BEGIN..END)."""
-    statements, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return [s for s in statements if s]

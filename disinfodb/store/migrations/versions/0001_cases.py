@@ -1,4 +1,4 @@
-"""Step 1: cases (see schema.POSTGRES_MIGRATIONS)."""
+"""Step 1: cases (see schema.STEPS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Step 2: embeddings (see schema.POSTGRES_MIGRATIONS)."""
+"""Step 2: embeddings (see schema.STEPS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Step 3: accounts (see schema.POSTGRES_MIGRATIONS)."""
+"""Step 3: accounts (see schema.STEPS)."""
 
 from __future__ import annotations
 

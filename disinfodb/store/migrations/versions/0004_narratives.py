@@ -1,4 +1,4 @@
-"""Step 4: narratives (see schema.POSTGRES_MIGRATIONS)."""
+"""Step 4: narratives (see schema.STEPS)."""
 
 from __future__ import annotations
 

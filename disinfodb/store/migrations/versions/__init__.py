@@ -1,1 +1,1 @@
-"""One revision per step of `schema.POSTGRES_MIGRATIONS`."""
+"""One revision per step of `schema.STEPS`."""
