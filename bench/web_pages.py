@@ -25,6 +25,7 @@ from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.search import SearchQuery
 from disinfodb.server.app import create_app
+from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -69,7 +70,7 @@ def main() -> int:
         return 1
     store, real_cases = database(args.size)
     queries = [q for _, q in query_mix(real_cases, args.queries)]
-    client = TestClient(create_app(store))
+    client = TestClient(create_app(store, settings=Settings(search_seconds_per_minute=0)))  # no budget: it times pages
     page_ms: list[float] = []
     library_ms: list[float] = []
     for warm_up in (True, False):
