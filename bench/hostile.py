@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.measure import rss_mb
 from bench.web_pages import CACHE, real_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,13 +87,6 @@ def serve(checkout: Path, db: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     server.kill()
     raise SystemExit("the server did not start")
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def timed_get(http: httpx.Client, path: str, **params: str) -> tuple[float, int, int]:

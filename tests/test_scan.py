@@ -23,8 +23,9 @@ from conftest import Claims2017
 from typer.testing import CliRunner
 
 from disinfodb.cli import app
+from disinfodb.embed import load_embedders
 from disinfodb.errors import CorpusError, DisinfoError
-from disinfodb.matching import Label
+from disinfodb.matching import Label, Matcher
 from disinfodb.scan import Corpus, ScanJob, ShardResult, read_rows
 
 runner = CliRunner(env={"COLUMNS": "200", "DISINFODB_DB": None})
@@ -173,8 +174,9 @@ def test_known_documents_match_their_case_and_unrelated_ones_write_no_row(
     # by shard, then input order, then best first; the scores are Matcher.match's own
     assert [row["doc_id"] for row in reference.rows] == sorted(
         (row["doc_id"] for row in reference.rows), key=lambda d: ORDER.index(d.removeprefix("doc-")))
+    matcher = Matcher(claims_2017.store, load_embedders("use-m"))  # the scan's model
     for key, (_, text) in KNOWN.items():
-        expected = claims_2017.matcher.match(text, limit=5, min_label=Label.RELATED)
+        expected = matcher.match(text, limit=5, min_label=Label.RELATED)
         assert [(r["case_id"], r["score"], r["label"]) for r in by_doc[f"doc-{key}"]] == [
             (m.case_id, m.score, m.label) for m in expected]
 

@@ -29,6 +29,7 @@ from web_support import (
 )
 
 from disinfodb.cases import Case
+from disinfodb.matching import load_calibration
 from disinfodb.server.app import create_app
 from disinfodb.server.service import Service, Settings
 from disinfodb.store import SQLStore
@@ -628,6 +629,12 @@ def test_check_a_text(site: Site) -> None:
     marked = main.find("div", "marked-text").find_all("mark")
     assert [m.text for m in marked] == [f"{COUP_EN}1"] and marked[0].get("class") == "match"
     assert main.find("h2").text == "1 debunked case found"
+    thresholds = main.find("p", "thresholds").text
+    shipped = load_calibration(MODEL)  # the page states the thresholds it labels with
+    assert shipped is not None and f"Match from {shipped.match_at * 100:.0f}%" in thresholds
+    assert f"Related from {shipped.related_at * 100:.0f}%" in thresholds
+    titled = page(client.post("/check", data={"text": KAZAKH_COUP, "csrf": csrf(client)}))
+    assert titled.find("ol", "matches").find("li").find("span", "badge").text == "Match"
 
     from_file = page(client.post("/check", data={"csrf": csrf(client)},
                                  files={"file": ("claim.txt", COUP_EN.encode())}))

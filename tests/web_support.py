@@ -15,14 +15,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from disinfodb.accounts import Accounts
-from disinfodb.embed import load_embedders
+from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.matching import ClaimIndex
 from disinfodb.narratives import ClusterParams, build_narratives
 from disinfodb.store import SQLStore, open_store
 
-MODEL = "use-m"
+MODEL = DEFAULT_MODEL  # what every user gets
 CSV_ROWS = 300
 EDITOR, EDITOR_PASSWORD = "ed", "a-password"
 READER, READER_PASSWORD = "rita", "r-password"

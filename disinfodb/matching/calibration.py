@@ -1,6 +1,15 @@
-"""From candidate features to a calibrated score and a label: two logistic models (every
-feature, or the dense ones alone for inputs in another language), fitted on labelled data
-by `bench.retrieval` and `bench.crosslingual` and shipped in resources/calibration.json."""
+"""From candidate features to a calibrated probability and a label.
+
+A candidate's probability of being the case the input repeats comes from two logistic
+models: `full` over every feature, `dense` over the models' features alone, mixed by how
+far the lexical channel is trusted for that input (not at all for another language). Each
+has its own weights for cases that have only a title (10,892 of the 13,665 real cases) and
+for cases with a summary: a title is one short unit to match, so the same cosine means
+more there. Both are fitted by `bench.verdicts` on training pairs in every language and
+kind and shipped in resources/calibration.json. Calibrating per regime is what lets one
+pair of thresholds mean the same in every language and kind; how far it does is measured
+per language and kind by bench.verdicts (the README's Verdicts).
+"""
 
 from __future__ import annotations
 
@@ -10,46 +19,24 @@ from importlib import resources
 
 import numpy as np
 
+from disinfodb.errors import DisinfoError
 from disinfodb.matching.channels import Candidates, FloatArray
 from disinfodb.matching.label import Label
 
-
-@dataclass(frozen=True)
-class Calibration:
-    """Two logistic models over candidate features and the label thresholds on their output.
-
-    `full` uses every feature; `dense` only the dense ones, for inputs whose words the
-    lexical channel cannot judge (another language). A candidate's score mixes the two by
-    how far the lexical channel is trusted for that input.
-    """
-
-    full: tuple[float, ...]  # weights per feature_names(models), then the bias
-    dense: tuple[float, ...]  # weights per dense feature (the first dense_columns), then the bias
-    match_at: float  # label thresholds for `full` ...
-    related_at: float
-    dense_match_at: float  # ... and for `dense`
-    dense_related_at: float
-
-    def score(self, found: Candidates) -> FloatArray:
-        full = logistic(found.features, self.full)
-        dense = logistic(found.features[:, :found.dense_columns], self.dense)
-        return np.asarray(found.trust * full + (1.0 - found.trust) * dense, dtype=np.float64)
-
-    def label(self, score: float, trust: float) -> Label:
-        """match / related / none, with thresholds mixed like the two models are."""
-        match_at = trust * self.match_at + (1 - trust) * self.dense_match_at
-        related_at = trust * self.related_at + (1 - trust) * self.dense_related_at
-        if score >= match_at:
-            return Label.MATCH
-        return Label.RELATED if score >= related_at else Label.NONE
-
-
 LEXICAL_FEATURES = ("lexical", "lexical_rr", "lexical_raw")
+DENSE_FEATURES = ("cosine", "rr", "z")
 
 
 def feature_names(models: list[str]) -> tuple[str, ...]:
-    """Candidate features: each model's best-pair cosine and reciprocal rank, then lexical ones."""
-    return (*(f"cosine_{model}" for model in models), *(f"rr_{model}" for model in models), *LEXICAL_FEATURES)
+    """Candidate features: per model its best-pair cosine, reciprocal rank and z-score, then the lexical ones."""
+    return (*(f"{feature}_{model}" for feature in DENSE_FEATURES for model in models), *LEXICAL_FEATURES)
+
+
+def by_kind(features: FloatArray, title_only: np.ndarray) -> FloatArray:
+    """Features once for cases with a summary and once for title-only cases (zero in the other
+    kind's columns), then the title-only indicator: one linear model, a weight set per kind."""
+    kind = title_only.astype(np.float64)[:, np.newaxis]
+    return np.hstack([features * (1.0 - kind), features * kind, kind])
 
 
 def logistic(features: FloatArray, weights: tuple[float, ...]) -> FloatArray:
@@ -58,11 +45,40 @@ def logistic(features: FloatArray, weights: tuple[float, ...]) -> FloatArray:
     return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The two logistic models (over `by_kind` features) and the label thresholds on their mix."""
+
+    full: tuple[float, ...]  # weights over by_kind(every feature), then the bias
+    dense: tuple[float, ...]  # weights over by_kind(the dense features), then the bias
+    match_at: float
+    related_at: float
+
+    def score(self, found: Candidates) -> FloatArray:
+        full = logistic(by_kind(found.features, found.title_only), self.full)
+        dense = logistic(by_kind(found.features[:, :found.dense_columns], found.title_only), self.dense)
+        return np.asarray(found.trust * full + (1.0 - found.trust) * dense, dtype=np.float64)
+
+    def label(self, score: float) -> Label:
+        if score >= self.match_at:
+            return Label.MATCH
+        return Label.RELATED if score >= self.related_at else Label.NONE
+
+    def as_json(self) -> dict[str, object]:
+        return {"full": list(self.full), "dense": list(self.dense), "match_at": self.match_at,
+                "related_at": self.related_at}
+
+
 def load_calibration(model: str) -> Calibration | None:
-    """The fitted calibration shipped for a model (resources/calibration.json), if any."""
+    """The fitted calibration shipped for a model spec (resources/calibration.json), if any."""
     text = resources.files("disinfodb.resources").joinpath("calibration.json").read_text()
     entry = json.loads(text).get(model)
     if entry is None:
         return None
-    return Calibration(tuple(entry["full"]), tuple(entry["dense"]), entry["match_at"], entry["related_at"],
-                       entry["dense_match_at"], entry["dense_related_at"])
+    calibration = Calibration(tuple(entry["full"]), tuple(entry["dense"]), entry["match_at"], entry["related_at"])
+    features = len(feature_names(model.split("+")))
+    dense = len(DENSE_FEATURES) * len(model.split("+"))
+    if (len(calibration.full), len(calibration.dense)) != (2 * features + 2, 2 * dense + 2):
+        raise DisinfoError(f"resources/calibration.json: the entry for {model!r} was fitted on other features; "
+                           f"fit it again with `python -m bench.verdicts --model {model} --write-calibration`")
+    return calibration

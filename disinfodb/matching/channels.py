@@ -14,6 +14,7 @@ from disinfodb.store.term_index import IntArray
 
 CANDIDATES = 100
 RRF_K = 60
+PRIOR_CASES = 1000
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -23,6 +24,7 @@ class Candidates:
 
     rows: IntArray  # case rows in the ClaimIndex
     features: FloatArray  # len(rows) x len(feature_names(models))
+    title_only: npt.NDArray[np.bool_]  # per candidate: the case has a single claim unit (its title)
     best_unit: IntArray  # per candidate: the case unit of the best dense pair
     best_input: IntArray  # per candidate: the input unit of that pair
     ranks: FloatArray  # per candidate: its rank for each model, then in the lexical list (inf: absent)
@@ -32,8 +34,8 @@ class Candidates:
 
     @property
     def dense_columns(self) -> int:
-        """The dense features come first: one cosine per model, then one reciprocal rank per model."""
-        return 2 * self.n_models
+        """The dense features come first: per model a cosine, then per model a reciprocal rank, then a z-score."""
+        return 3 * self.n_models
 
     @property
     def dense(self) -> FloatArray:
@@ -59,14 +61,16 @@ class ChannelScores:
     score: FloatArray
     best_input: IntArray
     unit_top: dict[int, FloatArray]  # input unit -> its best case scores, descending
+    unit_spread: dict[int, tuple[float, float]] = field(default_factory=dict)  # unit -> (mean, std) over cases
+    prior: tuple[float, float] | None = None  # the model's (mean, std) over a large corpus (Embedder.spread)
 
     @classmethod
     def empty(cls, n_cases: int) -> ChannelScores:
         return cls(np.zeros(n_cases), np.zeros(n_cases, dtype=np.int64), {})
 
     @classmethod
-    def collect(cls, n_cases: int) -> ChannelScores:
-        return cls(np.full(n_cases, -np.inf), np.zeros(n_cases, dtype=np.int64), {})
+    def collect(cls, n_cases: int, prior: tuple[float, float] | None = None) -> ChannelScores:
+        return cls(np.full(n_cases, -np.inf), np.zeros(n_cases, dtype=np.int64), {}, {}, prior)
 
     def add(self, block: npt.NDArray[Any], units: IntArray) -> None:
         """Take in the case scores of some input units (row n of `block` is unit units[n])."""
@@ -77,9 +81,24 @@ class ChannelScores:
         self.score[better] = block_best[better]
         self.best_input[better] = units[block.argmax(axis=0)[better]]
         keep = min(CANDIDATES, block.shape[1])
-        for unit, row in zip(units, block, strict=True):
+        means, stds = self._spread(block)
+        for unit, row, mean, std in zip(units, block, means, stds, strict=True):
             top = -np.partition(-row, keep - 1)[:keep] if keep else row[:0]
             self.unit_top[int(unit)] = np.sort(top)[::-1].astype(np.float64)
+            self.unit_spread[int(unit)] = (float(mean), float(std))
+
+    def _spread(self, block: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
+        """Per input unit the mean and standard deviation of its case scores, pooled with the
+        model's prior as if it were PRIOR_CASES more cases: a database of a few cases has no
+        spread to speak of (z over 4 cases is at most 1.7), one of thousands barely moves."""
+        means, variances = block.mean(axis=1), block.var(axis=1)
+        if self.prior is None:
+            return means, np.sqrt(variances)
+        n, (prior_mean, prior_std) = block.shape[1], self.prior
+        pooled = (n * means + PRIOR_CASES * prior_mean) / (n + PRIOR_CASES)
+        spread = (n * (variances + (means - pooled) ** 2)
+                  + PRIOR_CASES * (prior_std ** 2 + (prior_mean - pooled) ** 2)) / (n + PRIOR_CASES)
+        return pooled, np.sqrt(spread)
 
     def rank(self, rows: IntArray) -> FloatArray:
         """Each case's rank for its own best input unit (inf where the channel has none)."""
@@ -88,6 +107,17 @@ class ChannelScores:
             top = self.unit_top[unit]
             ranks[members] = 1 + np.searchsorted(-top, -self.score[rows[members]], side="left")
         return ranks
+
+    def z(self, rows: IntArray) -> FloatArray:
+        """Each case's score in standard deviations above the mean over all cases, for its own best
+        input unit: what a cosine means for that input, whatever the language (e5 packs every
+        cosine near 0.8; how far a case stands out of the crowd is comparable across inputs)."""
+        out = np.zeros(len(rows))
+        for unit, members in self._by_unit(rows):
+            mean, std = self.unit_spread.get(unit, (0.0, 0.0))
+            if std > 0:
+                out[members] = (self.score[rows[members]] - mean) / std
+        return out
 
     def relative(self, rows: IntArray) -> FloatArray:
         """Each case's score over the best score of its best input unit (0..1)."""

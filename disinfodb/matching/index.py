@@ -8,18 +8,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bm25s
 import numpy as np
+import numpy.typing as npt
 
 from disinfodb.embed import Embedder, Vectors
 from disinfodb.errors import DisinfoError
+from disinfodb.matching.similarity import QuantisedVectors
 from disinfodb.store import Store
 from disinfodb.store.term_index import IntArray
 from disinfodb.text import claim_sentences
 
 CASE_UNITS = 8
+# Embedding progress: (model name, cases embedded so far, cases to embed); called with 0
+# before the first batch, so that a face can say what it is about to do.
+EmbeddingProgress = Callable[[str, int, int], None]
 
 
 def case_units(title: str, summary: str) -> list[str]:
@@ -48,58 +53,78 @@ class ClaimIndex:
     case_pks: IntArray  # one row per case, ascending
     unit_start: IntArray  # units of case row r: unit_start[r]:unit_start[r + 1]
     unit_text: list[str]
-    vectors: dict[str, Vectors]  # model name -> units x dim; the first model is the primary
+    vectors: dict[str, QuantisedVectors]  # model name -> one vector per unit; the first model is the primary
     bm25: bm25s.BM25 | None
+    left_out: int = 0  # cases of the store not in the index: their vectors were not cached (embed=False)
+    _cases: QuantisedVectors | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def build(cls, store: Store, embedders: list[Embedder],
-              progress: Callable[[int, int], None] | None = None) -> ClaimIndex:
-        """Load cached vectors; embed (and cache) the cases whose claim text is new."""
-        vectors: dict[str, Vectors] = {}
+    def build(cls, store: Store, embedders: list[Embedder], progress: EmbeddingProgress | None = None,
+              threads: int | None = None, embed: bool = True) -> ClaimIndex:
+        """Load cached vectors; embed (and cache) the cases whose claim text is new, or, with
+        `embed=False`, leave them out (what a server still embedding answers with).
+        `threads`: for the similarity products (default: the models' own default)."""
         for _attempt in range(3):  # another process may write between the models' reads
-            reads = [_model_vectors(store, embedder, progress) for embedder in embedders]
+            reads = [_model_vectors(store, embedder, progress, embed) for embedder in embedders]
             if all(read[0] == reads[0][0] for read in reads):
                 break
         else:
             raise DisinfoError("the cases kept changing while the matching index was built; try again")
-        pks, texts, bm25_corpus, _ = reads[0]
+        pks, texts, bm25_corpus, _, _ = reads[0]
+        present = np.logical_and.reduce([read[3] for read in reads]) if reads else np.ones(len(pks), dtype=bool)
+        kept = [int(row) for row in np.flatnonzero(present)]
+        vectors = {}
         for embedder, read in zip(embedders, reads, strict=True):
-            vectors[embedder.name] = read[3]
+            vectors[embedder.name] = QuantisedVectors(_rows_of(read[4], read[3], present, texts), threads)
+        texts = [texts[row] for row in kept]
         counts = np.array([len(t) for t in texts], dtype=np.int64)
-        tokens = bm25s.tokenize(bm25_corpus, stopwords="en", show_progress=False)
+        tokens = bm25s.tokenize([bm25_corpus[row] for row in kept], stopwords="en", show_progress=False)
         retriever = None
         if tokens.vocab:  # no indexable word at all (or no case): no lexical channel
             retriever = bm25s.BM25()
             retriever.index(tokens, show_progress=False)
         return cls(
-            case_pks=np.array(pks, dtype=np.int64),
+            case_pks=np.array([pks[row] for row in kept], dtype=np.int64),
             unit_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             unit_text=[unit for parts in texts for unit in parts],
             vectors=vectors,
             bm25=retriever,
+            left_out=len(pks) - len(kept),
         )
 
     @property
-    def primary(self) -> Vectors:
+    def title_only(self) -> npt.NDArray[np.bool_]:
+        """Per case: it has one claim unit, its title (no summary, or one that only repeats it)."""
+        return np.asarray(np.diff(self.unit_start) == 1)
+
+    @property
+    def primary(self) -> QuantisedVectors:
         return next(iter(self.vectors.values()))
 
     def case_vectors(self) -> Vectors:
-        """One vector per case: the normalised mean of its units (for related cases)."""
-        sums = np.add.reduceat(self.primary, self.unit_start[:-1], axis=0) if len(self.case_pks) \
-            else self.primary
-        norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-        return np.asarray(sums / norms, dtype=np.float32)
+        """One vector per case: the normalised mean of its units' primary vectors."""
+        return self.primary.group_means(self.unit_start)
+
+    @property
+    def cases(self) -> QuantisedVectors:
+        """The case vectors, quantised like the units (for related cases and near-duplicates);
+        computed on first use."""
+        if self._cases is None:
+            self._cases = QuantisedVectors(self.case_vectors())
+        return self._cases
 
 
-def _model_vectors(store: Store, embedder: Embedder, progress: Callable[[int, int], None] | None
-                   ) -> tuple[list[int], list[list[str]], list[str], Vectors]:
-    """Every case's units and their vectors for one model, embedding what is not cached."""
+def _model_vectors(store: Store, embedder: Embedder, progress: EmbeddingProgress | None, embed: bool
+                   ) -> tuple[list[int], list[list[str]], list[str], npt.NDArray[np.bool_], Vectors]:
+    """Every case's units, which cases have vectors for one model (all of them, once what was not
+    cached is embedded; with `embed=False` only the cached ones), and those cases' unit vectors
+    stacked in case order (the database's bytes are let go model by model)."""
     pks: list[int] = []
     texts: list[list[str]] = []
     blocks: list[Vectors | None] = []
     stale: list[int] = []
     bm25_corpus: list[str] = []
-    for pk, title, summary, text_hash, units_json, blob in store.claim_rows(embedder.name):
+    for pk, title, summary, text_hash, units_json, blob in store.claim_rows(embedder.cache_key):
         parts = case_units(title, summary)
         pks.append(pk)
         texts.append(parts)
@@ -109,15 +134,31 @@ def _model_vectors(store: Store, embedder: Embedder, progress: Callable[[int, in
         else:
             blocks.append(None)
             stale.append(len(pks) - 1)
-    _embed_stale(store, embedder, pks, texts, blocks, stale, progress)
-    matrix = (np.vstack([b for b in blocks if b is not None]) if pks
-              else np.zeros((0, embedder.dim), dtype=np.float32))
-    return pks, texts, bm25_corpus, matrix
+    if embed:
+        _embed_stale(store, embedder, pks, texts, blocks, stale, progress)
+    present = np.array([block is not None for block in blocks], dtype=bool)
+    stacked = [block for block in blocks if block is not None]
+    matrix = np.vstack(stacked) if stacked else np.zeros((0, embedder.dim), dtype=np.float32)
+    return pks, texts, bm25_corpus, present, matrix
+
+
+def _rows_of(matrix: Vectors, has: npt.NDArray[np.bool_], kept: npt.NDArray[np.bool_],
+             texts: list[list[str]]) -> Vectors:
+    """The unit vectors of the kept cases, from a matrix of the units of the cases that `has`."""
+    if has.sum() == kept.sum():
+        return matrix
+    counts = np.array([len(texts[row]) for row in np.flatnonzero(has)], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    position = np.cumsum(has) - 1  # case row -> its place among the cases that have vectors
+    chosen = [np.arange(starts[position[row]], starts[position[row] + 1]) for row in np.flatnonzero(kept)]
+    return matrix[np.concatenate(chosen)] if chosen else matrix[:0]
 
 
 def _embed_stale(store: Store, embedder: Embedder, pks: list[int], texts: list[list[str]],
                  blocks: list[Vectors | None], stale: list[int],
-                 progress: Callable[[int, int], None] | None, chunk: int = 256) -> None:
+                 progress: EmbeddingProgress | None, chunk: int = 256) -> None:
+    if progress and stale:
+        progress(embedder.name, 0, len(stale))
     for start in range(0, len(stale), chunk):
         rows = stale[start:start + chunk]
         flat = [unit for row in rows for unit in texts[row]]
@@ -128,6 +169,6 @@ def _embed_stale(store: Store, embedder: Embedder, pks: list[int], texts: list[l
             offset += len(texts[row])
             blocks[row] = block
             cached.append((pks[row], _units_hash(texts[row]), json.dumps(texts[row]), block.tobytes()))
-        store.save_embeddings(embedder.name, cached)
+        store.save_embeddings(embedder.cache_key, cached)
         if progress:
-            progress(min(start + chunk, len(stale)), len(stale))
+            progress(embedder.name, min(start + chunk, len(stale)), len(stale))

@@ -4,16 +4,15 @@ text -> units (sentences, plus the whole text when short) -> two retrievers over
 case's claim units (title + summary sentences):
   dense: the embedding model's cosine of the best (input unit, case unit) pair;
   lexical: BM25 (bm25s) of each input unit against each case's title + summary;
--> candidates from both -> a calibrated score in [0, 1] (a logistic model over the two
-channels' scores and ranks, fitted on labelled data; reciprocal-rank fusion where no fit
-exists) -> label: match / related / none, with the best pair as evidence.
+-> candidates from both -> a calibrated score in [0, 1] (calibration.py: a logistic model
+over the channels' scores, ranks and z-scores, fitted by bench.verdicts; reciprocal-rank
+fusion where no fit exists) -> label: match / related / none, with the best pair as evidence.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +22,11 @@ import numpy.typing as npt
 
 from disinfodb.embed import Embedder, Vectors, load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NothingToMatch
-from disinfodb.matching.calibration import LEXICAL_FEATURES, Calibration, load_calibration
+from disinfodb.matching.calibration import Calibration, feature_names, load_calibration
 from disinfodb.matching.channels import CANDIDATES, RRF_K, Candidates, ChannelScores, FloatArray, top_cases
-from disinfodb.matching.index import ClaimIndex
+from disinfodb.matching.index import ClaimIndex, EmbeddingProgress
 from disinfodb.matching.label import Label
+from disinfodb.matching.transcript import CONTEXT, transcript_lines, with_context
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store
 from disinfodb.store.term_index import IntArray
@@ -34,10 +34,14 @@ from disinfodb.text import clean, units
 
 MAX_INPUT_CHARS = 2_000_000
 MAX_INPUT_UNITS = 512
-SECONDARY_UNITS = 8  # input units the slower models embed, at most
+# What the slower models embed of an input, at most: its units in the order the first model
+# found them claim-like (closest to some case), up to this many characters in all. e5 costs
+# about 45 us a character (4 ms for a 90-character sentence): 4,000 keeps a 1,000-word
+# article near 300 ms and every claim, post or short article whole.
+SECONDARY_CHARS = 4000
 # The lexical channel counts only when the corpus knows most of the input's words: a
 # Spanish text against English summaries shares names, not claims (share of known words:
-# >= 0.67 for English tweets vs <= 0.41 for 95% of our translated claims; bench/crosslingual).
+# >= 0.67 for English tweets vs <= 0.41 for 95% of the xling translations).
 LEXICAL_TRUSTED_FROM = (0.45, 0.65)
 _INPUT_BLOCK = 32
 
@@ -67,9 +71,8 @@ class Match:
 class Matcher:
     """Matches texts against every case of a store, with one or more embedding models.
 
-    With several models the dense score is the mean of their best-pair cosines; the first
-    (fast) model embeds every input unit, the others only the SECONDARY_UNITS units the
-    first found most claim-like, so long inputs stay bounded in time.
+    With several models the dense score is the mean of their best-pair cosines, and the
+    evidence is the first model's best pair.
     """
 
     def __init__(self, store: Store, embedders: list[Embedder], index: ClaimIndex | None = None,
@@ -80,14 +83,21 @@ class Matcher:
         self.index = index or ClaimIndex.build(store, embedders)
         self.calibration = calibration or load_calibration(self.name)
 
-    def candidates(self, text: str, allowed: IntArray | None = None) -> Candidates:
+    def candidates(self, text: str, allowed: IntArray | None = None, context: int | None = None) -> Candidates:
         """Score the cases for one input text: the union of both channels' top candidates.
+
+        `context`: how many preceding sentences go with each sentence as an extra unit
+        (None: transcript.CONTEXT for a transcript, none for other text).
+        """
+        return self.candidates_of(self._input_units(text, context), allowed)
+
+    def candidates_of(self, input_units: list[str], allowed: IntArray | None = None) -> Candidates:
+        """Score the cases for an input already cut into units.
 
         Ranks and relative scores are taken per input unit (a case's rank is its rank for
         the input sentence that matched it best), so the several claims of one article do
         not compete with each other.
         """
-        input_units = self._input_units(text)
         n_cases = len(self.index.case_pks)
         mask = np.ones(n_cases, dtype=bool)
         if allowed is not None:
@@ -103,66 +113,84 @@ class Matcher:
         features = np.column_stack([
             *(np.maximum(channel.score[rows], 0.0) for channel in channels),
             *(1.0 / rank for rank in dense_ranks),
+            *(channel.z(rows) for channel in channels),
             trust * lexical_channel.relative(rows),
             trust / lexical_rank,
             np.log1p(trust * np.maximum(lexical_channel.score[rows], 0.0)),
-        ]) if len(rows) else np.zeros((0, 2 * len(self.embedders) + len(LEXICAL_FEATURES)))
+        ]) if len(rows) else np.zeros((0, len(feature_names([e.name for e in self.embedders]))))
         best_input = channels[0].best_input[rows]
-        return Candidates(rows, features, self._best_units(queries, rows, best_input), best_input,
-                          np.column_stack([*dense_ranks, lexical_rank]), trust, len(self.embedders), input_units)
+        return Candidates(rows, features, self.index.title_only[rows], self._best_units(queries, rows, best_input),
+                          best_input, np.column_stack([*dense_ranks, lexical_rank]), trust, len(self.embedders),
+                          input_units)
 
     @staticmethod
-    def _input_units(text: str) -> list[str]:
+    def _input_units(text: str, context: int | None = None) -> list[str]:
         if len(text) > MAX_INPUT_CHARS:
             raise InputTooLarge(f"the text has {len(text):,} characters; matching takes up to "
                                 f"{MAX_INPUT_CHARS:,} (split it, or use `scan` for corpora)")
-        cleaned = clean(text)
+        spoken = transcript_lines(text)
+        cleaned = clean("\n".join(spoken) if spoken is not None else text)
         visible = [ch for ch in cleaned if not ch.isspace() and unicodedata.category(ch)[0] not in "SNZ"
                    and ch != "\ufe0f"]
         letters = sum(ch.isalpha() for ch in visible)
         if letters < 2 or letters < 0.5 * len(visible) or cleaned.count("\ufffd") > 0.05 * len(visible):
             raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
-        return units(cleaned, MAX_INPUT_UNITS)
+        before = (CONTEXT if spoken is not None else 0) if context is None else context
+        if not before:
+            return list(dict.fromkeys(units(cleaned, MAX_INPUT_UNITS)))  # boilerplate repeats: embed it once
+        said = list(dict.fromkeys(units(cleaned, MAX_INPUT_UNITS // 2)))
+        return list(dict.fromkeys(with_context(said, before)))
 
     def _dense(self, input_units: list[str]) -> tuple[list[ChannelScores], Vectors]:
-        """Per model: each case's best cosine over (input unit, case unit) pairs, and ranks.
+        """Per model: each case's best cosine over (input unit, case unit) pairs, and ranks;
+        and the first model's query vectors (for the evidence).
 
-        The primary (fast) model sees every input unit; the others only the input units the
-        primary found closest to some case (claim-like ones), at most SECONDARY_UNITS.
+        The first (fast) model sees every input unit; the others every unit too, up to
+        SECONDARY_CHARS: beyond that, the units the first model found closest to some case.
         """
         first, *others = self.embedders
         queries = first.embed(input_units, "query")
-        primary = ChannelScores.collect(len(self.index.case_pks))
-        for start in range(0, len(input_units), _INPUT_BLOCK):
-            block = np.arange(start, min(start + _INPUT_BLOCK, len(input_units)))
-            primary.add(self._case_sims(first, queries[block]), block)
-        if not others:
-            return [primary], queries
-        by_strength = primary.best_input[np.argsort(-primary.score)]
-        _, first_seen = np.unique(by_strength, return_index=True)
-        chosen = by_strength[np.sort(first_seen)][:SECONDARY_UNITS]
-        channels = [primary]
+        channels = [self._channel(first, queries, np.arange(len(input_units)))]
+        chosen = np.arange(len(input_units))
+        if others and sum(map(len, input_units)) > SECONDARY_CHARS:
+            by_strength = channels[0].best_input[np.argsort(-channels[0].score)]
+            _, first_seen = np.unique(by_strength, return_index=True)
+            ranked = by_strength[np.sort(first_seen)]
+            affordable = np.cumsum([len(input_units[i]) for i in ranked]) <= SECONDARY_CHARS
+            affordable[0] = True  # the strongest unit, however long
+            chosen = np.sort(ranked[affordable])
         for embedder in others:
-            channel = ChannelScores.collect(len(self.index.case_pks))
-            channel.add(self._case_sims(embedder, embedder.embed([input_units[i] for i in chosen], "query")),
-                        chosen)
-            channels.append(channel)
+            channels.append(self._channel(embedder, embedder.embed([input_units[i] for i in chosen], "query"), chosen))
         return channels, queries
+
+    def _channel(self, embedder: Embedder, queries: Vectors, units_: IntArray) -> ChannelScores:
+        """One model's channel: query n is input unit units_[n]."""
+        channel = ChannelScores.collect(len(self.index.case_pks), embedder.spread)
+        for start in range(0, len(units_), _INPUT_BLOCK):
+            block = slice(start, start + _INPUT_BLOCK)
+            channel.add(self._case_sims(embedder, queries[block]), units_[block])
+        return channel
 
     def _case_sims(self, embedder: Embedder, queries: Vectors) -> npt.NDArray[np.float32]:
         """Cosine of each query vector with each case (its closest unit): queries x cases."""
-        sims = queries @ self.index.vectors[embedder.name].T
+        sims = self.index.vectors[embedder.name].cosines(queries)
         starts = self.index.unit_start[:-1]
         return np.maximum.reduceat(sims, starts, axis=1) if len(starts) else sims
 
     def _best_units(self, queries: Vectors, rows: IntArray, best_input: IntArray) -> IntArray:
         """For each candidate, the case unit closest to its best input unit (the evidence)."""
-        out = np.empty(len(rows), dtype=np.int64)
-        vectors = self.index.vectors[self.embedders[0].name]
-        for n, (row, unit) in enumerate(zip(rows, best_input, strict=True)):
-            start, end = self.index.unit_start[row], self.index.unit_start[row + 1]
-            out[n] = start + int(np.argmax(vectors[start:end] @ queries[unit]))
-        return out
+        if not len(rows):
+            return np.zeros(0, dtype=np.int64)
+        starts, ends = self.index.unit_start[rows], self.index.unit_start[rows + 1]
+        counts = ends - starts
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        units_ = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        dots = np.einsum("ij,ij->i", self.index.primary.take(units_), queries[np.repeat(best_input, counts)])
+        best = np.maximum.reduceat(dots, offsets)
+        first_best = np.flatnonzero(dots == np.repeat(best, counts))
+        segment = np.searchsorted(offsets, first_best, side="right") - 1
+        _, first = np.unique(segment, return_index=True)
+        return np.asarray(units_[first_best[first]], dtype=np.int64)
 
     def _lexical(self, input_units: list[str]) -> tuple[ChannelScores, float]:
         """Per case: the best BM25 score over the input units, and how far to trust it:
@@ -187,13 +215,13 @@ class Matcher:
         return scores, trust
 
     def match(self, text: str, query: SearchQuery | None = None, limit: int = 10,
-              min_label: Label = Label.NONE) -> list[Match]:
+              min_label: Label = Label.NONE, context: int | None = None) -> list[Match]:
         """The best matching cases for a text, best first, with scores, labels and evidence."""
         allowed = self.store.term_index().select(query) if query else None
-        found = self.candidates(text, allowed)
+        found = self.candidates(text, allowed, context)
         scores = self.scores(found)
         order = np.argsort(-scores, kind="stable")[:limit]
-        chosen = [i for i in order if self.label(float(scores[i]), found.trust).rank >= Label(min_label).rank]
+        chosen = [i for i in order if self.label(float(scores[i])).rank >= Label(min_label).rank]
         names = self.store.case_ids([int(self.index.case_pks[found.rows[i]]) for i in chosen])
         matches = []
         for i in chosen:
@@ -202,7 +230,7 @@ class Matcher:
             unit = int(found.best_unit[i])
             evidence = [Evidence(found.input_units[int(found.best_input[i])], self.index.unit_text[unit],
                                  round(float(found.features[i, 0]), 4))]
-            label = self.label(float(scores[i]), found.trust)
+            label = self.label(float(scores[i]))
             matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
                                  round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
         return matches
@@ -211,10 +239,15 @@ class Matcher:
         """The calibrated score of each candidate (RRF where no calibration was fitted)."""
         return self.calibration.score(found) if self.calibration else found.rrf()
 
-    def label(self, score: float, trust: float) -> Label:
+    @property
+    def thresholds(self) -> tuple[float, float] | None:
+        """The calibrated scores from which a candidate is labelled match, and related (None: not calibrated)."""
+        return (self.calibration.match_at, self.calibration.related_at) if self.calibration else None
+
+    def label(self, score: float) -> Label:
         if self.calibration is None:
             return Label.RELATED if score >= 1.0 / (RRF_K + 1) else Label.NONE
-        return self.calibration.label(score, trust)
+        return self.calibration.label(score)
 
     def related(self, case_id: str, k: int = 10) -> list[tuple[str, str, float]]:
         """The k cases whose claims are closest to this case's: (id, title, cosine)."""
@@ -222,8 +255,8 @@ class Matcher:
         row = int(np.searchsorted(self.index.case_pks, pk))
         if row >= len(self.index.case_pks) or self.index.case_pks[row] != pk:
             raise CaseNotFound(f"case {case_id!r} is newer than the matching index; rebuild it")
-        vectors = self.index.case_vectors()
-        sims = vectors @ vectors[row]
+        cases = self.index.cases
+        sims = cases.cosines(cases.rows(row, row + 1))[0]
         top = [int(i) for i in np.argsort(-sims, kind="stable")[:k + 1] if i != row][:k]
         names = self.store.case_ids([int(self.index.case_pks[i]) for i in top])
         return [(*names[int(self.index.case_pks[i])], round(float(sims[i]), 4)) for i in top]
@@ -240,12 +273,12 @@ def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],
     if not case_ids or not len(index.case_pks):
         return []
     rows = np.searchsorted(index.case_pks, [store.pk_of(cid) for cid in case_ids])
-    vectors = index.case_vectors()
+    cases = index.cases
     found: list[tuple[int, int, float]] = []
     seen: set[tuple[int, int]] = set()
     for start in range(0, len(rows), 512):
         block = rows[start:start + 512]
-        sims = vectors[block] @ vectors.T
+        sims = cases.cosines(cases.take(block))
         sims[np.arange(len(block)), block] = -np.inf
         best = sims.argmax(axis=1)
         for row, other, score in zip(block, best, sims[np.arange(len(block)), best], strict=True):
@@ -257,7 +290,7 @@ def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],
     return [(names[a][0], names[b][0], round(score, 4)) for a, b, score in found]
 
 
-def open_matcher(store: Store, model: str | None = None, progress: Callable[[int, int], None] | None = None
+def open_matcher(store: Store, model: str | None = None, progress: EmbeddingProgress | None = None
                  ) -> Matcher:
     """A matcher over every case of a store with the models of a spec (default: the
     configured one), embedding (and caching) the claims whose vectors are not cached yet."""

@@ -4,13 +4,12 @@ the store, keeping ids and the analysts' edits (see `disinfodb.store.narratives`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from disinfodb.embed import load_embedders
-from disinfodb.matching import ClaimIndex
+from disinfodb.matching import ClaimIndex, EmbeddingProgress
 from disinfodb.narratives.cluster import ClusterParams, cluster_vectors, continue_ids, distinctive_terms, normalised
 from disinfodb.store import Store
 from disinfodb.store.narratives import Cluster
@@ -33,11 +32,12 @@ class BuildReport:
         return dict(self.__dict__)
 
 
-def build_narratives(store: Store, model: str = "use-m", params: ClusterParams = DEFAULT_PARAMS,
-                     progress: Callable[[int, int], None] | None = None) -> BuildReport:
+def build_narratives(store: Store, model: str | None = None, params: ClusterParams = DEFAULT_PARAMS,
+                     progress: EmbeddingProgress | None = None) -> BuildReport:
     """Cluster every case not in a pinned narrative and save the narratives, keeping ids.
 
-    Uses the cached claim vectors of `model` (embedding the cases that have none)."""
+    Clusters the cached claim vectors of the first model of the `model` spec (default: the
+    configured one, whose first model is use-m), embedding the cases that have none."""
     started = time.perf_counter()
     index = ClaimIndex.build(store, load_embedders(model)[:1], progress)
     book = store.narratives

@@ -30,7 +30,7 @@ from typing import Any
 
 from disinfodb.errors import DisinfoError
 from disinfodb.files import PARTIAL, write_atomic
-from disinfodb.matching import ClaimIndex, Label
+from disinfodb.matching import ClaimIndex, EmbeddingProgress, Label
 from disinfodb.scan.corpus import SHARD_SIZE, Corpus
 from disinfodb.scan.engines import ENGINES
 from disinfodb.scan.output import MANIFEST, OUTPUT_FORMATS, join_parts, write_rows
@@ -93,7 +93,7 @@ class ScanJob:
     def part(self, number: int) -> Path:
         return self.parts / f"shard-{number:06d}{self.out.suffix.lower()}"
 
-    def prepare(self, progress: Callable[[int, int], None] | None = None) -> None:
+    def prepare(self, progress: EmbeddingProgress | None = None) -> None:
         """Embed (and cache) what the store lacks, once, so that the workers only read."""
         store = open_store(self.db)
         try:
@@ -166,7 +166,7 @@ class ScanJob:
     def run(self, engine: str = "local", workers: int | None = None, address: str | None = None,
             restart: bool = False, on_start: Callable[[int, int], None] | None = None,
             on_shard: Callable[[ShardResult], None] | None = None,
-            on_embedding: Callable[[int, int], None] | None = None) -> ScanSummary:
+            on_embedding: EmbeddingProgress | None = None) -> ScanSummary:
         """Scan the corpus; `on_start(total docs, docs already done)` and `on_shard` report progress."""
         if engine not in ENGINES:
             raise DisinfoError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")

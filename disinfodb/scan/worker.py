@@ -9,9 +9,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from disinfodb.embed import MODELS, Embedder, UniversalSentenceEncoder
+from disinfodb.embed import MODELS, Embedder, model_names
 from disinfodb.errors import DisinfoError, NothingToMatch
-from disinfodb.matching import MAX_INPUT_CHARS, Label, Matcher
+from disinfodb.matching import MAX_INPUT_CHARS, ClaimIndex, Label, Matcher
 from disinfodb.scan.corpus import Corpus, Shard
 from disinfodb.store import Store, open_store
 from disinfodb.store.sql_store import redact_password
@@ -38,13 +38,8 @@ class ShardResult:
 
 
 def worker_embedders(spec: str, threads: int | None = 1) -> list[Embedder]:
-    """The models of a spec, fresh (not the process-wide cache), USE on `threads` threads."""
-    names = [name.strip() for name in spec.split("+")]
-    unknown = [name for name in names if name not in MODELS]
-    if unknown:
-        raise DisinfoError(f"unknown model {unknown[0]!r}; one of {', '.join(MODELS)}")
-    return [UniversalSentenceEncoder(threads=threads) if name == UniversalSentenceEncoder.name else MODELS[name]()
-            for name in names]
+    """The models of a spec, fresh (not the process-wide cache), on `threads` threads each."""
+    return [MODELS[name](threads) for name in model_names(spec)]
 
 
 def cases_version(store: Store) -> list[int]:
@@ -62,7 +57,7 @@ class ShardMatcher:
         self._limits = threadpool_limits(1)  # one BLAS thread per worker: the workers are the parallelism
         self.store = open_store(db)
         embedders = worker_embedders(model)
-        self.matcher = Matcher(self.store, embedders)
+        self.matcher = Matcher(self.store, embedders, ClaimIndex.build(self.store, embedders, threads=1))
         if cases is not None and cases_version(self.store) != cases:
             raise DisinfoError(f"the cases in {redact_password(db)} changed while the scan ran; the shards done so far "
                                "matched the old ones: start it again with `restart`")

@@ -1,9 +1,10 @@
 """What the server holds: connections to the database, the matcher, accounts, settings.
 
 Reads and writes use separate connections, so every search goes on while an import
-writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a third connection and is built in the background
-(embedding a fresh database takes minutes), so a match request waits for it but nothing
-else does.
+writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a third connection and is built
+in the background (embedding the 13,665 real cases the first time takes about a minute):
+a match request waits for it a few seconds, then answers with what is indexed and says
+so (IndexStatus); nothing else waits.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import BinaryIO
 
 from disinfodb.accounts import Accounts, Role, User
 from disinfodb.cases import Case
+from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import Matcher, open_matcher
+from disinfodb.matching import ClaimIndex, Matcher, open_matcher
 from disinfodb.server.limits import RateLimiter
 from disinfodb.store import Store
 
@@ -34,6 +36,27 @@ log = logging.getLogger(__name__)
 MB = 1 << 20
 HOUSEKEEPING_SECONDS = 30.0
 SEARCH_CONNECTIONS = 3
+PARTIAL_REFRESH_SECONDS = 20.0  # how often a partial matcher takes in the cases embedded since
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """How much of the database a match was answered from: all of it, or (while the server
+    still embeds new cases, or after a write it has not indexed yet) the cases indexed."""
+
+    complete: bool
+    cases: int  # cases in the index that answered
+    total: int  # cases in the database
+    embedding: str | None  # what the background build does now ("e5-small: 2,048 of 13,665 cases")
+
+    @property
+    def note(self) -> str | None:
+        """The sentence a page shows when the answer is partial."""
+        if self.complete:
+            return None
+        doing = f" (embedding with {self.embedding})" if self.embedding else ""
+        return (f"The matching index is still being built{doing}: these answers cover {self.cases:,} of"
+                f" {self.total:,} cases.")
 
 
 @dataclass(frozen=True)
@@ -49,6 +72,7 @@ class Settings:
     search_seconds_per_minute: float = 3.0  # CPU an anonymous client's searches may take (per address)
     secure_cookies: bool = False  # set when served over HTTPS (behind a proxy)
     public_url: str = "http://127.0.0.1:8000"  # absolute links (feed, review files) start here, never at Host
+    index_wait_seconds: float = 5.0  # a match request waits this long for the index to cover every case
 
     @property
     def max_match_body_bytes(self) -> int:
@@ -80,50 +104,96 @@ class Service:
         self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
         self._housekeeper.start()
         self._matcher_store: Store | None = None
-        self._matcher: Matcher | None = None
+        self._matcher: Matcher | None = None  # the newest complete matcher (of _matcher_version)
         self._matcher_version: tuple[int, int] | None = None
+        self._partial: Matcher | None = None  # cases with cached vectors, while no complete one exists
+        self._partial_at = 0.0
+        self._embedding: str | None = None
+        self._builder: threading.Thread | None = None
         self._matcher_lock = threading.Lock()
 
     def matcher(self) -> Matcher:
-        """Built on first use (embedding whatever is not cached), rebuilt after any write
-        to the database, by this process or another (cached vectors make that cheap)."""
+        """The matcher over the database as it is now, if it is built within
+        `index_wait_seconds`; else the best one there is: the last complete one (a write not
+        indexed yet), or one over the cases already embedded. `index_status` says which."""
+        builder = self.warm_up()
+        if builder is not None:
+            builder.join(self.settings.index_wait_seconds)
         with self._matcher_lock:
-            if self._matcher_store is None:
-                self._matcher_store = self.reader.reopen()
-            version = self._matcher_store.data_version()
-            if self._matcher is None or self._matcher_version != version:
-                self._matcher = open_matcher(self._matcher_store, self.model)
-                self._matcher_version = self._matcher_store.data_version()
-            return self._matcher
+            if self._matcher is not None:
+                return self._matcher
+            if self._partial is None or time.monotonic() - self._partial_at > PARTIAL_REFRESH_SECONDS:
+                store, embedders = self._store(), load_embedders(self.model)
+                self._partial = Matcher(store, embedders, ClaimIndex.build(store, embedders, embed=False))
+                self._partial_at = time.monotonic()
+            return self._partial
+
+    def index_status(self, matcher: Matcher | None = None) -> IndexStatus:
+        """How much of the database `matcher` (from `matcher()`) covers; without one, what a
+        request would be answered from now (for a page that does not match)."""
+        if matcher is None:
+            self.warm_up()
+        with self._matcher_lock:
+            current = self._matcher_version == self._store().data_version()
+            if matcher is None:
+                matcher = self._matcher or self._partial
+            complete = matcher is not None and matcher is self._matcher and current
+            embedding = self._embedding
+        cases = len(matcher.index.case_pks) if matcher is not None else 0
+        return IndexStatus(complete, cases, cases if complete else self.reader.count(), embedding)
 
     def related_if_ready(self, case_id: str, k: int = 8) -> list[tuple[str, str, float]] | None:
-        """Cases with the closest claims, if the matcher is built; else None (and the
-        build starts in the background), so a page never waits minutes for embeddings."""
-        if not self._matcher_lock.acquire(blocking=False):
+        """Cases with the closest claims, if a matcher is built; else None (and the build
+        starts in the background), so a page never waits for embeddings."""
+        self.warm_up()
+        with self._matcher_lock:
+            matcher = self._matcher
+        if matcher is None:
             return None
         try:
-            matcher = self._matcher
-            if matcher is None:
-                self.warm_up()
-                return None
-            try:
-                return matcher.related(case_id, k)
-            except CaseNotFound:  # newer than the index: the next match request rebuilds it
-                return None
-        finally:
-            self._matcher_lock.release()
+            return matcher.related(case_id, k)
+        except CaseNotFound:  # newer than the index: the build under way takes it in
+            return None
 
-    def warm_up(self) -> threading.Thread:
-        """Build the matcher in the background, so the first match request is fast."""
-        def build() -> None:
-            try:
-                self.matcher()
-            except Exception:  # the next match request tries again and reports the error
-                log.exception("building the matching index failed")
+    def warm_up(self) -> threading.Thread | None:
+        """Start building the matcher in the background if the database changed since the
+        last build (and none is under way); the build running, or None when all is current."""
+        with self._matcher_lock:
+            if self._builder is not None and self._builder.is_alive():
+                return self._builder
+            store = self._store()
+            if self._matcher is not None and self._matcher_version == store.data_version():
+                return None
+            self._builder = threading.Thread(target=self._build, args=(store,), name="disinfodb-matcher",
+                                             daemon=True)
+            self._builder.start()
+            return self._builder
 
-        thread = threading.Thread(target=build, name="disinfodb-matcher", daemon=True)
-        thread.start()
-        return thread
+    def _build(self, store: Store) -> None:
+        """Embed what is not cached and build the matcher, again while writes keep coming."""
+        try:
+            while True:
+                version = store.data_version()
+                matcher = open_matcher(store, self.model, self._note_embedding)
+                with self._matcher_lock:
+                    self._matcher, self._matcher_version = matcher, version
+                    self._partial, self._embedding = None, None
+                if store.data_version() == version:
+                    return
+        except Exception:  # the next match request tries again; the log says why
+            log.exception("building the matching index failed")
+            with self._matcher_lock:
+                self._embedding = None
+
+    def _note_embedding(self, model: str, done: int, total: int) -> None:
+        with self._matcher_lock:
+            self._embedding = f"{model}: {done:,} of {total:,} cases"
+
+    def _store(self) -> Store:
+        """The matcher's connection (opened on first use, under the matcher lock)."""
+        if self._matcher_store is None:
+            self._matcher_store = self.reader.reopen()
+        return self._matcher_store
 
     def admit_text(self, text: str, client: str) -> None:
         """What every request that matches a text passes first: the client's rate of match

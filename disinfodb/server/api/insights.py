@@ -237,7 +237,8 @@ class SplitIn(BaseModel):
 
 
 class BuildIn(BaseModel):
-    model: str = Field("use-m", description="Embedding model whose claim vectors are clustered")
+    model: str | None = Field(None, description="Embedding model spec whose first model's claim vectors are "
+                              "clustered (default: the server's)")
     min_cluster_size: int = Field(15, ge=2, le=1000)
 
 

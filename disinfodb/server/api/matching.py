@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -41,8 +42,17 @@ class MatchOut(BaseModel):
     evidence: list[EvidenceOut]
 
 
+class IndexOut(BaseModel):
+    complete: bool = Field(description="false while the server is still embedding cases (or a write is not indexed"
+                                       " yet): the matches then come from the cases indexed so far")
+    cases: int = Field(description="Cases the answer was matched against")
+    total: int = Field(description="Cases in the database")
+    embedding: str | None = Field(description="What the background build is embedding now, if anything")
+
+
 class MatchesOut(BaseModel):
     matches: list[MatchOut]
+    index: IndexOut
 
 
 @router.post("/match", response_model=MatchesOut, tags=["matching"], responses=problems(429))
@@ -52,6 +62,9 @@ def match_text(service: ServiceDep, body: MatchIn, request: Request, user: ApiRe
     service.admit_text(body.text, client_key(user, request))
     filters = SearchQuery(keywords=tuple(body.keywords), countries=tuple(body.countries),
                           languages=tuple(body.languages), since=body.since, until=body.until)
-    matches = service.matcher().match(body.text, filters if filters != SearchQuery() else None,
-                                      limit=body.limit, min_label=body.min_label)
-    return MatchesOut.model_validate({"matches": [m.as_json() for m in matches]})
+    matcher = service.matcher()
+    matches = matcher.match(body.text, filters if filters != SearchQuery() else None,
+                            limit=body.limit, min_label=body.min_label)
+    status = service.index_status(matcher)
+    return MatchesOut.model_validate({"matches": [m.as_json() for m in matches],
+                                      "index": dataclasses.asdict(status)})

@@ -20,7 +20,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/check", response_class=HTMLResponse)
 def check_page(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLResponse:
-    return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text"})
+    return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+                                          "index_note": service.index_status().note})
 
 
 @router.post("/check", response_class=HTMLResponse)
@@ -39,6 +40,8 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
     except InputTooLarge as error:
         return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
                                               "error": f"{str(error).capitalize()}."}, status=413)
-    matches: list[Match] = service.matcher().match(text, limit=MATCH_LIMIT)
-    return render(request, "check.html", {"text": text, "matches": matches,
-                                          "marked": highlighted(text, matches), "title": "Check a text"})
+    matcher = service.matcher()
+    matches: list[Match] = matcher.match(text, limit=MATCH_LIMIT)
+    return render(request, "check.html", {"text": text, "matches": matches, "marked": highlighted(text, matches),
+                                          "title": "Check a text", "index_note": service.index_status(matcher).note,
+                                          "thresholds": matcher.thresholds})
