@@ -33,7 +33,7 @@ import random
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,23 +144,19 @@ class RealCorpus:
         return near_copies(self.matcher, {row, *self.twins.get(row, ())})
 
     def xling(self, split: str) -> list[Pair]:
-        pairs = []
-        for language in LANGUAGES:
-            lines = (ROOT / "bench" / "data" / "xling" / f"{language}.jsonl").read_text().splitlines()
-            chosen = lines[:XLING_DEV] if split == "dev" else lines[XLING_DEV:]
-            for line in chosen:
-                item = json.loads(line)
-                pairs.append(Pair(item["text"], self.gold(self.by_content[item["content_id"]]), "xling", language))
-        return pairs
+        return self._paraphrases("xling", XLING_DEV, split, lambda item: self.by_content[item["content_id"]])
 
     def titles(self, split: str) -> list[Pair]:
+        return self._paraphrases("xling-titles", TITLES_DEV, split, lambda item: self.by_url[item["case_url"]])
+
+    def _paraphrases(self, folder: str, dev: int, split: str, row: Callable[[dict[str, str]], int]) -> list[Pair]:
+        """A bench/data paraphrase set in every language: its first `dev` claims, or the rest."""
         pairs = []
         for language in LANGUAGES:
-            lines = (ROOT / "bench" / "data" / "xling-titles" / f"{language}.jsonl").read_text().splitlines()
-            chosen = lines[:TITLES_DEV] if split == "dev" else lines[TITLES_DEV:]
-            for line in chosen:
+            lines = (ROOT / "bench" / "data" / folder / f"{language}.jsonl").read_text().splitlines()
+            for line in lines[:dev] if split == "dev" else lines[dev:]:
                 item = json.loads(line)
-                pairs.append(Pair(item["text"], self.gold(self.by_url[item["case_url"]]), "xling-titles", language))
+                pairs.append(Pair(item["text"], self.gold(row(item)), folder, language))
         return pairs
 
     def mined(self, count: int, avoid: Iterable[Pair], seed: int = 12) -> list[Pair]:
