@@ -36,7 +36,12 @@ log = logging.getLogger(__name__)
 MB = 1 << 20
 HOUSEKEEPING_SECONDS = 30.0
 SEARCH_CONNECTIONS = 3
+CLOSE_WAIT_SECONDS = 30.0
 PARTIAL_REFRESH_SECONDS = 20.0  # how often a partial matcher takes in the cases embedded since
+
+
+class _Stopping(Exception):
+    """The service is closing: a background build gives up."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ class Service:
     def _build(self, store: Store) -> None:
         """Embed what is not cached and build the matcher, again while writes keep coming."""
         try:
-            while True:
+            while not self._stopping.is_set():
                 version = store.data_version()
                 matcher = open_matcher(store, self.model, self._note_embedding)
                 with self._matcher_lock:
@@ -180,12 +185,17 @@ class Service:
                     self._partial, self._embedding = None, None
                 if store.data_version() == version:
                     return
+        except _Stopping:
+            return
         except Exception:  # the next match request tries again; the log says why
-            log.exception("building the matching index failed")
+            if not self._stopping.is_set():
+                log.exception("building the matching index failed")
             with self._matcher_lock:
                 self._embedding = None
 
     def _note_embedding(self, model: str, done: int, total: int) -> None:
+        if self._stopping.is_set():  # closing: stop between two batches, before the connection goes
+            raise _Stopping
         with self._matcher_lock:
             self._embedding = f"{model}: {done:,} of {total:,} cases"
 
@@ -266,5 +276,8 @@ class Service:
         self.writer.close()
         while not self._searchers.empty():
             self._searchers.get().close()
+        builder = self._builder
+        if builder is not None:
+            builder.join(CLOSE_WAIT_SECONDS)  # it stops at its next batch; its connection closes after it
         if self._matcher_store is not None:
             self._matcher_store.close()

@@ -114,7 +114,8 @@ class PgConnection:
         return not (self._raw.closed or self._raw.broken)
 
     def close(self) -> None:
-        self._raw.close()
+        with self._lock:  # never under a statement another thread is running
+            self._raw.close()
 
 
 class PostgresStore(SQLStore):

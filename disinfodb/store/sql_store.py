@@ -164,7 +164,8 @@ class SQLStore:
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # never under a statement another thread is running (that crashes sqlite3)
+            self._db.close()
 
     @property
     def display_location(self) -> str:
