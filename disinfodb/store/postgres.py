@@ -114,8 +114,7 @@ class PgConnection:
         return not (self._raw.closed or self._raw.broken)
 
     def close(self) -> None:
-        with self._lock:  # never under a statement another thread is running
-            self._raw.close()
+        self._raw.close()
 
 
 class PostgresStore(SQLStore):
