@@ -55,7 +55,6 @@ class ClaimIndex:
     unit_text: list[str]
     vectors: dict[str, QuantisedVectors]  # model name -> one vector per unit; the first model is the primary
     bm25: bm25s.BM25 | None
-    left_out: int = 0  # cases of the store not in the index: their vectors were not cached (embed=False)
     _cases: QuantisedVectors | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -71,7 +70,7 @@ class ClaimIndex:
         else:
             raise DisinfoError("the cases kept changing while the matching index was built; try again")
         pks, texts, bm25_corpus, _, _ = reads[0]
-        present = np.logical_and.reduce([read[3] for read in reads]) if reads else np.ones(len(pks), dtype=bool)
+        present = np.logical_and.reduce([read[3] for read in reads])
         kept = [int(row) for row in np.flatnonzero(present)]
         vectors = {}
         for embedder, read in zip(embedders, reads, strict=True):
@@ -89,7 +88,6 @@ class ClaimIndex:
             unit_text=[unit for parts in texts for unit in parts],
             vectors=vectors,
             bm25=retriever,
-            left_out=len(pks) - len(kept),
         )
 
     @property

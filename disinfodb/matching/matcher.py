@@ -290,9 +290,10 @@ def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],
     return [(names[a][0], names[b][0], round(score, 4)) for a, b, score in found]
 
 
-def open_matcher(store: Store, model: str | None = None, progress: EmbeddingProgress | None = None
-                 ) -> Matcher:
+def open_matcher(store: Store, model: str | None = None, progress: EmbeddingProgress | None = None,
+                 embed: bool = True) -> Matcher:
     """A matcher over every case of a store with the models of a spec (default: the
-    configured one), embedding (and caching) the claims whose vectors are not cached yet."""
+    configured one), embedding (and caching) the claims whose vectors are not cached yet;
+    with `embed=False`, over the cases whose vectors are cached (ClaimIndex.build)."""
     embedders = load_embedders(model)
-    return Matcher(store, embedders, ClaimIndex.build(store, embedders, progress))
+    return Matcher(store, embedders, ClaimIndex.build(store, embedders, progress, embed=embed))

@@ -23,11 +23,10 @@ from typing import BinaryIO
 
 from disinfodb.accounts import Accounts, Role, User
 from disinfodb.cases import Case
-from disinfodb.embed import load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import ClaimIndex, Matcher, open_matcher
+from disinfodb.matching import Matcher, open_matcher
 from disinfodb.server.limits import RateLimiter
 from disinfodb.store import Store
 
@@ -128,8 +127,7 @@ class Service:
             if self._matcher is not None:
                 return self._matcher
             if self._partial is None or time.monotonic() - self._partial_at > PARTIAL_REFRESH_SECONDS:
-                store, embedders = self._store(), load_embedders(self.model)
-                self._partial = Matcher(store, embedders, ClaimIndex.build(store, embedders, embed=False))
+                self._partial = open_matcher(self._store(), self.model, embed=False)
                 self._partial_at = time.monotonic()
             return self._partial
 
