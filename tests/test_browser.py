@@ -324,6 +324,51 @@ def test_narratives_trends_and_the_review(page: Page) -> None:
     shoot(page, "review")
 
 
+def test_a_journey_in_ukrainian(browser: Browser, server: Server) -> None:
+    """A reader whose browser asks for Ukrainian: the pages answer in it, the case stays as
+    recorded, and the switcher changes the language without losing the search."""
+    ukrainian = browser.new_context(base_url=server.url, locale="uk-UA", viewport={"width": 1280, "height": 900},
+                                    extra_http_headers={"Accept-Language": "uk-UA,uk;q=0.9,en;q=0.5"})
+    ukrainian.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    try:
+        tab = ukrainian.new_page()
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.goto("/")
+        expect(tab.locator("html")).to_have_attribute("lang", "uk")
+        expect(tab.locator("form.searchbar > button[type=submit]")).to_have_text("Пошук")
+        expect(tab.locator("aside.facets h2").nth(1)).to_have_text("Країни та регіони")
+        tab.fill("#q", "Silk Road")
+        with tab.expect_navigation():
+            tab.keyboard.press("Enter")
+        expect(tab.locator("p.total")).to_contain_text("за запитом «Silk Road»")
+        hit = tab.locator("li.hit h3 a", has_text=KAZAKH_EEU)
+        expect(hit).to_have_text(f"Дезінформація: {KAZAKH_EEU}")  # the title as recorded
+        expect(tab.locator("aside.facets .facet-label", has_text="Казахстан").first).to_be_visible()
+        shoot(tab, "search-uk")
+        hit.click()
+        tab.wait_for_url(f"**/cases/{server.ids[KAZAKH_EEU]}")
+        expect(tab.locator(".case-body h2")).to_have_text(["Резюме", "Спростування"])
+        expect(tab.locator(".case-meta time")).to_have_text(re.compile(r"8 січ\. 2022\s*р\."))
+        expect(tab.locator(".case-meta a", has_text="Казахстан")).to_have_attribute("href", "/?country=Kazakhstan")
+        shoot(tab, "case-uk")
+        tab.go_back()
+        current = tab.locator("nav.langs a[aria-current=true]")
+        expect(current).to_have_text("Українська")
+        tab.locator("nav.langs a", has_text="Deutsch").click()
+        tab.wait_for_url(re.compile(r"q=Silk\+Road.*lang=de"))
+        expect(tab.locator("html")).to_have_attribute("lang", "de")
+        expect(tab.locator("#q")).to_have_value("Silk Road")  # the state is in the URL, so it is kept
+        expect(tab.locator("nav.langs a[aria-current=true]")).to_have_text("Deutsch")
+        tab.locator("aside.facets section.facet").first.locator("li a").first.click()
+        tab.wait_for_url(re.compile(r"keyword=.*lang=de"))  # the choice stays while browsing
+        expect(tab.locator("form.searchbar > button[type=submit]")).to_have_text("Suche")
+        shoot(tab, "search-de")
+    finally:
+        ukrainian.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
 @pytest.mark.parametrize("url", ["/?q=Ukraine&since=2017-01-01&sort=date", "/cases/{vinnitsa}", "/check",
                                  "/narratives", "/trends", "/cooccurrence", "/review/82"])
 def test_pages_fit_a_phone_screen(browser: Browser, server: Server, url: str) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from disinfodb.server.auth import SESSION_COOKIE, ServiceDep, client_key, session_user
-from disinfodb.server.web.pages import check_csrf, local_target, render, templates
+from disinfodb.server.web.i18n import translator
+from disinfodb.server.web.pages import check_csrf, local_target, redirect, render, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,7 +24,7 @@ def api_docs(request: Request) -> HTMLResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(service: ServiceDep, request: Request, next: str = "/") -> HTMLResponse:
     request.state.user = session_user(service, request)
-    return render(request, "login.html", {"next": local_target(next), "title": "Sign in"})
+    return render(request, "login.html", {"next": local_target(next), "title": translator(request).gettext("Sign in")})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -34,9 +35,10 @@ def login(service: ServiceDep, request: Request, name: Annotated[str, Form()], p
     user = service.accounts.authenticate(name, password)
     if user is None:
         request.state.user = None
-        return render(request, "login.html", {"next": local_target(next), "name": name, "title": "Sign in",
-                                              "error": "Unknown user name or wrong password."}, status=401)
-    response = RedirectResponse(local_target(next), status_code=303)
+        tr = translator(request)
+        return render(request, "login.html", {"next": local_target(next), "name": name, "title": tr.gettext("Sign in"),
+                                              "error": tr.gettext("Unknown user name or wrong password.")}, status=401)
+    response = redirect(request, local_target(next))
     response.set_cookie(SESSION_COOKIE, service.accounts.start_session(user.name), httponly=True,
                         samesite="lax", secure=service.settings.secure_cookies, path="/")
     return response
@@ -48,6 +50,6 @@ def logout(service: ServiceDep, request: Request, csrf: Annotated[str, Form()] =
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         service.accounts.end_session(session)
-    response = RedirectResponse("/", status_code=303)
+    response = redirect(request, "/")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -6,7 +6,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -19,30 +19,33 @@ from disinfodb.server.auth import PageEditor, PageSearcher, PageVisitor, Service
 from disinfodb.server.params import SearchParams
 from disinfodb.server.service import Service
 from disinfodb.server.web.forms import CaseForm
+from disinfodb.server.web.i18n import page_language, translator
 from disinfodb.server.web.links import SearchLinks
-from disinfodb.server.web.pages import check_csrf, render
+from disinfodb.server.web.pages import check_csrf, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
 def search_page(service: ServiceDep, request: Request, query: SearchParams, searcher: PageSearcher) -> HTMLResponse:
-    links = SearchLinks(request.query_params.multi_items())
+    links = SearchLinks(request.query_params.multi_items(), page_language(request).kept)
+    title = translator(request).gettext("Search")
     try:
         with service.searching(searcher.budget_key) as store:
             results = store.search(query)
     except QuerySyntaxError as error:  # show it above the search box, with the query kept to fix
         return render(request, "search.html", {"results": Results(total=0, hits=[]), "query": query,
-                                               "links": links, "pages": 1, "title": "Search",
+                                               "links": links, "pages": 1, "title": title,
                                                "error": str(error)}, status=400)
     pages = max(1, -(-results.total // query.per_page))
     return render(request, "search.html", {"results": results, "query": query, "links": links,
-                                           "pages": pages, "title": query.text or "Search"})
+                                           "pages": pages, "title": query.text or title})
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
 def new_case_page(service: ServiceDep, request: Request, _: PageEditor) -> HTMLResponse:
-    return render(request, "edit.html", {"form": CaseForm(), "errors": {}, "case": None, "title": "New case"})
+    return render(request, "edit.html", {"form": CaseForm(), "errors": {}, "case": None,
+                                         "title": _editor_title(request, None)})
 
 
 @router.post("/cases/new", response_class=HTMLResponse)
@@ -58,7 +61,7 @@ def _create(service: Service, request: Request, actor: str, form: CaseForm, acti
         stored = service.writer.create(form.to_case(), actor=actor)
     except (ValidationError, CaseExists, CaseConflict) as error:
         return _form_again(request, form, None, error)
-    return RedirectResponse(f"/cases/{quote(stored.id)}?saved=1", status_code=303)
+    return redirect(request, f"/cases/{quote(stored.id)}?saved=1")
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -81,7 +84,7 @@ def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisito
 def edit_case_page(service: ServiceDep, request: Request, case_id: str, _: PageEditor) -> HTMLResponse:
     case = service.reader.get(case_id)
     return render(request, "edit.html", {"form": CaseForm.of(case), "errors": {}, "case": case,
-                                         "title": f"Edit {case.title}"})
+                                         "title": _editor_title(request, case)})
 
 
 @router.post("/cases/{case_id}/edit", response_class=HTMLResponse)
@@ -98,7 +101,7 @@ def _edit(service: Service, request: Request, case_id: str, user: User, form: Ca
         service.replace_case(case_id, form.to_case(case), user, form.version)
     except (ValidationError, VersionConflict, VersionRequired, CaseConflict) as error:
         return _form_again(request, form, case, error)
-    return RedirectResponse(f"/cases/{quote(case_id)}?saved=1", status_code=303)
+    return redirect(request, f"/cases/{quote(case_id)}?saved=1")
 
 
 @router.post("/cases/{case_id}/delete")
@@ -106,32 +109,41 @@ def delete_case(service: ServiceDep, request: Request, case_id: str, user: PageE
                 csrf: Annotated[str, Form()] = "", version: Annotated[int | None, Form()] = None) -> Response:
     check_csrf(request, csrf)
     service.delete_case(case_id, user, version)
-    return RedirectResponse("/?deleted=" + quote(case_id), status_code=303)
+    return redirect(request, "/?deleted=" + quote(case_id))
 
 
 def _form_again(request: Request, form: CaseForm, case: Case | None, error: Exception) -> HTMLResponse:
     """The editor again, with what was typed and why it was not saved."""
+    tr = translator(request)
     conflict = None
     if isinstance(error, ValidationError):
-        errors, status = CaseForm.errors_of(error), 422
+        errors, status = CaseForm.errors_of(error, tr), 422
     elif isinstance(error, VersionConflict):
         errors, status = {}, 409
-        conflict = (f"Someone else saved this case (now version {error.current_version}) while you were editing."
-                    " Nothing of yours was saved: your text is below. Open the case in a new tab to see"
-                    " their changes, then save again to overwrite them with yours.")
+        conflict = tr.gettext("Someone else saved this case (now version %(version)s) while you were editing."
+                              " Nothing of yours was saved: your text is below. Open the case in a new tab to see"
+                              " their changes, then save again to overwrite them with yours."
+                              ) % {"version": error.current_version}
         form.version = error.current_version
     elif isinstance(error, VersionRequired):
         errors, status = {}, 428
-        conflict = (f"The form did not say which version of the case it edits (it is at version"
-                    f" {error.current_version} now), so nothing was saved: your text is below. Check the case"
-                    " in a new tab, then save again to overwrite it with yours.")
+        conflict = tr.gettext("The form did not say which version of the case it edits (it is at version"
+                              " %(version)s now), so nothing was saved: your text is below. Check the case"
+                              " in a new tab, then save again to overwrite it with yours."
+                              ) % {"version": error.current_version}
         form.version = error.current_version
     elif isinstance(error, CaseExists):
-        errors, status = {"title": f"This case is already in the database as '{error.case_id}'."}, 409
+        errors = {"title": tr.gettext("This case is already in the database as “%(id)s”.") % {"id": error.case_id}}
+        status = 409
     else:
         errors, status = {"url": str(error)}, 409
     return render(request, "edit.html", {"form": form, "errors": errors, "case": case, "conflict": conflict,
-                                         "title": f"Edit {case.title}" if case else "New case"}, status=status)
+                                         "title": _editor_title(request, case)}, status=status)
+
+
+def _editor_title(request: Request, case: Case | None) -> str:
+    tr = translator(request)
+    return tr.gettext("Edit %(title)s") % {"title": case.title} if case else tr.gettext("New case")
 
 
 def _with_suggestions(service: Service, request: Request, form: CaseForm, case: Case | None) -> HTMLResponse:
@@ -145,11 +157,12 @@ def _with_suggestions(service: Service, request: Request, form: CaseForm, case: 
         suggestions = suggest_disproofs(service.matcher(), service.reader, draft, limit=5,
                                         exclude=(case.id,) if case else ())
     if not suggestions:
-        message = ("Write the title or summary first: suggestions come from the cases whose claims match it."
-                   if not draft else "No matched case has a disproof paragraph to suggest.")
+        tr = translator(request)
+        message = (tr.gettext("Write the title or summary first: suggestions come from the cases whose claims"
+                              " match it.")
+                   if not draft else tr.gettext("No matched case has a disproof paragraph to suggest."))
     return render(request, "edit.html", {"form": form, "errors": {}, "case": case, "suggestions": suggestions,
-                                         "suggestion_message": message,
-                                         "title": f"Edit {case.title}" if case else "New case"})
+                                         "suggestion_message": message, "title": _editor_title(request, case)})
 
 
 async def _case_form(request: Request) -> tuple[CaseForm, str]:

@@ -29,6 +29,48 @@ PeriodName = Literal["day", "week", "month", "year"]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def _month_en(day: date) -> str:
+    return f"{_MONTHS[day.month - 1]} {day.year}"
+
+
+def _day_en(day: date) -> str:
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _week_en(day: date) -> str:
+    return f"week of {_day_en(day)}"
+
+
+def _month_short_en(day: date) -> str:
+    return _MONTHS[day.month - 1]
+
+
+def _percent_en(share: float, decimals: int) -> str:
+    return f"{share * 100:.{decimals}f}%"
+
+
+def count_text(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a chart writes its numbers, dates and few words of its own. The default is
+    English; the pages pass their language's (`disinfodb.server.web.i18n.chart_wording`)."""
+
+    count: Callable[[float], str] = count_text
+    percent: Callable[[float, int], str] = _percent_en  # a fraction, with this many decimals
+    month: Callable[[date], str] = _month_en  # "Mar 2015"
+    month_short: Callable[[date], str] = _month_short_en  # "Mar"
+    day: Callable[[date], str] = _day_en  # "4 Jan 2021"
+    week: Callable[[date], str] = _week_en  # "week of 4 Jan 2021"
+    no_dates: str = "No dated cases"
+    nothing: str = "Nothing to show"
+
+
+ENGLISH = Wording()
+
+
 @dataclass(frozen=True)
 class LineSeries:
     label: str
@@ -65,14 +107,10 @@ def _clip(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[:max(chars - 1, 1)].rstrip() + "…"
 
 
-def count_text(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def percent_text(value: float, step: float = 0.01) -> str:
+def percent_text(value: float, step: float = 0.01, wording: Wording = ENGLISH) -> str:
     """A share as a percentage, with as many decimals as the tick step needs."""
     decimals = 0 if step >= 0.01 - 1e-12 else 1 if step >= 0.001 - 1e-12 else 2
-    return f"{value * 100:.{decimals}f}%"
+    return wording.percent(value, decimals)
 
 
 def nice_ticks(high: float, count: int = 5) -> list[float]:
@@ -110,17 +148,17 @@ def _link(href: str | None, inner: str, label: str | None = None) -> str:
     return f'<a href="{_e(href)}"{named}>{inner}</a>'
 
 
-def period_text(day: date, period: PeriodName) -> str:
+def period_text(day: date, period: PeriodName, wording: Wording = ENGLISH) -> str:
     if period == "year":
         return str(day.year)
     if period == "month":
-        return f"{_MONTHS[day.month - 1]} {day.year}"
+        return wording.month(day)
     if period == "week":
-        return f"week of {day.day} {_MONTHS[day.month - 1]} {day.year}"
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+        return wording.week(day)
+    return wording.day(day)
 
 
-def _time_ticks(first: date, last: date) -> list[tuple[date, str]]:
+def _time_ticks(first: date, last: date, wording: Wording) -> list[tuple[date, str]]:
     """Year ticks (every year, or every 2nd/5th on long spans); months on short spans."""
     years = [date(y, 1, 1) for y in range(first.year, last.year + 1) if first <= date(y, 1, 1) <= last]
     if len(years) >= 2:
@@ -133,7 +171,7 @@ def _time_ticks(first: date, last: date) -> list[tuple[date, str]]:
     while date(year, month, 1) <= last:
         day = date(year, month, 1)
         if day >= first and (month - 1) % every == 0:
-            ticks.append((day, f"{_MONTHS[month - 1]} {year}" if month == 1 or not ticks else _MONTHS[month - 1]))
+            ticks.append((day, wording.month(day) if month == 1 or not ticks else wording.month_short(day)))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return ticks
 
@@ -179,8 +217,8 @@ def _legend(series: Sequence[LineSeries], left: float, right: float, top: float,
     return parts, (row + 1) * 20 + 6
 
 
-def _axes(frame: _Frame, ticks: list[float], fmt: Callable[[float], str], last: date, y_label: str | None
-          ) -> list[str]:
+def _axes(frame: _Frame, ticks: list[float], fmt: Callable[[float], str], last: date, y_label: str | None,
+          wording: Wording) -> list[str]:
     bottom = frame.top + frame.height
     parts = ['<g class="axis y">']
     for tick in ticks:
@@ -193,7 +231,7 @@ def _axes(frame: _Frame, ticks: list[float], fmt: Callable[[float], str], last: 
                      f' text-anchor="middle" fill="{MUTED}">{_e(y_label)}</text>')
     parts.append(f'</g><g class="axis x"><line x1="{_n(frame.left)}" x2="{_n(frame.left + frame.width)}"'
                  f' y1="{_n(bottom)}" y2="{_n(bottom)}" stroke="{MUTED}"/>')
-    for day, text in _time_ticks(frame.first, last):
+    for day, text in _time_ticks(frame.first, last, wording):
         x = frame.x(day)
         parts.append(f'<line x1="{_n(x)}" x2="{_n(x)}" y1="{_n(bottom)}" y2="{_n(bottom + 5)}" stroke="{MUTED}"/>'
                      f'<text x="{_n(x)}" y="{_n(bottom + 18)}" text-anchor="middle" fill="{MUTED}">{_e(text)}</text>')
@@ -201,11 +239,12 @@ def _axes(frame: _Frame, ticks: list[float], fmt: Callable[[float], str], last: 
     return parts
 
 
-def _peak_label(s: LineSeries, i: int, frame: _Frame, share: bool, period: PeriodName) -> str:
+def _peak_label(s: LineSeries, i: int, frame: _Frame, share: bool, period: PeriodName, wording: Wording) -> str:
     """The series' highest point, named beside it: "Mar 2018: 49%"."""
     day, value = max(s.points, key=lambda p: (p[1], -p[0].toordinal()))
     x, y = frame.x(day), frame.y(value)
-    text = f"{period_text(day, period)}: {percent_text(value, 0.01) if share else count_text(value)}"
+    value_text = percent_text(value, 0.01, wording) if share else wording.count(value)
+    text = f"{period_text(day, period, wording)}: {value_text}"
     anchor = "end" if x > frame.left + frame.width * 0.85 else "start" if x < frame.left + 60 else "middle"
     return (f'<text class="peak" x="{_n(x)}" y="{_n(max(y - 7, frame.top + 10))}" text-anchor="{anchor}"'
             f' font-size="11" font-weight="600" fill="{PALETTE[i % len(PALETTE)]}" stroke="#ffffff"'
@@ -213,7 +252,7 @@ def _peak_label(s: LineSeries, i: int, frame: _Frame, share: bool, period: Perio
 
 
 def _lines(series: Sequence[LineSeries], frame: _Frame, share: bool, fmt: Callable[[float], str],
-           period: PeriodName) -> list[str]:
+           period: PeriodName, wording: Wording) -> list[str]:
     parts = []
     for i, s in enumerate(series):
         colour, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
@@ -226,7 +265,8 @@ def _lines(series: Sequence[LineSeries], frame: _Frame, share: bool, fmt: Callab
         always = len(points) <= 24  # few points: draw them; many: only on hover
         cls = "" if always else ' class="pt" fill-opacity="0"'  # app.css shows it on hover
         for (d, v), note in points:
-            tip = f"{s.label} · {period_text(d, period)}: {percent_text(v, 0.001) if share else fmt(v)}"
+            shown = percent_text(v, 0.001, wording) if share else fmt(v)
+            tip = f"{s.label} · {period_text(d, period, wording)}: {shown}"
             tip += f" ({note})" if note else ""
             parts.append(f'<circle{cls} cx="{_n(frame.x(d))}" cy="{_n(frame.y(v))}"'
                          f' r="{3 if always else 4}" fill="{colour}"><title>{_e(tip)}</title></circle>')
@@ -237,7 +277,7 @@ def _lines(series: Sequence[LineSeries], frame: _Frame, share: bool, fmt: Callab
 def line_chart(series: Sequence[LineSeries], title: str, desc: str = "", *, share: bool = False,
                period: PeriodName = "month", width: int = 760, height: int = 300, chart_id: str | None = None,
                show_title: bool = False, y_label: str | None = None, legend: bool | None = None,
-               peaks: bool = False) -> Markup:
+               peaks: bool = False, wording: Wording = ENGLISH) -> Markup:
     """Values over time, one line per series, with year ticks, round y ticks and a legend
     (by default only for more than one series).
 
@@ -254,31 +294,32 @@ def line_chart(series: Sequence[LineSeries], title: str, desc: str = "", *, shar
     days = [d for s in series for d, _ in s.points]
     if not days:
         parts.append(f'<text x="{_n(width / 2)}" y="{_n(height / 2)}" text-anchor="middle" fill="{MUTED}">'
-                     "No dated cases</text></svg>")
+                     f"{_e(wording.no_dates)}</text></svg>")
         return Markup("".join(parts))
     ticks = nice_ticks(max(v for s in series for _, v in s.points))
     step = ticks[1] - ticks[0]
-    fmt: Callable[[float], str] = (lambda v: percent_text(v, step)) if share else count_text
+    fmt: Callable[[float], str] = (lambda v: percent_text(v, step, wording)) if share else wording.count
     first, last = min(days), max(days)
     frame = _Frame(left, top, width - left - right, height - top - bottom, first,
                    max(last.toordinal() - first.toordinal(), 1), ticks[-1])
-    parts += _axes(frame, ticks, fmt, last, y_label) + entries + _lines(series, frame, share, fmt, period)
+    parts += _axes(frame, ticks, fmt, last, y_label, wording) + entries + _lines(series, frame, share, fmt, period,
+                                                                                  wording)
     if peaks:
-        parts += [_peak_label(s, i, frame, share, period) for i, s in enumerate(series) if s.points]
+        parts += [_peak_label(s, i, frame, share, period, wording) for i, s in enumerate(series) if s.points]
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def bar_chart(bars: Sequence[Bar], title: str, desc: str = "", *, share: bool = False, width: int = 560,
               label_chars: int = 28, chart_id: str | None = None, show_title: bool = False,
-              colour: str = BAR) -> Markup:
+              colour: str = BAR, wording: Wording = ENGLISH) -> Markup:
     """Horizontal bars, largest first as given, each with its label and value; bars with
     an href are links (the whole row)."""
     cid = _chart_id("bar", title, chart_id)
     row_h, bar_h, top = 24.0, 16.0, 6.0 + (26 if show_title else 0)
     labels = [_clip(b.label, label_chars) for b in bars]
     label_w = min(max((_text_width(t, 12) for t in labels), default=40) + 12, width * 0.45)
-    value_texts = [percent_text(b.value, 0.001) if share else count_text(b.value) for b in bars]
+    value_texts = [percent_text(b.value, 0.001, wording) if share else wording.count(b.value) for b in bars]
     value_w = max((_text_width(t, 12) for t in value_texts), default=20) + 10
     plot_w = width - label_w - value_w - 8
     height = top + max(len(bars), 1) * row_h + 6
@@ -288,7 +329,7 @@ def bar_chart(bars: Sequence[Bar], title: str, desc: str = "", *, share: bool = 
         parts.append(f'<text x="4" y="18" font-size="15" font-weight="600">{_e(title)}</text>')
     if not bars:
         parts.append(f'<text x="{_n(width / 2)}" y="{_n(top + 16)}" text-anchor="middle" fill="{MUTED}">'
-                     "Nothing to show</text>")
+                     f"{_e(wording.nothing)}</text>")
     for i, (bar, label, value_text) in enumerate(zip(bars, labels, value_texts, strict=True)):
         y = top + i * row_h
         length = max(bar.value / high * plot_w, 1.0 if bar.value > 0 else 0.0)
@@ -313,7 +354,8 @@ def _shade(level: float) -> str:
 def heat_map(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[float]], title: str,
              desc: str = "", *, shade: Sequence[Sequence[float]] | None = None,
              notes: Sequence[Sequence[str]] | None = None, hrefs: Sequence[Sequence[str | None]] | None = None,
-             label_chars: int = 24, cell: int = 40, chart_id: str | None = None, show_title: bool = False) -> Markup:
+             label_chars: int = 24, cell: int = 40, chart_id: str | None = None, show_title: bool = False,
+             wording: Wording = ENGLISH) -> Markup:
     """A matrix of cells shaded by value (or by `shade`, e.g. a lift), each showing its
     number; row labels on the left, column labels slanted above."""
     cid = _chart_id("heat", title, chart_id)
@@ -340,7 +382,7 @@ def heat_map(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence
         for j in range(len(cols)):
             value, level = values[i][j], levels[i][j] / high
             x = left + j * cell
-            tip = f"{rows[i]} × {cols[j]}: {count_text(value)}"
+            tip = f"{rows[i]} × {cols[j]}: {wording.count(value)}"
             if notes is not None and notes[i][j]:
                 tip += f" ({notes[i][j]})"
             text_colour = "#ffffff" if level > 0.45 else INK
@@ -348,20 +390,20 @@ def heat_map(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence
                      f'<rect x="{_n(x + 1)}" y="{_n(y + 1)}" width="{cell - 2}" height="{cell - 2}" rx="3"'
                      f' fill="{_shade(level)}" stroke="{GRID}" stroke-width="0.5"/>'
                      f'<text x="{_n(x + cell / 2)}" y="{_n(y + cell / 2 + 4)}" text-anchor="middle" font-size="11"'
-                     f' fill="{text_colour}">{_e(_short(value))}</text>')
+                     f' fill="{text_colour}">{_e(_short(value, wording))}</text>')
             href = hrefs[i][j] if hrefs is not None else None
             parts.append(f'<g class="cell">{_link(href, inner, tip)}</g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _short(value: float) -> str:
+def _short(value: float, wording: Wording) -> str:
     """A number that fits a cell: 950, 1.2k, 12k."""
     if abs(value) >= 10_000:
         return f"{value / 1000:.0f}k"
     if abs(value) >= 1000:
         return f"{value / 1000:.1f}k"
-    return count_text(value)
+    return wording.count(value)
 
 
 def sparkline(values: Sequence[float], label: str, *, width: int = 120, height: int = 28,

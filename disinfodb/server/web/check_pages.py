@@ -11,6 +11,7 @@ from disinfodb.errors import InputTooLarge
 from disinfodb.matching import Match
 from disinfodb.server.auth import PageVisitor, ServiceDep, client_key
 from disinfodb.server.web.forms import highlighted
+from disinfodb.server.web.i18n import translator
 from disinfodb.server.web.pages import check_csrf, render
 
 MATCH_LIMIT = 10
@@ -20,7 +21,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/check", response_class=HTMLResponse)
 def check_page(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLResponse:
-    return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+    title = translator(request).gettext("Check a text")
+    return render(request, "check.html", {"text": "", "matches": None, "title": title,
                                           "index_note": service.index_status().note})
 
 
@@ -30,18 +32,21 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
                csrf: Annotated[str, Form()] = "") -> HTMLResponse:
     """Matching runs here, in a worker thread (a sync endpoint), never on the event loop."""
     check_csrf(request, csrf)
+    tr = translator(request)
+    title = tr.gettext("Check a text")
     if file is not None and file.filename:
         text = file.file.read().decode("utf-8", errors="replace")
     if not text.strip():
-        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
-                                              "error": "Paste a text or choose a file to check."}, status=422)
+        return render(request, "check.html", {"text": "", "matches": None, "title": title,
+                                              "error": tr.gettext("Paste a text or choose a file to check.")},
+                      status=422)
     try:
         service.admit_text(text, client_key(user, request))
     except InputTooLarge as error:
-        return render(request, "check.html", {"text": "", "matches": None, "title": "Check a text",
+        return render(request, "check.html", {"text": "", "matches": None, "title": title,
                                               "error": f"{str(error).capitalize()}."}, status=413)
     matcher = service.matcher()
     matches: list[Match] = matcher.match(text, limit=MATCH_LIMIT)
     return render(request, "check.html", {"text": text, "matches": matches, "marked": highlighted(text, matches),
-                                          "title": "Check a text", "index_note": service.index_status(matcher).note,
+                                          "title": title, "index_note": service.index_status(matcher).note,
                                           "thresholds": matcher.thresholds})

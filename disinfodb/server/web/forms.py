@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from gettext import NullTranslations
 from typing import Any
 
 from pydantic import ValidationError
@@ -70,13 +71,14 @@ class CaseForm:
         return Case.model_validate(data)
 
     @staticmethod
-    def errors_of(error: ValidationError) -> dict[str, str]:
-        """Field name -> the first message about it."""
+    def errors_of(error: ValidationError, tr: NullTranslations) -> dict[str, str]:
+        """Field name -> the first message about it (the rule's own words stay English:
+        they name the rule, as the API and the CLI do)."""
         messages: dict[str, str] = {}
         for item in error.errors():
             name = str(item["loc"][0]) if item["loc"] else "title"
-            line = f" (line {int(item['loc'][1]) + 1})" if len(item["loc"]) > 1 and isinstance(item["loc"][1], int) \
-                else ""
+            at = item["loc"][1] if len(item["loc"]) > 1 else None
+            line = tr.gettext(" (line %(line)s)") % {"line": at + 1} if isinstance(at, int) else ""
             messages.setdefault(name, item["msg"].removeprefix("Value error, ") + line)
         return messages
 

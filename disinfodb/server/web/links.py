@@ -1,5 +1,6 @@
 """Links of the search page: each facet value, chip, year and page is a URL that holds
-the whole search state with one thing changed, so every view can be shared."""
+the whole search state with one thing changed, so every view can be shared (a language
+chosen with `?lang=` included)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from urllib.parse import urlencode
 class SearchLinks:
     """URLs derived from the current query string."""
 
-    def __init__(self, params: list[tuple[str, str]]) -> None:
-        self.params = [(k, v) for k, v in params if v != ""]
+    def __init__(self, params: list[tuple[str, str]], lang: str | None = None) -> None:
+        self.params = [(k, v) for k, v in params if v != "" and k != "lang"]
+        self.lang = lang  # the language the reader chose, kept by every link (None: their browser's)
+
+    def _kept(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [*params, ("lang", self.lang)] if self.lang else params
 
     def _url(self, params: list[tuple[str, str]]) -> str:
+        params = self._kept(params)
         return "/?" + urlencode(params) if params else "/"
 
     def _without_page(self) -> list[tuple[str, str]]:

@@ -1,16 +1,15 @@
 """Rendering pages: the Jinja2 templates (the pages' own and the review's), every page's
-shared context (the signed-in user, a CSRF token), error pages, and the CSRF check forms
-that change anything must pass (their token must equal the one in a SameSite=Strict
-cookie)."""
+shared context (the signed-in user, a CSRF token, the page's language), error pages, and
+the CSRF check forms that change anything must pass (their token must equal the one in a
+SameSite=Strict cookie)."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import date
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,22 +23,26 @@ from disinfodb.facets import BY_NAME, FACETS
 from disinfodb.markup import linkify
 from disinfodb.server.problems import error_headers, status_of
 from disinfodb.server.service import Service
-from disinfodb.vocab import language_name
+from disinfodb.server.web import i18n
+from disinfodb.server.web.i18n import N_, page_language, translator, with_lang
 
 CSRF_COOKIE = "disinfodb_csrf"
 _NOT_PAGES = ("/api", "/openapi.json", "/static")
-
-
-def search_url(**params: Any) -> str:
-    return "/?" + urlencode(params, doseq=True)
+# Error pages' headings (the problem documents of the API keep their English titles).
+_ERROR_TITLES = {400: N_("That request could not be answered"), 401: N_("Sign in needed"),
+                 403: N_("Not allowed"), 404: N_("Not found"), 409: N_("A conflict with the stored case"),
+                 413: N_("Too large"), 422: N_("That request could not be read"),
+                 428: N_("The version is missing"), 429: N_("Too many requests"),
+                 503: N_("The database cannot be reached for now")}
+_OTHER_ERROR = N_("Something went wrong")
 
 
 # The pages' own templates, and the review's (a review page shows the digest the standalone file has).
 templates = Jinja2Templates(env=Environment(loader=ChoiceLoader([
     FileSystemLoader(str(resources.files("disinfodb.server.web") / "templates")),
     FileSystemLoader(str(resources.files("disinfodb.review") / "templates"))]), autoescape=True))
-templates.env.globals.update(language_name=language_name, facets=FACETS, facet_named=BY_NAME, search_url=search_url,
-                             today=date.today)
+i18n.install(templates.env)
+templates.env.globals.update(facets=FACETS, facet_named=BY_NAME)
 templates.env.filters.update(urlquote=lambda value: quote(str(value), safe=""), linkify=linkify, web_url=web_url)
 
 
@@ -49,13 +52,16 @@ def is_page(request: Request) -> bool:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    """A page, with the signed-in user, a CSRF token (its cookie set on first visit)."""
+    """A page, with the signed-in user, a CSRF token (its cookie set on first visit), in
+    the request's language (which the headers say, and which Accept-Language may change)."""
     service: Service = request.app.state.service
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     user = getattr(request.state, "user", None)
     full = {"user": user, "csrf": token, "version": __version__, "private": service.settings.private, **context}
     response = templates.TemplateResponse(request, name, full, status_code=status)
     response.headers["Cache-Control"] = "no-store" if user else "private, max-age=0"
+    response.headers["Content-Language"] = page_language(request).code
+    response.headers["Vary"] = "Accept-Language"
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict",
                             secure=service.settings.secure_cookies, path="/")
@@ -66,12 +72,13 @@ def error_page(request: Request, error: Exception, status: int | None = None, de
     """The page for an error: sign in where a user is needed, else say what went wrong."""
     if isinstance(error, NotSignedIn):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(here)}", status_code=303)
-    code, title = status_of(error)
+        return RedirectResponse(with_lang(f"/login?next={quote(here)}", page_language(request).kept), status_code=303)
+    code, _title = status_of(error)
     status = status or code
-    title = {404: "Not found", 422: "That request could not be read"}.get(status, title)
-    message = detail or (str(error) if isinstance(error, DisinfoError) else
-                         getattr(error, "detail", None) or "The server failed to answer; the error was logged.")
+    tr = translator(request)
+    title = tr.gettext(_ERROR_TITLES.get(status, _OTHER_ERROR))
+    message = detail or (str(error) if isinstance(error, DisinfoError) else getattr(error, "detail", None)
+                         or tr.gettext("The server failed to answer; the error was logged."))
     response = render(request, "error.html", {"title": title, "status": status, "detail": message}, status=status)
     response.headers.update({k: v for k, v in error_headers(error).items() if k != "WWW-Authenticate"})
     return response
@@ -81,6 +88,11 @@ def check_csrf(request: Request, token: str) -> None:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), token.encode()):
         raise NotAllowed("the form has expired or came from another site; reload the page and try again")
+
+
+def redirect(request: Request, target: str) -> RedirectResponse:
+    """See Other, to a page of this site in the request's chosen language."""
+    return RedirectResponse(with_lang(target, page_language(request).kept), status_code=303)
 
 
 def local_target(target: str) -> str:

@@ -18,6 +18,7 @@ from disinfodb.review import (
 )
 from disinfodb.server.auth import PageVisitor, ServiceDep
 from disinfodb.server.service import Service
+from disinfodb.server.web.i18n import translator
 from disinfodb.server.web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +39,7 @@ def _cache(response: Response, user: object) -> Response:
 @router.get("/review", response_class=HTMLResponse)
 def review_index(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLResponse:
     return render(request, "review_index.html", {"issues": review_issues(service.reader),
-                                                 "title": "Weekly review issues"})
+                                                 "title": translator(request).gettext("Weekly review issues")})
 
 
 # The file routes come before the page route; `:int` keeps "82.md" from reaching it anyway.

@@ -1,4 +1,5 @@
 // disinfodb: progressive enhancement only. Every page works without this file.
+// Words it shows come from data-* attributes of the page, in the page's language.
 (function () {
   "use strict";
 
@@ -27,7 +28,7 @@
       var field = document.getElementById(button.getAttribute("data-insert"));
       var text = button.getAttribute("data-text");
       field.value = field.value.trim() ? field.value.trim() + "\n\n" + text : text;
-      button.textContent = "Added";
+      button.textContent = button.getAttribute("data-added");
       button.disabled = true;
       field.focus();
     });
@@ -47,12 +48,12 @@
       request.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
           bar.value = Math.round((100 * e.loaded) / e.total);
-          status.textContent = "Uploading… " + bar.value + "%";
+          status.textContent = status.getAttribute("data-uploading") + " " + bar.value + "%";
         }
       });
       request.upload.addEventListener("load", function () {
         bar.removeAttribute("value"); // indeterminate while the server imports
-        status.textContent = "Importing and checking every record…";
+        status.textContent = status.getAttribute("data-importing");
       });
       request.addEventListener("load", function () {
         document.open();
@@ -60,7 +61,7 @@
         document.close();
       });
       request.addEventListener("error", function () {
-        status.textContent = "The upload failed: the connection was lost. Nothing was imported.";
+        status.textContent = status.getAttribute("data-failed");
         importForm.querySelector("button[type=submit]").disabled = false;
       });
       request.open("POST", importForm.action);
