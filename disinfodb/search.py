@@ -25,6 +25,15 @@ from disinfodb.facets import FACETS
 from disinfodb.vocab import fold
 
 
+class SearchMode(StrEnum):
+    """How query text finds cases: by its words (the query syntax), by its meaning (any
+    language), or both fused (`auto`: plain `words` for a query that uses the syntax)."""
+
+    WORDS = "words"
+    MEANING = "meaning"
+    AUTO = "auto"
+
+
 class Sort(StrEnum):
     """How results are ordered."""
 
@@ -34,7 +43,8 @@ class Sort(StrEnum):
 
 
 MAX_PER_PAGE = 200
-MAX_QUERY_CHARS = 1000
+MAX_QUERY_CHARS = 1000  # words: what the parser reads
+MAX_MEANING_CHARS = 20_000  # meaning: a pasted article (its first sentences are what is embedded)
 # What one query may cost is bounded by what it may say: every term is a posting list the
 # engine reads, and a prefix is every word that starts with it (64 copies of `t*` took
 # 2 s over 13k cases). Repeated terms are dropped before the limits are checked.
@@ -54,6 +64,7 @@ _TOKEN = re.compile(r'(?P<neg>-)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<o
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
 _WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SYNTAX = re.compile(r'"|\w\*|(?:^|\s)-\w|\sOR\s')
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class SearchQuery:
     since: date | None = None
     until: date | None = None
     sort: Sort = Sort.RELEVANCE
+    mode: SearchMode = SearchMode.WORDS
     page: int = 1
     per_page: int = 20
     facet_size: int = 10
@@ -80,6 +92,13 @@ class SearchQuery:
             raise QuerySyntaxError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         if self.since and self.until and self.since > self.until:
             raise QuerySyntaxError(f"since ({self.since}) is after until ({self.until})")
+        if len(self.text) > MAX_MEANING_CHARS:
+            raise QuerySyntaxError(f"query is longer than {MAX_MEANING_CHARS:,} characters")
+
+    def uses_syntax(self) -> bool:
+        """Whether the text says how to match words ("phrase", prefix*, -excluded, OR): then
+        `auto` means `words`."""
+        return bool(_SYNTAX.search(self.text))
 
     def term_filters(self) -> list[tuple[str, str]]:
         """The facet filters as (facet, key) pairs, keys normalised as the store keeps them."""
@@ -141,15 +160,19 @@ class FacetValue:
 
 @dataclass(frozen=True)
 class Results:
+    """One page of a search. `total` and `facets` count the whole result set: every match
+    for `words`; for `meaning` and `auto`, the ranked set they cut off (see matching.meaning)."""
+
     total: int
     hits: list[Hit]
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     page: int = 1
     per_page: int = 20
+    mode: SearchMode = SearchMode.WORDS  # the mode that answered (auto is resolved)
 
     def as_json(self) -> dict[str, object]:
         """The results as the API and `search --json` show them."""
-        return {"total": self.total, "page": self.page, "per_page": self.per_page,
+        return {"total": self.total, "page": self.page, "per_page": self.per_page, "mode": self.mode.value,
                 "results": [hit.as_json() for hit in self.hits],
                 "facets": {name: [{"value": v.value, "label": v.label, "count": v.count} for v in values]
                            for name, values in self.facets.items()}}

@@ -42,8 +42,8 @@ from disinfodb.files import write_atomic
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import ClaimIndex, near_duplicates
-from disinfodb.search import Results, Snippet, Sort
+from disinfodb.matching import ClaimIndex, meaning, near_duplicates, open_matcher
+from disinfodb.search import Results, SearchMode, Snippet, Sort
 from disinfodb.store import Store
 from disinfodb.vocab import language_name
 
@@ -151,16 +151,25 @@ def search(
     keyword: KeywordOpt = None, country: CountryOpt = None, language: LanguageOpt = None,
     outlet: OutletOpt = None, issue: IssueOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     sort: Annotated[Sort, typer.Option("--sort")] = Sort.RELEVANCE,
+    mode: Annotated[SearchMode, typer.Option(
+        "--mode", help="words (the query syntax), meaning (any language), or auto: both fused, "
+                       "plain words for a query that uses the syntax.")] = SearchMode.AUTO,
     page: Annotated[int, typer.Option("--page", min=1)] = 1,
     per_page: Annotated[int, typer.Option("--per-page", min=1, max=200)] = 10,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search cases by text and filters; shows facet counts for the result set."""
+    """Search cases by words or meaning and filters; shows facet counts for the result set.
+    A search by meaning embeds the cases first if their vectors are not cached (once)."""
     request = query_of(query, keyword, country, language, outlet, issue, since, until,
-                     sort=sort.value, page=page, per_page=per_page)
+                     sort=sort.value, mode=mode, page=page, per_page=per_page)
     with opened(db) as store:
-        results = store.search(request)
+        if meaning.needs_matcher(request):
+            with embedding_progress() as progress:
+                matcher = open_matcher(store, progress=progress)
+        else:
+            matcher = None
+        results = meaning.search(store, request, matcher)
     if as_json:
         print_json(results.as_json())
     else:
@@ -169,7 +178,8 @@ def search(
 
 def _print_results(results: Results) -> None:
     first = (results.page - 1) * results.per_page
-    out.print(f"[bold]{results.total:,}[/] cases"
+    by = {SearchMode.MEANING: " closest in meaning", SearchMode.AUTO: " by words and meaning"}.get(results.mode, "")
+    out.print(f"[bold]{results.total:,}[/] cases{by}"
               + (f" (showing {first + 1}-{first + len(results.hits)})" if results.hits else ""))
     for number, hit in enumerate(results.hits, start=first + 1):
         meta = " · ".join(filter(None, [

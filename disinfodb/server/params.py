@@ -11,14 +11,15 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
-from disinfodb.search import MAX_PER_PAGE, SearchQuery, Sort
+from disinfodb.search import MAX_MEANING_CHARS, MAX_PER_PAGE, SearchMode, SearchQuery, Sort
 
 # A form's empty date field sends `since=`: that means "no bound", not a bad date.
 OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
 
 
 def filter_params(
-    q: Annotated[str, Query(max_length=1000, description='Words, "phrases", prefix*, -excluded, OR')] = "",
+    q: Annotated[str, Query(max_length=MAX_MEANING_CHARS, description='Words, "phrases", prefix*, -excluded, OR;'
+                            ' or any text in any language (mode=meaning or auto)')] = "",
     keyword: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI reads defaults, never mutates
     country: Annotated[list[str], Query()] = [],  # noqa: B006
     language: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -38,11 +39,12 @@ FilterParams = Annotated[SearchQuery, Depends(filter_params)]
 def search_params(
     filters: FilterParams,
     sort: Sort = Sort.RELEVANCE,
+    mode: SearchMode = SearchMode.AUTO,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
 ) -> SearchQuery:
     """The search state, from the query string (the web pages read the same parameters)."""
-    return dataclasses.replace(filters, sort=sort, page=page, per_page=per_page)
+    return dataclasses.replace(filters, sort=sort, mode=mode, page=page, per_page=per_page)
 
 
 SearchParams = Annotated[SearchQuery, Depends(search_params)]

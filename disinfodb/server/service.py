@@ -26,7 +26,8 @@ from disinfodb.cases import Case
 from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import Matcher, open_matcher
+from disinfodb.matching import Matcher, meaning, open_matcher
+from disinfodb.search import Results, SearchMode, SearchQuery
 from disinfodb.server.limits import RateLimiter
 from disinfodb.store import Store
 
@@ -144,6 +145,20 @@ class Service:
             embedding = self._embedding
         cases = len(matcher.index.case_pks) if matcher is not None else 0
         return IndexStatus(complete, cases, cases if complete else self.reader.count(), embedding)
+
+    def search(self, query: SearchQuery, budget_key: str | None) -> Results:
+        """A search in its mode (matching.meaning). `meaning` waits for the index as a match
+        does; `auto` takes the matcher there is and is a words search until one exists, so
+        the search box never waits for embeddings."""
+        matcher: Matcher | None = None
+        if query.mode is SearchMode.MEANING:
+            matcher = self.matcher()
+        elif query.mode is SearchMode.AUTO:
+            self.warm_up()
+            with self._matcher_lock:
+                matcher = self._matcher or self._partial
+        with self.searching(budget_key) as store:
+            return meaning.search(store, query, matcher)
 
     def related_if_ready(self, case_id: str, k: int = 8) -> list[tuple[str, str, float]] | None:
         """Cases with the closest claims, if a matcher is built; else None (and the build

@@ -465,6 +465,26 @@ class SQLStore:
         return Results(total=len(selected), hits=hits, facets=facets, page=query.page,
                        per_page=query.per_page)
 
+    def ranked_matches(self, query: SearchQuery, limit: int) -> list[int]:
+        """The `limit` best text matches of a query that pass its filters, best first: the
+        words ranking, for a search that fuses it with another (matching.meaning)."""
+        with self.snapshot(), self._time_limit(SEARCH_SECONDS):
+            text_matches = self._text_pks(query.text)
+            if text_matches is None:
+                return []
+            selected = self.term_index().select(query, within=text_matches)
+            if not len(selected):
+                return []
+            filtered = len(selected) != len(text_matches)
+            return [pk for pk, _ in self._ranked(query.text, selected if filtered else None, 0, limit)]
+
+    def hits(self, page: list[tuple[int, float | None]], words: str | None = None,
+             sentences: dict[int, str] | None = None) -> list[Hit]:
+        """A page of cases ranked outside the store: snippets of the matched `words` where
+        they match, else the case sentence given for it in `sentences` (marked whole)."""
+        with self.snapshot():
+            return self._hits(page, words, sentences)
+
     def text_matches(self, text: str) -> IntArray | None:
         """Ascending pks of the cases a text query matches (None: the text holds no term)."""
         with self.snapshot():
@@ -502,14 +522,18 @@ class SQLStore:
                     shared.index, shared.loaded_at = index, self._snapshot_started
             return index
 
-    def _hits(self, page: list[tuple[int, float | None]], text: str | None) -> list[Hit]:
+    def _hits(self, page: list[tuple[int, float | None]], text: str | None,
+              sentences: dict[int, str] | None = None) -> list[Hit]:
         """Load the page's cases and, for a text search, their highlighted snippets."""
         if not page:
             return []
         pks = [pk for pk, _ in page]
         where, param = self.in_list("pk", pks)
         docs = dict(self._db.execute(f"SELECT pk, doc FROM cases WHERE {where}", (param,)).fetchall())
-        snippets = self._snippets(text, pks) if text else {}
+        snippets: dict[int, str | None] = {pk: f"{MARK_OPEN}{sentence}{MARK_CLOSE}"
+                                           for pk, sentence in (sentences or {}).items()}
+        if text:
+            snippets |= {pk: snippet for pk, snippet in self._snippets(text, pks).items() if snippet}
         return [_hit(json.loads(docs[pk]), score, snippets.get(pk)) for pk, score in page]
 
     def claim_rows(self, model: str) -> Iterator[tuple[int, str, str, str | None, str | None, bytes | None]]:

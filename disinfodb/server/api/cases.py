@@ -22,7 +22,7 @@ from disinfodb.cases import Case
 from disinfodb.export import FILE_SUFFIXES, MEDIA_TYPES, export_chunks
 from disinfodb.ingest import FORMATS
 from disinfodb.ingest.pipeline import ImportReport
-from disinfodb.search import FacetValue, Hit
+from disinfodb.search import FacetValue, Hit, SearchMode
 from disinfodb.server.auth import ApiEditor, ApiReader, ApiSearcher, ServiceDep, client_key
 from disinfodb.server.params import SearchParams
 from disinfodb.server.problems import ProblemOut, problems
@@ -36,6 +36,7 @@ class SearchOut(BaseModel):
     total: int
     page: int
     per_page: int
+    mode: SearchMode
     results: list[Hit]
     facets: dict[str, list[FacetValue]]
 
@@ -83,11 +84,13 @@ router = APIRouter(prefix="/api", responses=problems(400, 401, 413, 422))
 
 @router.get("/cases", response_model=SearchOut, tags=["cases"], responses=problems(429))
 def search_cases(service: ServiceDep, query: SearchParams, searcher: ApiSearcher) -> SearchOut:
-    """Cases matching words and filters, with facet counts. Anonymous clients share a
-    budget of search time per address (429 with Retry-After once it is spent)."""
-    with service.searching(searcher.budget_key) as store:
-        results = store.search(query)
-    return SearchOut(total=results.total, page=results.page, per_page=results.per_page,
+    """Cases matching words or meaning and filters, with facet counts. `mode`: `words` (the
+    query syntax), `meaning` (any language: the 100 closest cases), `auto` (both fused; plain
+    words for a query that uses the syntax); `mode` in the answer says which answered.
+    Anonymous clients share a budget of search time per address (429 with Retry-After once
+    it is spent)."""
+    results = service.search(query, searcher.budget_key)
+    return SearchOut(total=results.total, page=results.page, per_page=results.per_page, mode=results.mode,
                      results=results.hits, facets=results.facets)
 
 
