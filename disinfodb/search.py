@@ -64,7 +64,8 @@ _TOKEN = re.compile(r'(?P<neg>-)?(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s"]+))|(?P<o
 _WORDLIKE = re.compile(r"\w", re.UNICODE)
 _WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SYNTAX = re.compile(r'"|\w\*|(?:^|\s)-\w|\sOR\s')
+_OPERATORS = re.compile(r"\w\*|(?:^|\s)-\w|\sOR\s")
+MAX_PHRASE_QUERY_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,12 @@ class SearchQuery:
             raise QuerySyntaxError(f"query is longer than {MAX_MEANING_CHARS:,} characters")
 
     def uses_syntax(self) -> bool:
-        """Whether the text says how to match words ("phrase", prefix*, -excluded, OR): then
-        `auto` means `words`."""
-        return bool(_SYNTAX.search(self.text))
+        """Whether the text says how to match words (prefix*, -excluded, OR, or a "phrase" in a
+        short query): then `auto` means `words`. Quotes in a longer text are a sentence's own
+        (a claim quoting the "Maidan"), not a phrase query."""
+        if _OPERATORS.search(self.text):
+            return True
+        return '"' in self.text and len(self.text.split()) <= MAX_PHRASE_QUERY_WORDS
 
     def term_filters(self) -> list[tuple[str, str]]:
         """The facet filters as (facet, key) pairs, keys normalised as the store keeps them."""

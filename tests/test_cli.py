@@ -563,7 +563,7 @@ def test_commands_that_embed_say_what_they_embed(cli: Cli, seed_path: Path) -> N
     imported = invoke(cli.db, "import", str(seed_path))
     assert imported.exit_code == 0, imported.stderr
     assert "embedding the claims of 4 cases with use-m" in flat(imported.stderr)
-    case_id = cli.json("search", "Kazakhstan")["results"][0]["id"]
+    case_id = cli.json("search", "Kazakhstan", "--mode", "words")["results"][0]["id"]
     first = invoke(cli.db, "related", case_id)
     assert first.exit_code == 0, first.stderr
     said = flat(first.stderr)

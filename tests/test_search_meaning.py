@@ -4,14 +4,17 @@ SQLite file, real models, the default configuration)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Claims2017
+from fastapi.testclient import TestClient
 
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.matching import meaning
 from disinfodb.search import MAX_QUERY_CHARS, Results, SearchMode, SearchQuery, Sort
+from disinfodb.server.app import create_app
 
 NATO_WAR_RU = "НАТО готовится к войне с Россией"  # "NATO is preparing for a war with Russia"
 
@@ -77,6 +80,20 @@ def test_queries_without_words(claims_2017: Claims2017) -> None:
     with pytest.raises(QuerySyntaxError, match="needs words"):
         search(claims_2017, "🙂🙂 !!! 123", SearchMode.MEANING)
     assert search(claims_2017, "🙂🙂", SearchMode.AUTO).mode is SearchMode.WORDS
+
+
+def test_the_api_and_the_search_page_search_by_meaning(claims_2017: Claims2017, tmp_path: Path) -> None:
+    store = claims_2017.copy_to(tmp_path / "served.sqlite")  # the vectors are cached in it
+    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+        body = client.get("/api/cases", params={"q": NATO_WAR_RU, "mode": "meaning", "per_page": 5}).json()
+        assert body["mode"] == "meaning" and 0 < body["total"] <= meaning.MEANING_RESULTS
+        assert any("nato" in hit["title"].casefold() for hit in body["results"])
+        assert client.get("/api/cases", params={"q": "nato*"}).json()["mode"] == "words"  # syntax: words
+        refused = client.get("/api/cases", params={"q": "x" * 20_001})
+        assert refused.status_code == 422 and "20000" in refused.text
+        html = client.get("/", params={"q": NATO_WAR_RU, "mode": "meaning", "lang": "uk"}).text
+        assert "За змістом" in html and 'value="meaning" selected' in html
+    store.close()
 
 
 def test_auto_without_an_index_is_a_words_search(claims_2017: Claims2017) -> None:

@@ -4,12 +4,13 @@ The database is written in English about articles in 30+ languages, and analysts
 theirs: `НАТО готовит переворот` shares no word with the hundreds of cases that say so. A
 query in `meaning` mode is matched like a claim (the matcher's models, every language),
 ranked by the calibrated score of the dense channel alone, and cut off at MEANING_RESULTS
-cases; `auto` fuses that ranking with the words ranking (reciprocal ranks) over the union
-of both cut-offs. Filters are applied before ranking (the term index gives the allowed
+cases (and at MEANING_FLOOR: the least far cases of a query close to nothing are not
+shown); `auto` fuses that ranking with the words ranking (reciprocal ranks) over the
+union of both cut-offs. Filters are applied before ranking (the term index gives the allowed
 cases), so a filtered search ranks only what passes. The cut-off keeps totals and facets
 meaningful: they count the ranked result set, not every case that is somewhat close.
-A query that uses the words syntax (quotes, prefix*, -excluded, OR) is a `words` search in
-`auto` mode; a pasted article is embedded by its first sentences (MAX_QUERY_UNITS).
+A query that uses the words syntax (prefix*, -excluded, OR, quotes in a short query) is a
+`words` search in `auto` mode; a pasted article is embedded by its first sentences (MAX_QUERY_UNITS).
 """
 
 from __future__ import annotations
@@ -26,30 +27,35 @@ from disinfodb.store import Store
 from disinfodb.text import clean, units
 
 MEANING_RESULTS = CANDIDATES  # the closest cases a meaning search returns (and facets count)
+# Below this dense score a case is not close in meaning, only the least far: gibberish
+# ("zzyzzyva", "asdf qwerty") and off-topic text ("the weather is nice today") top out at
+# 0.01-0.035, while 99% of the right cases that bench.meaning_search finds in the first ten
+# score above 0.045.
+MEANING_FLOOR = 0.04
 MAX_QUERY_UNITS = 8  # sentences of a long query that are embedded: its first ones
 
 
 def needs_matcher(query: SearchQuery) -> bool:
     """Whether the query is searched by meaning (alone or fused): `auto` is a words search for
     a query with no words (no letters: only digits, symbols or emoji) or one that uses the syntax."""
-    if query.mode is SearchMode.WORDS or not any(ch.isalpha() for ch in query.text):
+    if query.mode == SearchMode.WORDS or not any(ch.isalpha() for ch in query.text):
         return False
-    return query.mode is SearchMode.MEANING or len(query.text) > MAX_QUERY_CHARS or not query.uses_syntax()
+    return query.mode == SearchMode.MEANING or len(query.text) > MAX_QUERY_CHARS or not query.uses_syntax()
 
 
 def resolve(query: SearchQuery, matcher: Matcher | None) -> SearchMode:
     """The mode that answers: `auto` is `words` where it needs no matcher or has none (the
     index is not built yet), `meaning` for text too long for the words parser."""
-    if not needs_matcher(query) or (matcher is None and query.mode is SearchMode.AUTO):
+    if not needs_matcher(query) or (matcher is None and query.mode == SearchMode.AUTO):
         return SearchMode.WORDS
-    if query.mode is SearchMode.MEANING or len(query.text) > MAX_QUERY_CHARS:
+    if query.mode == SearchMode.MEANING or len(query.text) > MAX_QUERY_CHARS:
         return SearchMode.MEANING
     return SearchMode.AUTO
 
 
 def search(store: Store, query: SearchQuery, matcher: Matcher | None) -> Results:
     """A search in the query's mode: `words` by the store, `meaning` and `auto` with the matcher."""
-    if query.mode is SearchMode.MEANING and not needs_matcher(query):
+    if query.mode == SearchMode.MEANING and not needs_matcher(query):
         raise QuerySyntaxError("a search by meaning needs words (the query has no letters)")
     mode = resolve(query, matcher)
     if mode is SearchMode.WORDS:
@@ -70,12 +76,12 @@ def search(store: Store, query: SearchQuery, matcher: Matcher | None) -> Results
             by_words = []
         ranked = _fused(closest, by_words)
     pks = np.array([pk for pk, _ in ranked], dtype=np.int64)
-    if query.sort is not Sort.RELEVANCE:
-        order = index.by_date(pks, newest_first=query.sort is Sort.DATE)
+    if query.sort != Sort.RELEVANCE:
+        order = index.by_date(pks, newest_first=query.sort == Sort.DATE)
         score_of = dict(ranked)
         ranked = [(int(pk), score_of[int(pk)]) for pk in order]
     start = (query.page - 1) * query.per_page
-    page = ranked[start:start + query.per_page]
+    page: list[tuple[int, float | None]] = [(pk, score) for pk, score in ranked[start:start + query.per_page]]
     hits: list[Hit] = store.hits(page, query.text if mode is SearchMode.AUTO and by_words else None, sentences)
     facets = index.facet_counts(np.sort(pks), query.facet_size) if len(pks) else {}
     return Results(total=len(ranked), hits=hits, facets=facets, page=query.page, per_page=query.per_page,
@@ -92,6 +98,7 @@ def _by_meaning(matcher: Matcher, text: str, allowed: np.ndarray) -> tuple[list[
     found = dataclasses.replace(matcher.candidates_of(query_units, allowed), trust=0.0)
     scores = matcher.scores(found)
     order = np.argsort(-scores, kind="stable")[:MEANING_RESULTS]
+    order = order[scores[order] >= MEANING_FLOOR]
     pks = matcher.index.case_pks[found.rows[order]]
     sentences = {int(pk): matcher.index.unit_text[int(found.best_unit[i])] for pk, i in zip(pks, order, strict=True)}
     return [(int(pk), round(float(scores[i]), 4)) for pk, i in zip(pks, order, strict=True)], sentences

@@ -151,9 +151,9 @@ class Service:
         does; `auto` takes the matcher there is and is a words search until one exists, so
         the search box never waits for embeddings."""
         matcher: Matcher | None = None
-        if query.mode is SearchMode.MEANING:
+        if query.mode == SearchMode.MEANING:
             matcher = self.matcher()
-        elif query.mode is SearchMode.AUTO:
+        elif query.mode == SearchMode.AUTO:
             self.warm_up()
             with self._matcher_lock:
                 matcher = self._matcher or self._partial

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from disinfodb.accounts import User
 from disinfodb.cases import Case
 from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, QuerySyntaxError, VersionConflict, VersionRequired
+from disinfodb.matching import meaning
 from disinfodb.rebuttals import rebuttal_groups_of, suggest_disproofs
 from disinfodb.search import Results
 from disinfodb.server.auth import PageEditor, PageSearcher, PageVisitor, ServiceDep, client_key
@@ -31,15 +32,15 @@ def search_page(service: ServiceDep, request: Request, query: SearchParams, sear
     links = SearchLinks(request.query_params.multi_items(), page_language(request).kept)
     title = translator(request).gettext("Search")
     try:
-        with service.searching(searcher.budget_key) as store:
-            results = store.search(query)
+        results = service.search(query, searcher.budget_key)
     except QuerySyntaxError as error:  # show it above the search box, with the query kept to fix
         return render(request, "search.html", {"results": Results(total=0, hits=[]), "query": query,
                                                "links": links, "pages": 1, "title": title,
                                                "error": str(error)}, status=400)
     pages = max(1, -(-results.total // query.per_page))
     return render(request, "search.html", {"results": results, "query": query, "links": links,
-                                           "pages": pages, "title": query.text or title})
+                                           "pages": pages, "title": query.text or title,
+                                           "meaning_results": meaning.MEANING_RESULTS})
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
