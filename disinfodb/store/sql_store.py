@@ -28,7 +28,7 @@ from disinfodb.search import Hit, Results, SearchQuery, Snippet
 from disinfodb.store.accounts import AccountTables
 from disinfodb.store.narratives import NarrativeBook
 from disinfodb.store.protocol import AuditEntry, Outcome, Store
-from disinfodb.store.term_index import IntArray, TermIndex
+from disinfodb.store.term_index import IntArray, TermIndex, int_array
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -644,6 +644,4 @@ def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
 
 def sorted_pks(text: str | None) -> IntArray:
     """Comma-separated pks (an aggregate's output) as an ascending array."""
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.array(text.split(","), dtype=np.int64))
+    return np.sort(int_array(text))

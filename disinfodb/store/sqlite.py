@@ -16,14 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from disinfodb.errors import DisinfoError, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_fts
 from disinfodb.store.migrate import upgrade_sqlite
 from disinfodb.store.schema import STEPS
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, sorted_pks
-from disinfodb.store.term_index import IntArray
+from disinfodb.store.term_index import IntArray, int_array
 
 _COLUMN_WEIGHTS = "10.0, 4.0, 1.0, 3.0"  # title, summary, disproof, tags
 _SNIPPET_TOKENS = 28
@@ -130,9 +128,7 @@ class SQLiteStore(SQLStore):
         # subquery in order (what SQLite does for a plain aggregate over one subquery).
         text = self._db.execute(f"SELECT group_concat(value) FROM ({sql} ORDER BY {order_by})",
                                 params).fetchone()[0]
-        if not text:
-            return np.zeros(0, dtype=np.int64)
-        return np.array(text.split(","), dtype=np.int64)
+        return int_array(text)
 
     # -- full text: FTS5 --------------------------------------------------------------
 
