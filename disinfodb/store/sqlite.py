@@ -18,6 +18,7 @@ from typing import Any
 
 from disinfodb.errors import DisinfoError, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_fts
+from disinfodb.store.fts5_scratch import FTS_COLUMNS, select_over
 from disinfodb.store.migrate import upgrade_sqlite
 from disinfodb.store.schema import STEPS
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, sorted_pks
@@ -162,9 +163,12 @@ class SQLiteStore(SQLStore):
         return [(pk, -score) for pk, score in rows]
 
     def _snippets(self, text: str, pks: list[int]) -> dict[int, str | None]:
+        """FTS5's snippets of the page's rows, computed on a copy of them (fts5_scratch: on
+        the cases' table FTS5 would walk every match of the query to find these rows)."""
+        where, param = self.in_list("pk", pks)
+        rows = self._db.execute(f"SELECT pk, {', '.join(FTS_COLUMNS)} FROM cases WHERE {where}", (param,)).fetchall()
         columns = ", ".join(
-            f"snippet(cases_fts, {column}, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
+            f"snippet(scratch, {column}, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
             for column in (1, 2))  # summary, disproof
-        return {pk: best_snippet(candidates) for pk, *candidates in self._fts(
-            f"SELECT rowid, {columns} FROM cases_fts WHERE cases_fts MATCH ?"
-            " AND +rowid IN (SELECT value FROM json_each(?))", [to_fts(text), json.dumps(pks)])}
+        found = select_over(rows, f"SELECT rowid, {columns} FROM scratch WHERE scratch MATCH ?", [to_fts(text)])
+        return {pk: best_snippet(candidates) for pk, *candidates in found}
