@@ -187,12 +187,12 @@ class PostgresStore(SQLStore):
             return sorted_pks(self._db.scalar(
                 "SELECT string_agg(pk::text, ',') FROM cases WHERE fts @@ to_tsquery('disinfodb', ?)", (query,)))
 
-    def _ranked(self, text: str, restrict: IntArray | None, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, filtered: bool, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
         where, params = "fts @@ q", [_RANK_WEIGHTS, to_tsquery(text)]
-        if restrict is not None:
+        if filtered:
             where += " AND pk = ANY(?)"
-            params.append(restrict.tolist())
+            params.append(matches.tolist())
         with self._fts_errors():
             rows = self._db.execute(
                 "SELECT pk, ts_rank_cd(?::float4[], fts, q, 1) AS score FROM cases, to_tsquery('disinfodb', ?) AS q"
