@@ -101,14 +101,14 @@ def build(size: int, real_cases: list[Case], workdir: Path) -> tuple[SQLiteStore
 @dataclass
 class Timing:
     """One query of the mix: ms as it is, ms with FTS5's bm25 for every ranking, ms for the
-    bare FTS5 query (None without text), its hits, and overlap@20 of the two rankings
-    (None where the ranking index does not rank it)."""
+    bare FTS5 query (None without text), its hits, and overlap@20 of the two rankings as a
+    fraction of the top 20 (or of all hits, when fewer; None where the index does not rank it)."""
 
     ours: float
     fts5_ranked: float
     bare: float | None
     hits: int
-    overlap: int | None
+    overlap: float | None
 
 
 def _rss_mb() -> float:
@@ -117,7 +117,8 @@ def _rss_mb() -> float:
 
 
 def build_rank_index(store: SQLiteStore) -> None:
-    """Build the ranking index (what the first broad search starts in the background), timed."""
+    """Build the ranking index (what the first broad search starts in the background), timed
+    with the process's memory around it."""
     rss, started = _rss_mb(), time.perf_counter()
     index = store.rank_index(wait_seconds=600)
     if index is None:
@@ -128,10 +129,10 @@ def build_rank_index(store: SQLiteStore) -> None:
 
 
 def ranked_by_index(store: SQLiteStore, query: SearchQuery) -> bool:
-    """Whether the ranking index ranks this query's page (given enough matches)."""
+    """Whether the ranking index ranks this query's page."""
     index, matches = store.rank_index(), store.text_matches(query.text)
     return (query.sort == Sort.RELEVANCE and index is not None and matches is not None
-            and index.page(query.text, matches, 0, 1) is not None)
+            and len(matches) >= store.rank_index_from and index.page(query.text, matches, 0, 1) is not None)
 
 
 def time_queries(store: SQLiteStore, queries: list[tuple[str, SearchQuery]]) -> dict[str, list[Timing]]:
@@ -139,6 +140,7 @@ def time_queries(store: SQLiteStore, queries: list[tuple[str, SearchQuery]]) -> 
     bare = sqlite3.connect(store.path)
     timings: dict[str, list[Timing]] = {kind: [] for kind in KINDS}
     index_from = store.rank_index_from
+    build_rank_index(store)  # before any search: searches would start it, and rank with FTS5 meanwhile
     for warm_up in (True, False):  # the first pass warms the page cache and the term index
         for kind, query in queries:
             started = time.perf_counter()
@@ -157,12 +159,11 @@ def time_queries(store: SQLiteStore, queries: list[tuple[str, SearchQuery]]) -> 
                              (fts,)).fetchall()
                 baseline = (time.perf_counter() - started) * 1000
             overlap = None
-            if results.total >= index_from and ranked_by_index(store, query):
-                overlap = len({h.id for h in results.hits[:20]} & {h.id for h in fts5_ranked.hits[:20]})
+            if ranked_by_index(store, query):  # of the top min(20, hits)
+                overlap = len({h.id for h in results.hits[:20]} & {h.id for h in fts5_ranked.hits[:20]}
+                              ) / max(1, min(20, results.total))
             if not warm_up:
                 timings[kind].append(Timing(ours, old, baseline, results.total, overlap))
-        if warm_up:
-            build_rank_index(store)
     bare.close()
     return timings
 
@@ -186,7 +187,7 @@ def report(size: int, timings: dict[str, list[Timing]]) -> None:
           f" {_ms([t.bare for t in text if t.bare])} -> p50 ratio {ratio:.2f}x")
     if overlaps:
         print(f"  ranked by the index: {len(overlaps)} queries; overlap@20 with FTS5's ranking: mean"
-              f" {statistics.mean(overlaps):.2f}/20, min {min(overlaps)}/20")
+              f" {statistics.mean(overlaps):.1%}, min {min(overlaps):.1%}")
     print(f"  {'kind':<16} {'p50':>8} {'p99':>8}   {'FTS5 p50':>8} {'p99':>8}   {'bare p50':>8} {'p99':>8}"
           f"   {'median hits':>11}")
     for kind, values in timings.items():

@@ -187,10 +187,10 @@ class PostgresStore(SQLStore):
             return sorted_pks(self._db.scalar(
                 "SELECT string_agg(pk::text, ',') FROM cases WHERE fts @@ to_tsquery('disinfodb', ?)", (query,)))
 
-    def _ranked(self, text: str, matches: IntArray, filtered: bool, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
         where, params = "fts @@ q", [_RANK_WEIGHTS, to_tsquery(text)]
-        if filtered:
+        if len(matches) < unfiltered:
             where += " AND pk = ANY(?)"
             params.append(matches.tolist())
         with self._fts_errors():

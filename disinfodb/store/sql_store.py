@@ -139,10 +139,10 @@ class SQLStore:
         """Ascending pks of the cases whose text matches query text (None: no text query)."""
         raise NotImplementedError
 
-    def _ranked(self, text: str, matches: IntArray, filtered: bool, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
-        """One page of `matches` (ascending pks: the text's matches, `filtered` when filters
-        left out some of them), best first."""
+        """One page of `matches` (ascending pks: the text's matches that passed the filters,
+        of `unfiltered` matches in all), best first."""
         raise NotImplementedError
 
     def _snippets(self, text: str, pks: list[int]) -> dict[int, str | None]:
@@ -458,7 +458,7 @@ class SQLStore:
             start = (query.page - 1) * query.per_page
             page: list[tuple[int, float | None]]
             if text_matches is not None and query.sort == "relevance":
-                page = self._ranked(query.text, selected, len(selected) != len(text_matches), start, query.per_page)
+                page = self._ranked(query.text, selected, len(text_matches), start, query.per_page)
             else:
                 ordered = index.by_date(selected, newest_first=query.sort != "date_asc")
                 page = [(int(pk), None) for pk in ordered[start:start + query.per_page]]

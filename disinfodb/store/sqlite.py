@@ -75,8 +75,9 @@ class SQLiteStore(SQLStore):
 
     dialect = "sqlite"
     date_ordinal_sql = f"CAST(julianday(published) - {_JULIAN_DAY_OF_ORDINAL_0} AS INTEGER)"
-    #: Relevance pages of at least this many matches are ordered by the ranking index
-    #: (disinfodb.store.ranking) when a current one is there; FTS5's bm25 is fast on fewer.
+    #: Relevance pages of a text matching at least this many cases (before filters) are
+    #: ordered by the ranking index (disinfodb.store.ranking) when a current one is there;
+    #: FTS5's bm25 is fast on fewer.
     rank_index_from = 2_000
 
     def __init__(self, path: str | Path) -> None:
@@ -154,16 +155,17 @@ class SQLiteStore(SQLStore):
         return sorted_pks(self._fts("SELECT group_concat(rowid) FROM cases_fts WHERE cases_fts MATCH ?",
                                     [fts])[0][0])
 
-    def _ranked(self, text: str, matches: IntArray, filtered: bool, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
-        """bm25 over the matches: from the ranking index for many (the same scores), else FTS5's."""
-        if len(matches) >= self.rank_index_from and not self._in_transaction:  # it never holds uncommitted writes
+        """bm25 over the matches: from the ranking index when the text matches many cases
+        (FTS5 walks them all, filtered or not), else FTS5's; the same scores."""
+        if unfiltered >= self.rank_index_from and not self._in_transaction:  # it never holds uncommitted writes
             index = self._shared.ranking.get(self._noticed_changes(), self._load_rank_index)
             page = index.page(text, matches, start, count) if index is not None else None
             if page is not None:
                 return list(page)
         where, params = "cases_fts MATCH ?", [to_fts(text)]
-        if filtered:
+        if len(matches) < unfiltered:
             # The unary + keeps FTS5 from seeking each rowid (slow); it filters the scan.
             where += " AND +rowid IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(matches.tolist()))
