@@ -23,10 +23,13 @@ this index does not hold (an approximation from its words' counts shared 1 of th
 with FTS5 for `"Ukraine war"`), so such queries keep FTS5's bm25, as do small match sets
 (`SQLiteStore.rank_index_from`), where it is fast.
 
-Cost at 100k cases: built in ~3 s on a thread of its own, ~55 MB (6.4M term-case pairs),
-see bench/import_search.py. Until the index is current (the first search after start, or
-after any write, and during a pause after each build: `BackgroundSnapshot`), searches
-use FTS5's bm25 as before, so a new case is ranked the moment it is committed.
+Cost at 100k cases (bench.import_search --database): built in ~5.5 s on a thread of its own
+(on a busy 2-core machine), 52 MB of arrays for 6.4M term-case pairs (RSS +72 MB; ~270 MB
+more while it is built). Until it is current (the first search after start, after any
+write, during a pause after each build: `BackgroundSnapshot`), searches use FTS5's bm25
+as before, so a new case is ranked the moment it is committed. A reader connection that
+notices a write only after a build began cannot tell whether that build saw it, and
+builds again (after the pause).
 
 PostgreSQL keeps `ts_rank_cd` over its tsvector matches: the same index could be read from
 the tsvector column, but its rank is another function and not done here.
