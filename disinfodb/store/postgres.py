@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import psycopg
 
 from disinfodb.errors import BadValue, DatabaseUnavailable, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_tsquery
 from disinfodb.store.migrate import upgrade_postgres
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, redact_password, sorted_pks
-from disinfodb.store.term_index import IntArray
+from disinfodb.store.term_index import IntArray, int_array
 
 WRITE_LOCK = 0x64697366  # pg_advisory_xact_lock key ("disf"): one writer at a time, per database
 _RANK_WEIGHTS = "{0.1, 0.3, 0.4, 1.0}"  # D disproof, C tags, B summary, A title (as SQLite's bm25 weights)
@@ -169,7 +168,7 @@ class PostgresStore(SQLStore):
 
     def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
         text = self._db.scalar(f"SELECT string_agg(value::text, ',' ORDER BY {order_by}) FROM ({sql}) AS q", params)
-        return np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
+        return int_array(text)
 
     # -- full text: tsvector ----------------------------------------------------------
 
@@ -188,12 +187,12 @@ class PostgresStore(SQLStore):
             return sorted_pks(self._db.scalar(
                 "SELECT string_agg(pk::text, ',') FROM cases WHERE fts @@ to_tsquery('disinfodb', ?)", (query,)))
 
-    def _ranked(self, text: str, restrict: IntArray | None, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
         where, params = "fts @@ q", [_RANK_WEIGHTS, to_tsquery(text)]
-        if restrict is not None:
+        if len(matches) < unfiltered:
             where += " AND pk = ANY(?)"
-            params.append(restrict.tolist())
+            params.append(matches.tolist())
         with self._fts_errors():
             rows = self._db.execute(
                 "SELECT pk, ts_rank_cd(?::float4[], fts, q, 1) AS score FROM cases, to_tsquery('disinfodb', ?) AS q"

@@ -152,13 +152,14 @@ Index("case_narratives_by_narrative", case_narratives.c.narrative_id)
 
 # -- what only one engine has -------------------------------------------------------------
 
+SQLITE_TOKENIZER = "porter unicode61 remove_diacritics 2"  # also the ranking index's (store/ranking.py)
 SQLITE_FULL_TEXT = (
-    """CREATE VIRTUAL TABLE cases_fts USING fts5 (
+    f"""CREATE VIRTUAL TABLE cases_fts USING fts5 (
         title, summary, disproof, tags,
         content = 'cases', content_rowid = 'pk',
         -- porter: "revolution" finds "revolutions" (it only stems ASCII words, so other
         -- scripts pass through unicode61 unchanged); diacritics are folded away.
-        tokenize = 'porter unicode61 remove_diacritics 2'
+        tokenize = '{SQLITE_TOKENIZER}'
     )""",
     """CREATE TRIGGER cases_fts_insert AFTER INSERT ON cases BEGIN
         INSERT INTO cases_fts (rowid, title, summary, disproof, tags)

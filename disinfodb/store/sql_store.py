@@ -28,7 +28,9 @@ from disinfodb.search import Hit, Results, SearchQuery, Snippet
 from disinfodb.store.accounts import AccountTables
 from disinfodb.store.narratives import NarrativeBook
 from disinfodb.store.protocol import AuditEntry, Outcome, Store
-from disinfodb.store.term_index import IntArray, TermIndex
+from disinfodb.store.ranking import RankIndex
+from disinfodb.store.snapshots import BackgroundSnapshot, SharedSnapshot
+from disinfodb.store.term_index import IntArray, TermIndex, int_array
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -99,7 +101,7 @@ class SQLStore:
         self._term_ids: dict[tuple[str, str], int] = {}
         self._writes = 0  # commits made through this connection
         self._outside_version = -1  # the engine's change counter when this connection last began a write
-        self._shared = SharedTermIndex()  # a sibling connection (`sibling()`) shares it
+        self._shared = SharedIndexes()  # a sibling connection (`sibling()`) shares them
         self._version_seen: tuple[int, int] | None = None
         self._changed_before = math.inf  # a change this connection has not seen in an index was committed before this
         self._snapshot_started = -math.inf
@@ -137,9 +139,10 @@ class SQLStore:
         """Ascending pks of the cases whose text matches query text (None: no text query)."""
         raise NotImplementedError
 
-    def _ranked(self, text: str, restrict: IntArray | None, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
-        """One page of text matches, best first, scoring only the cases in `restrict` (if given)."""
+        """One page of `matches` (ascending pks: the text's matches that passed the filters,
+        of `unfiltered` matches in all), best first."""
         raise NotImplementedError
 
     def _snippets(self, text: str, pks: list[int]) -> dict[int, str | None]:
@@ -151,8 +154,8 @@ class SQLStore:
         raise NotImplementedError
 
     def sibling(self) -> SQLStore:
-        """Another connection to the same database that shares this one's in-memory term
-        index (a server's readers: one index in memory, however many connections read)."""
+        """Another connection to the same database that shares this one's in-memory indexes
+        (a server's readers: one copy in memory, however many connections read)."""
         other = self.reopen()
         other._shared = self._shared
         return other
@@ -455,8 +458,7 @@ class SQLStore:
             start = (query.page - 1) * query.per_page
             page: list[tuple[int, float | None]]
             if text_matches is not None and query.sort == "relevance":
-                filtered = len(selected) != len(text_matches)
-                page = self._ranked(query.text, selected if filtered else None, start, query.per_page)
+                page = self._ranked(query.text, selected, len(text_matches), start, query.per_page)
             else:
                 ordered = index.by_date(selected, newest_first=query.sort != "date_asc")
                 page = [(int(pk), None) for pk in ordered[start:start + query.per_page]]
@@ -475,8 +477,7 @@ class SQLStore:
             selected = self.term_index().select(query, within=text_matches)
             if not len(selected):
                 return []
-            filtered = len(selected) != len(text_matches)
-            return [pk for pk, _ in self._ranked(query.text, selected if filtered else None, 0, limit)]
+            return [pk for pk, _ in self._ranked(query.text, selected, len(text_matches), 0, limit)]
 
     def hits(self, page: list[tuple[int, float | None]], words: str | None = None,
              sentences: dict[int, str] | None = None) -> list[Hit]:
@@ -508,19 +509,21 @@ class SQLStore:
         if self._in_transaction:
             return TermIndex.load(self)
         with self.snapshot():
-            version = self.data_version()
-            if version != self._version_seen:
-                self._version_seen = version
-                self._changed_before = self._snapshot_started
-            shared = self._shared
-            with shared.lock:
-                if shared.index is not None and shared.loaded_at >= self._changed_before:
-                    return shared.index
-            index = TermIndex.load(self)
-            with shared.lock:
-                if self._snapshot_started >= shared.loaded_at:
-                    shared.index, shared.loaded_at = index, self._snapshot_started
+            index = self._shared.terms.current(self._noticed_changes())
+            if index is None:
+                index = TermIndex.load(self)
+                self._shared.terms.offer(index, self._snapshot_started)
             return index
+
+    def _noticed_changes(self) -> float:
+        """In a snapshot: an index loaded in a snapshot that began at or after the time this
+        returns holds every change this connection has noticed (the start of the snapshot
+        in which its change counter last moved)."""
+        version = self.data_version()
+        if version != self._version_seen:
+            self._version_seen = version
+            self._changed_before = self._snapshot_started
+        return self._changed_before
 
     def _hits(self, page: list[tuple[int, float | None]], text: str | None,
               sentences: dict[int, str] | None = None) -> list[Hit]:
@@ -634,13 +637,12 @@ def sql_store(store: Store) -> SQLStore:
 
 
 @dataclass
-class SharedTermIndex:
-    """A term index several connections to one database may use, and when the snapshot
-    it was loaded in began (time.monotonic())."""
+class SharedIndexes:
+    """The in-memory indexes several connections to one database may use: the term index
+    (every engine) and the ranking index (SQLite's)."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    index: TermIndex | None = None
-    loaded_at: float = -math.inf
+    terms: SharedSnapshot[TermIndex] = field(default_factory=SharedSnapshot)
+    ranking: BackgroundSnapshot[RankIndex] = field(default_factory=BackgroundSnapshot)
 
 
 def best_snippet(candidates: Sequence[str | None]) -> str | None:
@@ -668,6 +670,4 @@ def _hit(doc: dict[str, Any], score: float | None, snippet: str | None) -> Hit:
 
 def sorted_pks(text: str | None) -> IntArray:
     """Comma-separated pks (an aggregate's output) as an ascending array."""
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.array(text.split(","), dtype=np.int64))
+    return np.sort(int_array(text))

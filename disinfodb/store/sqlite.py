@@ -16,16 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from disinfodb.errors import DisinfoError, QuerySyntaxError, SearchTooSlow
 from disinfodb.search import to_fts
+from disinfodb.store.fts5_scratch import FTS_COLUMNS, select_over
 from disinfodb.store.migrate import upgrade_sqlite
+from disinfodb.store.ranking import COLUMN_WEIGHTS, RankIndex
 from disinfodb.store.schema import STEPS
 from disinfodb.store.sql_store import MARK_CLOSE, MARK_OPEN, SQLStore, best_snippet, sorted_pks
-from disinfodb.store.term_index import IntArray
+from disinfodb.store.term_index import IntArray, int_array
 
-_COLUMN_WEIGHTS = "10.0, 4.0, 1.0, 3.0"  # title, summary, disproof, tags
+_COLUMN_WEIGHTS = ", ".join(map(str, COLUMN_WEIGHTS.values()))  # bm25's arguments
 _SNIPPET_TOKENS = 28
 _JULIAN_DAY_OF_ORDINAL_0 = 1721424.5  # julianday('0001-01-01') is date ordinal 1
 
@@ -75,6 +75,10 @@ class SQLiteStore(SQLStore):
 
     dialect = "sqlite"
     date_ordinal_sql = f"CAST(julianday(published) - {_JULIAN_DAY_OF_ORDINAL_0} AS INTEGER)"
+    #: Relevance pages of a text matching at least this many cases (before filters) are
+    #: ordered by the ranking index (disinfodb.store.ranking) when a current one is there;
+    #: FTS5's bm25 is fast on fewer.
+    rank_index_from = 2_000
 
     def __init__(self, path: str | Path) -> None:
         self.path = self.location = str(path)
@@ -130,9 +134,7 @@ class SQLiteStore(SQLStore):
         # subquery in order (what SQLite does for a plain aggregate over one subquery).
         text = self._db.execute(f"SELECT group_concat(value) FROM ({sql} ORDER BY {order_by})",
                                 params).fetchone()[0]
-        if not text:
-            return np.zeros(0, dtype=np.int64)
-        return np.array(text.split(","), dtype=np.int64)
+        return int_array(text)
 
     # -- full text: FTS5 --------------------------------------------------------------
 
@@ -153,22 +155,49 @@ class SQLiteStore(SQLStore):
         return sorted_pks(self._fts("SELECT group_concat(rowid) FROM cases_fts WHERE cases_fts MATCH ?",
                                     [fts])[0][0])
 
-    def _ranked(self, text: str, restrict: IntArray | None, start: int, count: int
+    def _ranked(self, text: str, matches: IntArray, unfiltered: int, start: int, count: int
                 ) -> list[tuple[int, float | None]]:
-        """bm25 over the matches; with `restrict`, only those cases are scored."""
+        """bm25 over the matches: from the ranking index when the text matches many cases
+        (FTS5 walks them all, filtered or not), else FTS5's; the same scores."""
+        if unfiltered >= self.rank_index_from and not self._in_transaction:  # it never holds uncommitted writes
+            index = self._shared.ranking.get(self._noticed_changes(), self._load_rank_index)
+            page = index.page(text, matches, start, count) if index is not None else None
+            if page is not None:
+                return list(page)
         where, params = "cases_fts MATCH ?", [to_fts(text)]
-        if restrict is not None:
+        if len(matches) < unfiltered:
             # The unary + keeps FTS5 from seeking each rowid (slow); it filters the scan.
             where += " AND +rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(restrict.tolist()))
+            params.append(json.dumps(matches.tolist()))
         rows = self._fts(f"SELECT rowid, bm25(cases_fts, {_COLUMN_WEIGHTS}) AS score FROM cases_fts"
                          f" WHERE {where} ORDER BY score, rowid LIMIT ? OFFSET ?", [*params, count, start])
         return [(pk, -score) for pk, score in rows]
 
+    def rank_index(self, wait_seconds: float = 0.0) -> RankIndex | None:
+        """The current ranking index, shared with this connection's siblings; None while
+        one is built in the background (started here if need be). With `wait_seconds`,
+        waits up to that long for it (tests and benchmarks: a search never waits)."""
+        with self.snapshot():
+            changed_before = self._noticed_changes()
+        return self._shared.ranking.get(changed_before, self._load_rank_index, wait_seconds)
+
+    def _load_rank_index(self) -> tuple[RankIndex, float]:
+        """A ranking index read on a connection of its own (this runs on the build's
+        thread), and when the snapshot it was read in began."""
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            began = time.monotonic()  # before its BEGIN: the snapshot sees every commit until now
+            return RankIndex.load(db), began
+        finally:
+            db.close()
+
     def _snippets(self, text: str, pks: list[int]) -> dict[int, str | None]:
+        """FTS5's snippets of the page's rows, computed on a copy of them (fts5_scratch: on
+        the cases' table FTS5 would walk every match of the query to find these rows)."""
+        where, param = self.in_list("pk", pks)
+        rows = self._db.execute(f"SELECT pk, {', '.join(FTS_COLUMNS)} FROM cases WHERE {where}", (param,)).fetchall()
         columns = ", ".join(
-            f"snippet(cases_fts, {column}, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
+            f"snippet(scratch, {column}, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {_SNIPPET_TOKENS})"
             for column in (1, 2))  # summary, disproof
-        return {pk: best_snippet(candidates) for pk, *candidates in self._fts(
-            f"SELECT rowid, {columns} FROM cases_fts WHERE cases_fts MATCH ?"
-            " AND +rowid IN (SELECT value FROM json_each(?))", [to_fts(text), json.dumps(pks)])}
+        found = select_over(rows, f"SELECT rowid, {columns} FROM scratch WHERE scratch MATCH ?", [to_fts(text)])
+        return {pk: best_snippet(candidates) for pk, *candidates in found}

@@ -25,6 +25,16 @@ IntArray = npt.NDArray[np.int64]
 NO_DATE = -1
 
 
+def int_array(text: str | None) -> IntArray:
+    """Comma-separated integers (an aggregate's output) as an array, in their order.
+
+    Parsed by NumPy's text reader in one call: splitting into Python strings first costs
+    ~30 ms per 100k numbers (a broad query's matches), this ~1 ms."""
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    return np.fromstring(text, dtype=np.int64, sep=",")
+
+
 class _Source(Protocol):
     """What the index is loaded from: a store's connection and its bulk integer reader."""
 
