@@ -16,6 +16,16 @@ Training pairs (fit the two logistic models, and choose the thresholds):
                left out of the corpus (no test case or twin of one among them);
 each also with its gold cases left out of the corpus: inputs that repeat no case, whose
 best candidates are near misses, so that ranking first is not taken for being the claim.
+
+A case's gold is the case, its scrape twins, its near copies and the cases judged to record
+the same claim (bench/data/same-claim.jsonl): the archive records many claims more than once
+in other words ("The chemical attack on Khan Shaykhun was staged by the White Helmets" and
+"White Helmets faked the 2017 Khan Sheikhoun chemical attack"), and an input that repeats
+one of them repeats a case the database holds even when the other is removed. The judged
+pairs are a pool, as TREC builds its judgements: every (gold case, candidate) pair of the
+dev and test inputs whose calibrated score reached 0.1 among an input's top 3, with the gold
+present or removed, judged blind to the scores (same / contains / different; the first two
+count as the same claim). A pair outside the pool counts as different.
 Thresholds: `match` where every dev slice (language x set, and CheckThat! dev) keeps a
 precision of at least 0.97 and no gold-removed dev input is labelled `match`.
 
@@ -54,6 +64,7 @@ from disinfodb.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT / "disinfodb" / "resources" / "calibration.json"
+SAME_CLAIM = ROOT / "bench" / "data" / "same-claim.jsonl"
 LANGUAGES = ("en", "ru", "uk", "es", "de", "fr", "pl", "cs")
 XLING_DEV, TITLES_DEV = 40, 60
 MINED = 1000
@@ -128,6 +139,23 @@ def scrape_twins(cases: list[Case], row_of: dict[str, int]) -> dict[int, set[int
     return twins
 
 
+def judged_same() -> dict[str, set[str]]:
+    """Case id -> the ids of the cases judged to record the same claim (both ways)."""
+    same: dict[str, set[str]] = defaultdict(set)
+    for line in SAME_CLAIM.read_text().splitlines():
+        item = json.loads(line)
+        if item["verdict"] in ("same", "contains"):
+            same[item["a"]].add(item["b"])
+            same[item["b"]].add(item["a"])
+    return same
+
+
+def with_judged(rows: set[int], id_of: dict[int, str], row_of: dict[str, int],
+                same: dict[str, set[str]]) -> set[int]:
+    """The rows and the rows of every case judged to record the same claim as one of them."""
+    return rows | {row_of[other] for row in rows for other in same.get(id_of[row], ()) if other in row_of}
+
+
 class RealCorpus:
     """The real cases, their ClaimIndex rows, and the twins across the two scrapes."""
 
@@ -139,9 +167,12 @@ class RealCorpus:
         self.by_content = {case.content_id: self.row_of[case.id] for case in self.cases}
         self.by_url = {case.url: self.row_of[case.id] for case in self.cases if case.url}
         self.twins = scrape_twins(self.cases, self.row_of)
+        self.id_of = {row: case_id for case_id, row in self.row_of.items()}
+        self.same = judged_same()
 
     def gold(self, row: int) -> frozenset[int]:
-        return near_copies(self.matcher, {row, *self.twins.get(row, ())})
+        copies = near_copies(self.matcher, {row, *self.twins.get(row, ())})
+        return near_copies(self.matcher, with_judged(set(copies), self.id_of, self.row_of, self.same))
 
     def xling(self, split: str) -> list[Pair]:
         return self._paraphrases("xling", XLING_DEV, split, lambda item: self.by_content[item["content_id"]])
@@ -174,6 +205,8 @@ class RealCorpus:
 def near_copies(matcher: Matcher, rows: set[int]) -> frozenset[int]:
     """The rows and every case the matcher itself calls a near-duplicate of one of them (the
     cosine of near_duplicates): the same claim recorded twice is one claim, to find and to remove."""
+    if not rows:
+        return frozenset()
     cases = matcher.index.cases
     sims = cases.cosines(cases.take(np.array(sorted(rows), dtype=np.int64)))
     return frozenset(rows | {int(row) for row in np.flatnonzero((sims >= NEAR_DUPLICATE).any(axis=0))})
@@ -182,10 +215,12 @@ def near_copies(matcher: Matcher, rows: set[int]) -> frozenset[int]:
 def checkthat_pairs(matcher: Matcher, store: SQLiteStore, split: str) -> list[Pair]:
     pk_row = {int(pk): row for row, pk in enumerate(matcher.index.case_pks)}
     row_of = {case_id: pk_row[pk] for pk, (case_id, _) in store.case_ids(list(pk_row)).items()}
+    id_of, same = {row: case_id for case_id, row in row_of.items()}, judged_same()
     pairs = []
     for query in read_queries(split):
-        gold = {row_of[g] for g in query.gold if g in row_of}
-        pairs.append(Pair(query.text, near_copies(matcher, gold) if gold else frozenset(), "checkthat", "en"))
+        gold = near_copies(matcher, {row_of[g] for g in query.gold if g in row_of})
+        gold = near_copies(matcher, with_judged(set(gold), id_of, row_of, same))
+        pairs.append(Pair(query.text, gold, "checkthat", "en"))
     return pairs
 
 
