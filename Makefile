@@ -18,7 +18,8 @@ $(BIN)/disinfodb: pyproject.toml
 setup: $(BIN)/disinfodb
 
 # Importing is idempotent: a second run reports every case as unchanged. The demo's first
-# `match` embeds the 13,665 cases with the default pair, once (about 70 s, with a progress bar).
+# search (by words and meaning) embeds the 13,665 cases with the default pair, once (about
+# 70 s, with a progress bar).
 demo-db: setup
 	$(BIN)/disinfodb import --db $(DB) $(DEMO_FILES)
 
@@ -30,6 +31,7 @@ DEMO_PASSWORD ?= demo-editor
 run: demo-db
 	$(BIN)/disinfodb stats --db $(DB)
 	$(BIN)/disinfodb search --db $(DB) "colour revolution" --per-page 5
+	$(BIN)/disinfodb search --db $(DB) "НАТО готовит переворот" --mode meaning --per-page 3
 	$(BIN)/disinfodb search --db $(DB) --country Kazakhstan --keyword coronavirus --per-page 3
 	$(BIN)/disinfodb match --db $(DB) -n 3 \
 	  "Взрывы на складе боеприпасов в Виннице устроили сами украинские военные, чтобы скрыть кражу оружия."

@@ -84,7 +84,9 @@ class SQLiteStore(SQLStore):
         self.path = self.location = str(path)
         super().__init__(sqlite3.connect(self.path, isolation_level=None, check_same_thread=False))
         self._db: sqlite3.Connection
-        for pragma in ("journal_mode = WAL", "foreign_keys = ON", "busy_timeout = 10000",
+        # busy_timeout first: switching a new file to WAL takes a lock another process opening
+        # it at the same moment may hold, and without a timeout that fails at once.
+        for pragma in ("busy_timeout = 10000", "journal_mode = WAL", "foreign_keys = ON",
                        "synchronous = NORMAL", "temp_store = MEMORY"):
             self._db.execute(f"PRAGMA {pragma}")
         self._migrate()
