@@ -24,8 +24,9 @@ in other words ("The chemical attack on Khan Shaykhun was staged by the White He
 one of them repeats a case the database holds even when the other is removed. The judged
 pairs are a pool, as TREC builds its judgements: every (gold case, candidate) pair of the
 dev and test inputs whose calibrated score reached 0.1 among an input's top 3, with the gold
-present or removed, judged pair by pair by LLM assessors blind to the scores (same / contains / different; the first two count as the same claim). A
-pair outside the pool counts as different.
+present or removed, judged pair by pair by LLM assessors blind to the scores (same /
+contains / different; the first two count as the same claim). A pair outside the pool
+counts as different.
 Thresholds: `match` where every dev slice (language x set, and CheckThat! dev) keeps a
 precision of at least 0.97 and no gold-removed dev input is labelled `match`.
 
