@@ -17,6 +17,7 @@ from disinfodb.cli import app
 from disinfodb.errors import DisinfoError, NarrativeNotFound
 from disinfodb.narratives import ClusterParams, NarrativeBook, build_narratives
 from disinfodb.narratives.cluster import continue_ids, distinctive_terms, reassign_noise
+from disinfodb.narratives.statement import clean_title, readable, statement
 from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore
 
@@ -238,3 +239,23 @@ def test_tiny_databases_cluster_without_errors(seed_store: SQLStore) -> None:
     assert build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=2)).cases == 4
     empty = build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=15))
     assert (empty.narratives, empty.clustered) == (0, 0)  # 4 cases cannot make a narrative of 15
+
+
+def test_a_narrative_is_labelled_with_a_central_claim_cleaned() -> None:
+    turkey = "Turkey will be expelled out of NATO"
+    assert clean_title(f"THIS WEEK’S TREND: {turkey}") == turkey
+    assert clean_title("“NATO is preparing a war.” Russia must answer.") == "NATO is preparing a war"
+    assert clean_title("UKRAINE IS GOVERNED BY NAZIS") == "Ukraine is governed by nazis"
+    truncated, question = "The Dutch-led investigation group on MH17 has tampered with pieces…", "Did NATO do it?"
+    # cut-short titles, questions and fragments are passed over for the next most central one
+    assert statement([truncated, question, "NATO", "NATO prepares to attack Russia"], "nato, russia") == \
+        "NATO prepares to attack Russia"
+    assert statement([], "nato, russia") == "nato, russia"  # no title: the terms
+
+
+def test_built_narratives_are_labelled_by_claims(clustered: SQLStore) -> None:
+    narratives = NarrativeBook(clustered).all()
+    labels = [n.label for n in narratives]
+    readable_share = sum(readable(label) for label in labels) / len(labels)
+    assert readable_share >= 0.9, labels[:10]
+    assert all(n.terms and n.label != ", ".join(n.terms[:3]) for n in narratives[:10])

@@ -11,10 +11,12 @@ import numpy as np
 from disinfodb.embed import load_embedders
 from disinfodb.matching import ClaimIndex, EmbeddingProgress
 from disinfodb.narratives.cluster import ClusterParams, cluster_vectors, continue_ids, distinctive_terms, normalised
+from disinfodb.narratives.statement import statement
 from disinfodb.store import Store
 from disinfodb.store.narratives import Cluster
 
 DEFAULT_PARAMS = ClusterParams()
+CENTRAL_TITLES = 10  # the most central cases whose titles may label a narrative
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,14 @@ def build_narratives(store: Store, model: str | None = None, params: ClusterPara
     texts = store.claim_texts()
     terms = distinctive_terms([" ".join(texts[pk] for pk in found[c]) for c in found], params.label_terms)
     row_of = {int(pk): i for i, pk in enumerate(index.case_pks)}
+    titles = {pk: title for pk, (_, title) in store.case_ids([int(pk) for pk in index.case_pks]).items()}
     clusters = []
     for (number, members), cluster_terms in zip(found.items(), terms, strict=True):
-        rows = [row_of[pk] for pk in members]
+        rows = np.array([row_of[pk] for pk in members], dtype=np.int64)
         centre = normalised(vectors[rows].mean(axis=0, keepdims=True))[0]
-        representative = int(index.case_pks[rows[int(np.argmax(vectors[rows] @ centre))]])
-        clusters.append(Cluster(members, continued[number], cluster_terms, representative))
+        central = index.case_pks[rows[np.argsort(-(vectors[rows] @ centre), kind="stable")[:CENTRAL_TITLES]]]
+        label = statement([titles[int(pk)] for pk in central], ", ".join(cluster_terms[:3]))
+        clusters.append(Cluster(members, continued[number], cluster_terms, int(central[0]), label))
     created = book.save_clusters(clusters)
     kept = {c for c in continued.values() if c}
     retired = sum(1 for nid in set(old.values()) if nid not in kept)

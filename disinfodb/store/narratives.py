@@ -26,18 +26,20 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Cluster:
     """One narrative found by a clustering, to save: its cases, the narrative it continues
-    (None: a new one), its distinctive terms and its most central case."""
+    (None: a new one), its distinctive terms, its most central case and its label (a
+    statement from its central cases' titles: disinfodb.narratives.statement)."""
 
     members: set[int]  # case pks
     narrative_id: str | None
     terms: list[str]
     representative: int  # case pk
+    label: str
 
 
 @dataclass(frozen=True)
 class Narrative:
     id: str
-    label: str  # computed: the distinctive terms
+    label: str  # computed: a central case's claim (narratives.statement); the terms beside it
     name: str | None  # an analyst's name, if given
     terms: list[str]
     keywords: list[tuple[str, float]]  # dominant keywords with the share of members carrying each
@@ -228,7 +230,7 @@ class NarrativeBook:
                                      [(pk, nid) for pk in sorted(cluster.members)])
                 self._db.execute(
                     "UPDATE narratives SET label = ?, terms = ?, representative = (SELECT id FROM cases WHERE pk = ?),"
-                    " retired = 0 WHERE id = ?", (", ".join(cluster.terms[:3]) or nid, json.dumps(cluster.terms),
+                    " retired = 0 WHERE id = ?", (cluster.label or nid, json.dumps(cluster.terms),
                                                   cluster.representative, nid))
                 touched.add(nid)
             for nid in touched:
