@@ -388,6 +388,12 @@ def test_related_cases(claims_2017: Claims2017) -> None:
     assert len({cid for cid, _, _ in found}) == 10
     titles = {c.id: c.title for c in claims_2017.cases}
     assert all(titles[cid] == title for cid, title, _ in found)
+    # one case per claim: no two listed cases are near copies or share a title
+    assert len({" ".join(title.casefold().split()) for _, title, _ in found}) == 10
+    rows = np.searchsorted(claims_2017.matcher.index.case_pks, [claims_2017.store.pk_of(cid) for cid, _, _ in found])
+    cases = claims_2017.matcher.index.cases
+    between = cases.cosines(cases.take(rows))[:, rows]
+    assert (between[~np.eye(10, dtype=bool)] < NEAR_DUPLICATE).all()
 
 
 def test_related_with_k_beyond_the_other_cases(seed_store: SQLiteStore) -> None:

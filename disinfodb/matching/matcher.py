@@ -250,19 +250,37 @@ class Matcher:
         return self.calibration.label(score)
 
     def related(self, case_id: str, k: int = 10) -> list[tuple[str, str, float]]:
-        """The k cases whose claims are closest to this case's: (id, title, cosine)."""
+        """The k cases whose claims are closest to this case's: (id, title, cosine).
+
+        One case per claim: a candidate that is a near copy of one already listed (cosine >=
+        NEAR_DUPLICATE, or the same title: the two scrapes repeat many cases) is left out, so
+        the list shows k different claims, not one claim recorded three times.
+        """
         pk = self.store.pk_of(case_id)
         row = int(np.searchsorted(self.index.case_pks, pk))
         if row >= len(self.index.case_pks) or self.index.case_pks[row] != pk:
             raise CaseNotFound(f"case {case_id!r} is newer than the matching index; rebuild it")
         cases = self.index.cases
         sims = cases.cosines(cases.rows(row, row + 1))[0]
-        top = [int(i) for i in np.argsort(-sims, kind="stable")[:k + 1] if i != row][:k]
-        names = self.store.case_ids([int(self.index.case_pks[i]) for i in top])
-        return [(*names[int(self.index.case_pks[i])], round(float(sims[i]), 4)) for i in top]
+        pool = np.array([i for i in np.argsort(-sims, kind="stable")[:RELATED_POOL * k + 1] if i != row],
+                        dtype=np.int64)
+        between = cases.cosines(cases.take(pool))[:, pool] if len(pool) else np.zeros((0, 0))
+        names = self.store.case_ids([int(self.index.case_pks[i]) for i in pool])
+        kept: list[int] = []
+        titles: set[str] = set()
+        for position, candidate in enumerate(pool):
+            title = " ".join(names[int(self.index.case_pks[candidate])][1].casefold().split())
+            if title in titles or any(between[position, other] >= NEAR_DUPLICATE for other in kept):
+                continue
+            kept.append(position)
+            titles.add(title)
+            if len(kept) == k:
+                break
+        return [(*names[int(self.index.case_pks[pool[p]])], round(float(sims[pool[p]]), 4)) for p in kept]
 
 
 NEAR_DUPLICATE = 0.92
+RELATED_POOL = 4  # related(): candidates read per case shown, for the near copies left out
 
 
 def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],
