@@ -453,8 +453,7 @@ class SQLStore:
         """
         with self.snapshot(), self._time_limit(SEARCH_SECONDS):
             index = self.term_index()
-            text_matches = self._text_pks(query.text)
-            selected = index.select(query, within=text_matches)
+            text_matches, selected = self._selected(index, query)
             start = (query.page - 1) * query.per_page
             page: list[tuple[int, float | None]]
             if text_matches is not None and query.sort == "relevance":
@@ -471,13 +470,15 @@ class SQLStore:
         """The `limit` best text matches of a query that pass its filters, best first: the
         words ranking, for a search that fuses it with another (matching.meaning)."""
         with self.snapshot(), self._time_limit(SEARCH_SECONDS):
-            text_matches = self._text_pks(query.text)
-            if text_matches is None:
-                return []
-            selected = self.term_index().select(query, within=text_matches)
-            if not len(selected):
+            text_matches, selected = self._selected(self.term_index(), query)
+            if text_matches is None or not len(selected):
                 return []
             return [pk for pk, _ in self._ranked(query.text, selected, len(text_matches), 0, limit)]
+
+    def _selected(self, index: TermIndex, query: SearchQuery) -> tuple[IntArray | None, IntArray]:
+        """The text's matches (None: no text) and, of them, those that pass the filters."""
+        text_matches = self._text_pks(query.text)
+        return text_matches, index.select(query, within=text_matches)
 
     def hits(self, page: list[tuple[int, float | None]], words: str | None = None,
              sentences: dict[int, str] | None = None) -> list[Hit]:
