@@ -58,14 +58,16 @@ def build_narratives(store: Store, model: str | None = None, params: ClusterPara
     texts = store.claim_texts()
     terms = distinctive_terms([" ".join(texts[pk] for pk in found[c]) for c in found], params.label_terms)
     row_of = {int(pk): i for i, pk in enumerate(index.case_pks)}
-    titles = {pk: title for pk, (_, title) in store.case_ids([int(pk) for pk in index.case_pks]).items()}
-    clusters = []
-    for (number, members), cluster_terms in zip(found.items(), terms, strict=True):
+    central: dict[int, list[int]] = {}  # per cluster its CENTRAL_TITLES cases nearest the centre, nearest first
+    for number, members in found.items():
         rows = np.array([row_of[pk] for pk in members], dtype=np.int64)
         centre = normalised(vectors[rows].mean(axis=0, keepdims=True))[0]
-        central = index.case_pks[rows[np.argsort(-(vectors[rows] @ centre), kind="stable")[:CENTRAL_TITLES]]]
-        label = statement([titles[int(pk)] for pk in central], ", ".join(cluster_terms[:3]))
-        clusters.append(Cluster(members, continued[number], cluster_terms, int(central[0]), label))
+        nearest = rows[np.argsort(-(vectors[rows] @ centre), kind="stable")[:CENTRAL_TITLES]]
+        central[number] = [int(pk) for pk in index.case_pks[nearest]]
+    titles = store.case_ids([pk for pks in central.values() for pk in pks])
+    clusters = [Cluster(members, continued[number], cluster_terms, central[number][0],
+                        statement([titles[pk][1] for pk in central[number]], ", ".join(cluster_terms[:3])))
+                for (number, members), cluster_terms in zip(found.items(), terms, strict=True)]
     created = book.save_clusters(clusters)
     kept = {c for c in continued.values() if c}
     retired = sum(1 for nid in set(old.values()) if nid not in kept)
