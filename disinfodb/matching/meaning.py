@@ -21,7 +21,7 @@ import numpy as np
 
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.matching.channels import CANDIDATES, RRF_K
-from disinfodb.matching.matcher import Matcher
+from disinfodb.matching.matcher import MAX_INPUT_UNITS, Matcher
 from disinfodb.search import MAX_QUERY_CHARS, Hit, Results, SearchMode, SearchQuery, Sort
 from disinfodb.store import Store
 from disinfodb.text import clean, units
@@ -94,7 +94,8 @@ def _by_meaning(matcher: Matcher, text: str, allowed: np.ndarray) -> tuple[list[
     case sentence that matched."""
     if not len(allowed):
         return [], {}
-    query_units = units(clean(text), MAX_QUERY_UNITS * 4)[:MAX_QUERY_UNITS] or [text[:MAX_QUERY_CHARS]]
+    # every unit, then the first ones: units() spreads a capped selection over the whole text
+    query_units = units(clean(text), MAX_INPUT_UNITS)[:MAX_QUERY_UNITS] or [text[:MAX_QUERY_CHARS]]
     found = dataclasses.replace(matcher.candidates_of(query_units, allowed), trust=0.0)
     scores = matcher.scores(found)
     order = np.argsort(-scores, kind="stable")[:MEANING_RESULTS]
