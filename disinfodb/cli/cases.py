@@ -16,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from disinfodb.cases import Case
+from disinfodb.cli.matching import matcher_with_progress
 from disinfodb.cli.support import (
     SHOWN_WARNINGS,
     CountryOpt,
@@ -42,7 +43,7 @@ from disinfodb.files import write_atomic
 from disinfodb.ingest import FORMATS, read_file
 from disinfodb.ingest.base import Record
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import ClaimIndex, meaning, near_duplicates, open_matcher
+from disinfodb.matching import ClaimIndex, meaning, near_duplicates
 from disinfodb.search import Results, SearchMode, Snippet, Sort
 from disinfodb.store import Store
 from disinfodb.vocab import language_name
@@ -164,11 +165,7 @@ def search(
     request = query_of(query, keyword, country, language, outlet, issue, since, until,
                      sort=sort.value, mode=mode, page=page, per_page=per_page)
     with opened(db) as store:
-        if meaning.needs_matcher(request):
-            with embedding_progress() as progress:
-                matcher = open_matcher(store, progress=progress)
-        else:
-            matcher = None
+        matcher = matcher_with_progress(store) if meaning.needs_matcher(request) else None
         results = meaning.search(store, request, matcher)
     if as_json:
         print_json(results.as_json())

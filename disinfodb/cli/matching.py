@@ -39,7 +39,8 @@ from disinfodb.store import Store
 models_app = typer.Typer(help="Offline embedding models.", no_args_is_help=True)
 
 
-def _matcher(store: Store, model: str | None) -> Matcher:
+def matcher_with_progress(store: Store, model: str | None = None) -> Matcher:
+    """A matcher over the store, embedding what is not cached with a progress display."""
     with embedding_progress() as progress:
         return open_matcher(store, model, progress)
 
@@ -71,7 +72,7 @@ def match(
         body = text
     filters = query_of("", keyword, country, language, None, None, since, until)
     with opened(db) as store:
-        matches = _matcher(store, model).match(body, filters if filters != SearchQuery() else None,
+        matches = matcher_with_progress(store, model).match(body, filters if filters != SearchQuery() else None,
                                                limit=limit, min_label=min_label, context=context)
     if as_json:
         print_json({"matches": [m.as_json() for m in matches]})
@@ -95,7 +96,7 @@ def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
             model: ModelOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
     """The cases whose claims are most similar to this one's."""
     with opened(db) as store:
-        found = _matcher(store, model).related(case_id, limit)
+        found = matcher_with_progress(store, model).related(case_id, limit)
     if as_json:
         print_json({"case_id": case_id, "related": [{"case_id": cid, "title": title, "score": score}
                                                     for cid, title, score in found]})
