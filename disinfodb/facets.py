@@ -13,7 +13,7 @@ from typing import ClassVar, Literal, get_args
 
 from disinfodb.cases import Case
 from disinfodb.errors import QuerySyntaxError
-from disinfodb.vocab import country_name, fold, language_code, language_name
+from disinfodb.vocab import country_name, fold, language_code
 
 FacetName = Literal["keyword", "country", "language", "outlet", "issue", "year"]
 NARRATIVE = "narrative"
@@ -35,10 +35,6 @@ class Facet:
     def key(self, value: str) -> str:
         """A user's spelling of a value as the key the store keeps (QuerySyntaxError if it cannot be one)."""
         return fold(value)
-
-    def shown(self, key: str, label: str) -> str:
-        """How a value reads on a page."""
-        return label
 
     def filter_value(self, key: str, label: str) -> str:
         """What a search filter for this value takes."""
@@ -73,9 +69,6 @@ class LanguageFacet(Facet):
             return language_code(value)
         except ValueError as error:
             raise QuerySyntaxError(str(error)) from None
-
-    def shown(self, key: str, label: str) -> str:
-        return language_name(key)
 
     def filter_value(self, key: str, label: str) -> str:
         return key
@@ -124,7 +117,6 @@ FACETS: tuple[Facet, ...] = (KeywordFacet(), CountryFacet(), LanguageFacet(), Ou
 FACET_NAMES: tuple[str, ...] = tuple(f.name for f in FACETS)
 BY_NAME: dict[str, Facet] = {f.name: f for f in FACETS}
 GROUPINGS: tuple[str, ...] = (*FACET_NAMES, NARRATIVE)
-GROUPING_LABELS: dict[str, str] = {**{f.name: f.label for f in FACETS}, NARRATIVE: "Narratives"}
 assert get_args(FacetName) == FACET_NAMES and get_args(Grouping) == GROUPINGS, "keep the literals and FACETS in step"
 
 

@@ -19,7 +19,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from disinfodb import __version__
 from disinfodb.cases import web_url
 from disinfodb.errors import DisinfoError, NotAllowed, NotSignedIn
-from disinfodb.facets import BY_NAME, FACETS
+from disinfodb.facets import FACETS
 from disinfodb.markup import linkify
 from disinfodb.server.problems import error_headers, status_of
 from disinfodb.server.service import Service
@@ -42,7 +42,7 @@ templates = Jinja2Templates(env=Environment(loader=ChoiceLoader([
     FileSystemLoader(str(resources.files("disinfodb.server.web") / "templates")),
     FileSystemLoader(str(resources.files("disinfodb.review") / "templates"))]), autoescape=True))
 i18n.install(templates.env)
-templates.env.globals.update(facets=FACETS, facet_named=BY_NAME)
+templates.env.globals.update(facets=FACETS)
 templates.env.filters.update(urlquote=lambda value: quote(str(value), safe=""), linkify=linkify, web_url=web_url)
 
 
@@ -72,9 +72,8 @@ def error_page(request: Request, error: Exception, status: int | None = None, de
     """The page for an error: sign in where a user is needed, else say what went wrong."""
     if isinstance(error, NotSignedIn):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(with_lang(f"/login?next={quote(here)}", page_language(request).kept), status_code=303)
-    code, _title = status_of(error)
-    status = status or code
+        return redirect(request, f"/login?next={quote(here)}")
+    status = status or status_of(error)[0]
     tr = translator(request)
     title = tr.gettext(_ERROR_TITLES.get(status, _OTHER_ERROR))
     message = detail or (str(error) if isinstance(error, DisinfoError) else getattr(error, "detail", None)
