@@ -150,11 +150,8 @@ def with_lang(url: str, lang: str | None) -> str:
 def switcher(request: Request) -> list[tuple[str, str, str, bool]]:
     """(code, own name, this page's URL in that language, current?) for each language:
     the same path and query, only `lang` changed."""
-    here = page_language(request).code
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
-    path = request.url.path
-    return [(code, own_name(code), f"{path}?{urlencode([*query, ('lang', code)])}", code == here)
-            for code in LANGUAGES]
+    here, url = page_language(request).code, f"{request.url.path}?{request.url.query}"
+    return [(code, own_name(code), with_lang(url, code), code == here) for code in LANGUAGES]
 
 
 # -- names and formats ---------------------------------------------------------------------

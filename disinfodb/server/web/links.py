@@ -17,9 +17,13 @@ class SearchLinks:
     def _kept(self, params: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [*params, ("lang", self.lang)] if self.lang else params
 
-    def _url(self, params: list[tuple[str, str]]) -> str:
+    def _at(self, path: str, params: list[tuple[str, str]]) -> str:
+        """`path` with these parameters and the kept language (no `?` when there are none)."""
         params = self._kept(params)
-        return "/?" + urlencode(params) if params else "/"
+        return f"{path}?{urlencode(params)}" if params else path
+
+    def _url(self, params: list[tuple[str, str]]) -> str:
+        return self._at("/", params)
 
     def _without_page(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in self.params if k != "page"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from gettext import NullTranslations
 from typing import Annotated, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -54,21 +54,18 @@ class PageLinks(SearchLinks):
         self.path = path
 
     def _url(self, params: list[tuple[str, str]]) -> str:
-        params = self._kept(params)
-        return f"{self.path}?{urlencode(params)}" if params else self.path
+        return self._at(self.path, params)
 
     def search(self, *added: tuple[str, str]) -> str:
         """The search page for these filters, with more filters added."""
-        kept = self._kept([*self.filters(), *added])
-        return "/?" + urlencode(kept) if kept else "/"
+        return self._at("/", [*self.filters(), *added])
 
     def filters(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in self.params if k in _FILTER_PARAMS]
 
     def elsewhere(self, path: str) -> str:
         """Another insight page for the same filters."""
-        kept = self._kept(self.filters())
-        return f"{path}?{urlencode(kept)}" if kept else path
+        return self._at(path, self.filters())
 
 
 @dataclass(frozen=True)
