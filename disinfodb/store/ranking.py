@@ -147,10 +147,10 @@ class RankIndex:
         last = bisect_left(self.terms, token + _LAST_CHAR) if prefix else first + int(
             first < len(self.terms) and self.terms[first] == token)
         low, high = int(self.starts[first]), int(self.starts[last])
-        counts = np.zeros(len(self.lengths))
         if prefix:
-            counts += np.bincount(self.cases[low:high], weights=self.counts[low:high], minlength=len(counts))
-            return counts, int(np.count_nonzero(counts))
+            summed = np.bincount(self.cases[low:high], weights=self.counts[low:high], minlength=len(self.lengths))
+            return summed.astype(np.float64, copy=False), int(np.count_nonzero(summed))
+        counts = np.zeros(len(self.lengths))
         counts[self.cases[low:high]] = self.counts[low:high]
         return counts, high - low
 
