@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 
+from disinfodb.documents.subtitles import CUE_TAG, CUE_TIME
+
 CONTEXT = 1  # sentences before each one that go with it (chosen on CheckThat! 2021 2B train: bench.transcripts)
 MAX_CONTEXT = 8  # more is a paragraph, not a sentence's context
-_CUE_TIME = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}\s*-->\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}")
 _SPEAKER = re.compile(r"^\s*([A-ZÀ-ÖØ-ÞА-ЯЁІЇЄҐ][\w.'’\- ]{0,40}?|\[[^\]]{1,40}\])\s*:\s+(\S.*)$")
 _TAB_ROW = re.compile(r"^\s*\d+\t[^\t]*\t(.+)$")
 _MOSTLY = 0.8
@@ -33,7 +34,7 @@ def transcript_lines(text: str) -> list[str] | None:
     rows = [_TAB_ROW.match(line) for line in lines]
     if sum(row is not None for row in rows) >= _MOSTLY * len(lines):
         return [row.group(1).strip() for row in rows if row is not None and row.group(1).strip()]
-    cues = sum(bool(_CUE_TIME.match(line)) for line in lines)
+    cues = sum(bool(CUE_TIME.match(line)) for line in lines)
     if cues >= 2 and cues >= _CUE_SHARE * len(lines):
         return _cues(lines)
     speakers = [_SPEAKER.match(line) for line in lines]
@@ -48,9 +49,9 @@ def _cues(lines: list[str]) -> list[str]:
     out = []
     for line in lines:
         stripped = line.strip()
-        if (stripped.isdigit() or _CUE_TIME.match(stripped) or stripped.startswith(("WEBVTT", "NOTE", "STYLE"))):
+        if (stripped.isdigit() or CUE_TIME.match(stripped) or stripped.startswith(("WEBVTT", "NOTE", "STYLE"))):
             continue
-        spoken = re.sub(r"<[^>]{0,40}>", "", stripped).strip()
+        spoken = CUE_TAG.sub("", stripped).strip()
         if spoken:
             out.append(spoken)
     return [" ".join(out)] if out else []
