@@ -392,7 +392,7 @@ def test_match_json(seeded_cli: Cli) -> None:
         assert {"case_id", "title", "score", "label", "evidence"} <= set(found)
         assert 0 <= found["score"] <= 1 and found["label"] in ("match", "related", "none")
         [evidence] = found["evidence"]
-        assert set(evidence) == {"input_sentence", "case_sentence", "score"}
+        assert set(evidence) == {"input_sentence", "case_sentence", "score", "at"} and evidence["at"] is None
         assert evidence["input_sentence"] in COUP_TEXT
     best = matches[0]["evidence"][0]
     assert best["case_sentence"] == case["title"] or best["case_sentence"] in case["summary"]

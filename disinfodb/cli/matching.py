@@ -29,6 +29,7 @@ from disinfodb.cli.support import (
     print_json,
     query_of,
 )
+from disinfodb.documents import Document, Skipped, read_file
 from disinfodb.embed import USE_M_WEIGHTS, e5_convert, fetch_weights, weights_path
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label, Matcher, open_matcher
@@ -48,7 +49,8 @@ def matcher_with_progress(store: Store, model: str | None = None) -> Matcher:
 def match(
     text: Annotated[str | None, typer.Argument(help="The text to check; '-' reads standard input.",
                                                show_default=False)] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", "-f", help="Read the text from a file: text, a web page, a PDF or subtitles (SRT, WebVTT).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 5,
     min_label: Annotated[Label, typer.Option("--min-label", help="The weakest label shown.")] = Label.NONE,
     context: Annotated[int | None, typer.Option(
@@ -63,17 +65,14 @@ def match(
 ) -> None:
     """Which debunked cases does a text (an article, a post, a transcript) repeat?"""
     if file is not None:
-        if not file.is_file():
-            fail(f"{file}: no such file")
-        body = file.read_bytes().decode("utf-8", errors="replace")
-    elif text in (None, "-"):
-        body = sys.stdin.read()
+        document = _one_document(file)
     else:
-        body = text
+        document = Document("-", sys.stdin.read() if text in (None, "-") else text)
     filters = query_of("", keyword, country, language, None, None, since, until)
     with opened(db) as store:
-        matches = matcher_with_progress(store, model).match(body, filters if filters != SearchQuery() else None,
-                                               limit=limit, min_label=min_label, context=context)
+        matches = matcher_with_progress(store, model).match_document(
+            document, filters if filters != SearchQuery() else None, limit=limit, min_label=min_label,
+            context=context)
     if as_json:
         print_json({"matches": [m.as_json() for m in matches]})
         return
@@ -86,9 +85,28 @@ def match(
         evidence = found.evidence[0] if found.evidence else None
         pair = (f"[italic]{escape(evidence.input_sentence)}[/]\n~ {escape(evidence.case_sentence)}"
                 if evidence else "")
+        if evidence and evidence.at:
+            pair = f"[dim]at {escape(evidence.at)}[/] {pair}"
         table.add_row(str(number), f"{escape(found.title)}\n[dim]{found.case_id}[/]", f"{found.score:.2f}",
                       f"[{styles[found.label]}]{found.label}[/]", pair)
     out.print(table)
+
+
+def _one_document(file: Path) -> Document:
+    """The document a file holds (a page, a PDF, subtitles, a text); a file of several
+    (a Telegram export, a feed) is for `scan`."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    skipped: Skipped = []
+    found = list(read_file(file, skipped))
+    if not found:
+        fail("; ".join(map(str, skipped)) or f"{file}: no text to match")
+    if len(found) > 1:
+        fail(f"{file} holds {len(found):,} documents (a feed or a message export): scan them with "
+             f"`disinfodb scan {file} --out matches.jsonl`")
+    for problem in skipped:
+        err.print(f"[yellow]skipped:[/] {escape(str(problem))}")
+    return found[0]
 
 
 def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],

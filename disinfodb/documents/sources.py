@@ -7,6 +7,7 @@ The language of a document whose source does not say is detected (documents.lang
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import io
 import re
@@ -46,8 +47,17 @@ def sniff(head: bytes) -> str | None:
 
 
 def format_of(path: str, head: bytes) -> str | None:
-    """The reader for a file: the one its content shows, else the one of its extension."""
-    return sniff(head) or EXTENSIONS.get(Path(path).suffix.lower())
+    """The reader for a file: the one its content shows, else the one of its extension,
+    else plain text if it is text (None for binary data of no format read here)."""
+    return sniff(head) or EXTENSIONS.get(Path(path).suffix.lower()) or ("plain" if _is_text(head) else None)
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character may be cut at the end
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
 
 
 def reader(fmt: str) -> Reader:

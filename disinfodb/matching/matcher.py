@@ -20,6 +20,7 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 
+from disinfodb.documents import Document
 from disinfodb.embed import Embedder, Vectors, load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NothingToMatch
 from disinfodb.matching.calibration import Calibration, feature_names, load_calibration
@@ -48,9 +49,13 @@ _INPUT_BLOCK = 32
 
 @dataclass(frozen=True)
 class Evidence:
+    """The input sentence and the case sentence that matched; `at` is where the input
+    sentence is in its source, when the source says (a cue's start "00:01:02", "page 3")."""
+
     input_sentence: str
     case_sentence: str
     score: float
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,15 @@ class Matcher:
             matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
                                  round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
         return matches
+
+    def match_document(self, document: Document, query: SearchQuery | None = None, limit: int = 10,
+                       min_label: Label = Label.NONE, context: int | None = None) -> list[Match]:
+        """`match` for a document read from a file: spoken text (subtitles) is matched as a
+        transcript, and each evidence says where in the source its sentence is."""
+        before = context if context is not None else (CONTEXT if document.spoken else None)
+        return [dataclasses.replace(found, evidence=[dataclasses.replace(pair, at=document.at(pair.input_sentence))
+                                                     for pair in found.evidence])
+                for found in self.match(document.text, query, limit, min_label, before)]
 
     def scores(self, found: Candidates) -> FloatArray:
         """The calibrated score of each candidate (RRF where no calibration was fitted)."""

@@ -17,7 +17,8 @@ MANIFEST = "manifest.jsonl"
 def _parquet_schema() -> Any:
     import pyarrow as pa  # noqa: PLC0415
 
-    evidence = pa.struct([("input_sentence", pa.string()), ("case_sentence", pa.string()), ("score", pa.float64())])
+    evidence = pa.struct([("input_sentence", pa.string()), ("case_sentence", pa.string()), ("score", pa.float64()),
+                          ("at", pa.string())])
     return pa.schema([("doc_id", pa.string()), ("case_id", pa.string()), ("score", pa.float64()),
                       ("label", pa.string()), ("evidence", pa.list_(evidence))])
 

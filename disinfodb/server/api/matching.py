@@ -32,6 +32,8 @@ class EvidenceOut(BaseModel):
     input_sentence: str
     case_sentence: str
     score: float
+    at: str | None = Field(None, description="Where the input sentence is in its source (a subtitle cue's start"
+                                             " time, a PDF page), for a text read from a file; null otherwise")
 
 
 class MatchOut(BaseModel):

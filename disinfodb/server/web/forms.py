@@ -6,7 +6,6 @@ their input back unchanged, with each message beside its field.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from gettext import NullTranslations
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from disinfodb.cases import Case
+from disinfodb.documents import locate
 from disinfodb.matching import Label, Match
 from disinfodb.vocab import language_name
 
@@ -112,11 +112,9 @@ def highlighted(text: str, matches: list[Match]) -> list[Segment]:
         if found.label is Label.NONE:
             continue
         for evidence in found.evidence:
-            # The matcher saw the sentence with its whitespace normalised: find it loosely.
-            words = evidence.input_sentence.split()
-            hit = re.search(r"\s+".join(map(re.escape, words)), text) if words else None
-            if hit and all(hit.end() <= s or hit.start() >= e for s, e, _, _ in spans):
-                spans.append((hit.start(), hit.end(), number, found.label))
+            hit = locate(evidence.input_sentence, text)
+            if hit and all(hit[1] <= s or hit[0] >= e for s, e, _, _ in spans):
+                spans.append((hit[0], hit[1], number, found.label))
     segments, at = [], 0
     for start, end, number, label in sorted(spans):
         if start > at:
