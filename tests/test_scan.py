@@ -23,6 +23,7 @@ from conftest import Claims2017
 from typer.testing import CliRunner
 
 from disinfodb.cli import app
+from disinfodb.documents import Document
 from disinfodb.embed import load_embedders
 from disinfodb.errors import CorpusError, DisinfoError
 from disinfodb.matching import Label, Matcher
@@ -102,16 +103,20 @@ def reference(claims_2017: Claims2017, tmp_path_factory: pytest.TempPathFactory)
 # -- reading ------------------------------------------------------------------------------
 
 
+def row(doc: Document) -> tuple[str, str, str | None, str | None]:
+    return doc.id, doc.text, doc.lang, doc.date
+
+
 def test_three_formats_read_the_same_documents_and_shards(tmp_path: Path) -> None:
     docs = [*corpus_docs(), {"id": "doc-7", "text": 'A "quoted", comma\nand a second line — ünïcode', "lang": "",
                              "date": None}]
     expected = [(str(d["id"]), d["text"], d["lang"] or None, d["date"]) for d in docs]
     for name in ("c.jsonl", "c.csv", "c.parquet"):
         corpus = Corpus.open(write_corpus(tmp_path / name, docs))
-        assert [tuple(doc) for doc in corpus.docs()] == expected, name
+        assert [row(doc) for doc in corpus.docs()] == expected, name
         shards = list(corpus.shards(4))
         assert [(s.number, s.start, s.size) for s in shards] == [(0, 0, 4), (1, 4, 4), (2, 8, 3)]
-        assert [tuple(doc) for shard in shards for doc in corpus.read(shard)] == expected, name
+        assert [row(doc) for shard in shards for doc in corpus.read(shard)] == expected, name
     blank_lines = tmp_path / "blank.jsonl"
     blank_lines.write_text('\n{"id": 1, "text": "x"}\n\n{"id": "b", "text": "y"}\n')
     corpus = Corpus.open(blank_lines)
@@ -128,7 +133,7 @@ def test_three_formats_read_the_same_documents_and_shards(tmp_path: Path) -> Non
     ("c.csv", 'id,text\na,"one\ntwo"\n,three\n', "c.csv:line 4 [id]: the id is empty"),
     ("c.csv", "id,text\na,x\nb\n", "c.csv:line 3: 1 fields where the header has 2"),
     ("c.csv", "id,body\na,x\n", "c.csv:line 1: no 'text' column (columns: id, body)"),
-    ("c.txt", "id,text\n", "unknown corpus format '.txt'"),
+    ("c.bin", "\x00\x01\x02", "unknown corpus format '.bin'"),
 ])
 def test_bad_rows_are_located(tmp_path: Path, name: str, content: str, message: str) -> None:
     path = tmp_path / name

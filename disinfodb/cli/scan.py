@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from disinfodb.cli.support import DbOption, embedding_lines, err, fail, opened
+from disinfodb.cli.support import SHOWN_WARNINGS, DbOption, embedding_lines, err, fail, opened
 from disinfodb.embed import DEFAULT_MODEL
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label
@@ -26,7 +26,9 @@ class Engine(StrEnum):
 
 def scan(
     corpus: Annotated[Path, typer.Argument(
-        help="Documents to scan: .jsonl, .csv or .parquet with the fields id and text (lang and date optional).",
+        help="Documents to scan: .jsonl, .csv or .parquet with the fields id and text (lang and date optional); "
+             "or a folder, read recursively, or a file of what analysts collect: web pages, PDFs, Telegram "
+             "exports (result.json), RSS/Atom feeds, SRT/WebVTT subtitles, text.",
         show_default=False)],
     output: Annotated[Path, typer.Option(
         "--out", "-o", help="Where the matches go: .jsonl or .parquet, one row per (document, matched case).",
@@ -84,6 +86,12 @@ def _print_summary(summary: ScanSummary) -> None:
         notes.append(f"{summary.truncated:,} were too long and matched on their start")
     if notes:
         err.print("Of the documents, " + "; ".join(notes) + ".")
+    if summary.skipped:
+        err.print(f"Skipped {len(summary.skipped):,} part(s) of the input that could not be read:")
+        for problem in summary.skipped[:SHOWN_WARNINGS]:
+            err.print(f"  {escape(problem)}")
+        if len(summary.skipped) > SHOWN_WARNINGS:
+            err.print(f"  ... and {len(summary.skipped) - SHOWN_WARNINGS:,} more")
     if summary.scanned:
         err.print(f"{summary.docs_per_s:,.1f} docs/s with {summary.workers} {summary.engine} worker(s) "
                   f"({summary.seconds:,.1f} s, start-up included; peak worker memory "

@@ -23,7 +23,7 @@ from disinfodb.errors import DisinfoError
 EXTENSIONS = {".html": "html", ".htm": "html", ".xhtml": "html", ".pdf": "pdf", ".json": "telegram",
               ".rss": "feeds", ".atom": "feeds", ".xml": "feeds", ".srt": "subtitles", ".vtt": "subtitles",
               ".txt": "plain", ".text": "plain", ".md": "plain", "": "plain"}
-_HEAD_BYTES = 4096
+HEAD_BYTES = 4096  # what sniffing reads of a file
 _FEED = re.compile(rb"^(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(rss|feed|rdf:rdf)\b", re.DOTALL)
 _HTML = re.compile(rb"^(<!--.*?-->\s*)*<(!doctype html|html)\b", re.DOTALL)
 _SRT = re.compile(rb"^\d+\s*\r?\n\s*(\d{1,2}:)?\d{1,2}:\d{2}[,.]\d{1,3}\s*-->")
@@ -96,7 +96,7 @@ def read_upload(name: str, data: bytes, skipped: Skipped) -> list[Document]:
 
 
 def read_content(name: str, content: BinaryIO, skipped: Skipped, start_at: int = 0) -> Iterator[Document]:
-    head = content.read(_HEAD_BYTES)
+    head = content.read(HEAD_BYTES)
     content.seek(0)
     fmt = format_of(name, head)
     if fmt is None:

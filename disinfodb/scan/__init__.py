@@ -2,10 +2,10 @@
 matches a shard, engines.py runs the shards (a process pool or Ray), output.py writes
 the parts and the output, job.py ties them together and resumes after a crash."""
 
-from disinfodb.scan.corpus import SHARD_SIZE, Corpus, Doc, Shard
+from disinfodb.scan.corpus import SHARD_SIZE, Corpus, Shard
 from disinfodb.scan.job import ScanJob, ScanSummary
 from disinfodb.scan.output import read_rows
 from disinfodb.scan.worker import ShardMatcher, ShardResult
 
-__all__ = ["SHARD_SIZE", "Corpus", "Doc", "ScanJob", "ScanSummary", "Shard", "ShardMatcher", "ShardResult",
+__all__ = ["SHARD_SIZE", "Corpus", "ScanJob", "ScanSummary", "Shard", "ShardMatcher", "ShardResult",
            "read_rows"]

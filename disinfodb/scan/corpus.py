@@ -1,6 +1,8 @@
 """Reading a corpus to scan: JSON Lines, CSV or Parquet of {id, text, lang?, date?}, every
-row checked (a bad one is a located error, as the importers' are), and cut by position
-into shards that a worker can read back by itself."""
+row checked (a bad one is a located error, as the importers' are), or documents as
+analysts collect them (a folder, a web page, a PDF, a Telegram export, a feed, subtitles:
+disinfodb.documents, what cannot be read skipped with its location); cut by position into
+shards that a worker can read back by itself."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from disinfodb.errors import CorpusError, Location
+from disinfodb.documents import Document, Skipped, document_files, read_file
+from disinfodb.documents.sources import EXTENSIONS, HEAD_BYTES, format_of
+from disinfodb.errors import CorpusError, DisinfoError, Location
 from disinfodb.ingest.base import decoded, not_utf8
 from disinfodb.matching import MAX_INPUT_CHARS
 
@@ -22,16 +27,11 @@ _PARQUET_BATCH = 10_000
 _CSV_FIELD_LIMIT = 4 * MAX_INPUT_CHARS  # the csv module's default (128 KiB) is below a long article
 
 
-class Doc(NamedTuple):
-    id: str
-    text: str
-    lang: str | None = None
-    date: str | None = None
-
-
 class Shard(NamedTuple):
     """Documents start..start+size of the corpus; `offset` is where the first one begins
-    (a byte offset in JSONL and CSV, a row number in Parquet), `line` its line number."""
+    (a byte offset in JSONL and CSV, a row number in Parquet, the number of its file in a
+    corpus of documents), `line` its line number (for documents: its Document.position
+    in its file, where the reader starts again; a shard goes on into the next files)."""
 
     number: int
     start: int
@@ -40,7 +40,7 @@ class Shard(NamedTuple):
     line: int
 
 
-def _doc(values: dict[str, Any], where: Location) -> Doc:
+def _doc(values: dict[str, Any], where: Location) -> Document:
     """A document from one row's fields; `where` locates the row in errors."""
     ident = values.get("id")
     if ident is None or isinstance(ident, bool) or not isinstance(ident, str | int):
@@ -58,7 +58,7 @@ def _doc(values: dict[str, Any], where: Location) -> Doc:
         if value is not None and not isinstance(value, str | int):
             raise CorpusError(_at(where, name), f"must be a string, not {type(value).__name__}")
         optional.append(None if value is None or value == "" else str(value))
-    return Doc(str(ident), text, optional[0], optional[1])
+    return Document(str(ident), text, optional[0], optional[1])
 
 
 def _at(where: Location, field: str) -> Location:
@@ -74,19 +74,20 @@ def _decode(raw: bytes, where: Location, first: bool) -> str:
 
 @dataclass(frozen=True)
 class Corpus:
-    """A corpus file; `columns` is the CSV header (names lower-cased), or the Parquet columns read."""
+    """A corpus file or folder; `columns` is the CSV header (names lower-cased), or the
+    Parquet columns read; `files` the files of a corpus of documents, in order."""
 
     path: str
     fmt: str
     columns: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
     @classmethod
     def open(cls, path: str | Path) -> Corpus:
         location = Path(path)
         fmt = CORPUS_FORMATS.get(location.suffix.lower())
-        if fmt is None:
-            raise CorpusError(Location(str(location)), f"unknown corpus format {location.suffix or '(no extension)'!r};"
-                              f" use {', '.join(CORPUS_FORMATS)}")
+        if fmt is None or location.is_dir():
+            return cls._documents(location)
         if not location.is_file():
             raise CorpusError(Location(str(location)), "no such file")
         if fmt == "csv":
@@ -95,22 +96,49 @@ class Corpus:
             return cls(str(location), fmt, _parquet_columns(location))
         return cls(str(location), fmt)
 
-    def rows(self) -> Iterator[tuple[Doc, int, int]]:
-        """Every document with its offset and line (row number for Parquet), checked."""
-        if self.fmt == "jsonl":
+    @classmethod
+    def _documents(cls, location: Path) -> Corpus:
+        try:
+            files = document_files(location)
+        except DisinfoError as error:
+            raise CorpusError(Location(str(location)), "no such file or folder") from error
+        if location.is_file():
+            with open(location, "rb") as content:
+                if format_of(str(location), content.read(HEAD_BYTES)) is None:
+                    raise CorpusError(Location(str(location)), f"unknown corpus format "
+                                      f"{location.suffix or '(no extension)'!r}; use {', '.join(CORPUS_FORMATS)}, "
+                                      f"a folder, or a document ({', '.join(sorted(filter(None, EXTENSIONS)))})")
+        return cls(str(location), "documents", files=tuple(map(str, files)))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What says that the corpus is still the one an earlier run scanned."""
+        paths = [Path(name) for name in self.files] or [Path(self.path)]
+        stats = [path.stat() for path in paths]
+        found = {"corpus": Path(self.path).name, "corpus_bytes": sum(stat.st_size for stat in stats),
+                 "corpus_mtime_ns": max(stat.st_mtime_ns for stat in stats)}
+        return {**found, "corpus_files": len(self.files)} if self.files else found
+
+    def rows(self, skipped: Skipped | None = None) -> Iterator[tuple[Document, int, int]]:
+        """Every document with its offset and line (row number for Parquet), checked; what a
+        corpus of documents cannot read goes to `skipped`."""
+        if self.fmt == "documents":
+            for number, name in enumerate(self.files):
+                for document in read_file(Path(name), [] if skipped is None else skipped):
+                    yield document, number, document.position
+        elif self.fmt == "jsonl":
             yield from self._jsonl(0, 1, None)
         elif self.fmt == "csv":
             yield from self._csv(None, None)
         else:
             yield from self._parquet_rows()
 
-    def docs(self) -> Iterator[Doc]:
+    def docs(self) -> Iterator[Document]:
         return (doc for doc, _, _ in self.rows())
 
-    def shards(self, size: int = SHARD_SIZE) -> Iterator[Shard]:
+    def shards(self, size: int = SHARD_SIZE, skipped: Skipped | None = None) -> Iterator[Shard]:
         """The corpus cut by position into shards of `size` documents (every row is checked)."""
         number = start = count = offset = line = 0
-        for position, (_, row_offset, row_line) in enumerate(self.rows()):
+        for position, (_, row_offset, row_line) in enumerate(self.rows(skipped)):
             if count == 0:
                 start, offset, line = position, row_offset, row_line
             count += 1
@@ -120,16 +148,24 @@ class Corpus:
         if count:
             yield Shard(number, start, count, offset, line)
 
-    def read(self, shard: Shard) -> list[Doc]:
+    def read(self, shard: Shard) -> list[Document]:
         """The documents of one shard."""
+        if self.fmt == "documents":
+            return list(islice(self._documents_from(shard.offset, shard.line), shard.size))
         if self.fmt == "jsonl":
             return [doc for doc, _, _ in self._jsonl(shard.offset, shard.line, shard.size)]
         if self.fmt == "csv":
             return [doc for doc, _, _ in self._csv(shard, shard.size)]
         return _parquet_slice(self, shard)
 
+    def _documents_from(self, file: int, position: int) -> Iterator[Document]:
+        """The documents from one at `position` in file number `file` on, into the next files
+        (what they skip was reported when the corpus was cut into shards)."""
+        for number in range(file, len(self.files)):
+            yield from read_file(Path(self.files[number]), [], position if number == file else 0)
+
     # JSON Lines: one object a line; blank lines are skipped.
-    def _jsonl(self, offset: int, line: int, count: int | None) -> Iterator[tuple[Doc, int, int]]:
+    def _jsonl(self, offset: int, line: int, count: int | None) -> Iterator[tuple[Document, int, int]]:
         with open(self.path, "rb") as stream:
             stream.seek(offset)
             found = 0
@@ -151,7 +187,7 @@ class Corpus:
                 line += 1
 
     # CSV: a header row naming the columns (id, text, lang, date; others are ignored).
-    def _csv(self, shard: Shard | None, count: int | None) -> Iterator[tuple[Doc, int, int]]:
+    def _csv(self, shard: Shard | None, count: int | None) -> Iterator[tuple[Document, int, int]]:
         csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
         with open(self.path, "rb") as stream:
             consumed = [shard.offset if shard else 0]
@@ -182,7 +218,7 @@ class Corpus:
                 if found == count:
                     return
 
-    def _parquet_rows(self) -> Iterator[tuple[Doc, int, int]]:
+    def _parquet_rows(self) -> Iterator[tuple[Document, int, int]]:
         import pyarrow.parquet as pq  # noqa: PLC0415 - only Parquet needs it
 
         row = 0
@@ -230,13 +266,13 @@ def _parquet_columns(path: Path) -> tuple[str, ...]:
 _ROW_GROUPS: OrderedDict[tuple[str, int], Any] = OrderedDict()  # (path, row group) -> pyarrow.Table
 
 
-def _parquet_slice(corpus: Corpus, shard: Shard) -> list[Doc]:
+def _parquet_slice(corpus: Corpus, shard: Shard) -> list[Document]:
     """A shard's rows: its row groups are read whole and the last two kept, because shards
     are smaller than row groups (pyarrow writes up to a million rows in one)."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     source = pq.ParquetFile(corpus.path)
-    docs: list[Doc] = []
+    docs: list[Document] = []
     group_start = 0
     for group in range(source.metadata.num_row_groups):
         rows = source.metadata.row_group(group).num_rows

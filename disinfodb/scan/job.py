@@ -1,9 +1,12 @@
 """A scan: match every document of a corpus against the cases and write the matches.
 
-corpus (JSONL, CSV or Parquet of {id, text, lang?, date?})
-  -> one pass in the driver: every row checked (file:line and field on error) and the
+corpus (JSONL, CSV or Parquet of {id, text, lang?, date?}; or documents: a folder, pages,
+PDFs, Telegram exports, feeds, subtitles, text files)
+  -> one pass in the driver: every row checked (file:line and field on error; what a
+     document reader cannot read is skipped, located, and listed in the summary) and the
      corpus cut by position into shards of `shard_size` documents, each a small descriptor
-     (byte offset, or row number for Parquet)
+     (byte offset, row number for Parquet; for documents the file's number and the
+     message or item to start at)
   -> an engine: `local` (a process pool) or `ray` (Ray Data `map_batches` over an actor
      pool); each worker loads the matcher once and reads its shards from the corpus itself
   -> the driver writes each finished shard to <out>.parts/shard-NNNNNN.<ext> (a temp file,
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from disinfodb.documents import Skipped
 from disinfodb.errors import DisinfoError
 from disinfodb.files import PARTIAL, write_atomic
 from disinfodb.matching import ClaimIndex, EmbeddingProgress, Label
@@ -55,6 +59,7 @@ class ScanSummary:
     engine: str
     workers: int
     out: str
+    skipped: list[str] = field(default_factory=list)  # what the document readers could not read, located
 
     @property
     def docs_per_s(self) -> float:
@@ -105,9 +110,7 @@ class ScanJob:
             store.close()
 
     def fingerprint(self) -> dict[str, Any]:
-        stat = Path(self.corpus.path).stat()
-        return {"corpus": Path(self.corpus.path).name, "corpus_bytes": stat.st_size,
-                "corpus_mtime_ns": stat.st_mtime_ns, "shard_size": self.shard_size, "model": self.model,
+        return {**self.corpus.fingerprint(), "shard_size": self.shard_size, "model": self.model,
                 "limit": self.limit, "min_label": self.min_label, "format": self.fmt, "cases": self.cases}
 
     def finished(self, restart: bool = False) -> dict[int, dict[str, Any]]:
@@ -172,7 +175,8 @@ class ScanJob:
             raise DisinfoError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
         if address is not None and engine != "ray":
             raise DisinfoError("`address` is for the ray `engine`")
-        shards = list(self.corpus.shards(self.shard_size))  # every row checked before any work
+        skipped: Skipped = []
+        shards = list(self.corpus.shards(self.shard_size, skipped))  # every row checked before any work
         self.prepare(on_embedding)
         done = self.finished(restart)
         pending = [shard for shard in shards if shard.number not in done]
@@ -199,4 +203,4 @@ class ScanJob:
             matched=totals["matched"], rows=totals["rows"], empty=totals["empty"], truncated=totals["truncated"],
             shards=len(shards), resumed_shards=len(done), seconds=round(seconds, 3),
             worker_seconds=round(worker_seconds, 3), peak_worker_rss_mb=peak, engine=engine, workers=self.workers_used,
-            out=str(self.out))
+            out=str(self.out), skipped=[str(problem) for problem in skipped])

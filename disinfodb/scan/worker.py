@@ -4,6 +4,7 @@ store, the models and the claim index once and matches document after document w
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from dataclasses import asdict, dataclass, field
@@ -66,12 +67,11 @@ class ShardMatcher:
         started = time.perf_counter()
         result = ShardResult(shard.number, shard.size)
         for doc in corpus.read(shard):
-            text = doc.text
-            if len(text) > MAX_INPUT_CHARS:
-                text = text[:MAX_INPUT_CHARS]
+            if len(doc.text) > MAX_INPUT_CHARS:
+                doc = dataclasses.replace(doc, text=doc.text[:MAX_INPUT_CHARS])  # noqa: PLW2901 - its start is matched
                 result.truncated += 1
             try:
-                matches = self.matcher.match(text, limit=limit, min_label=min_label)
+                matches = self.matcher.match_document(doc, limit=limit, min_label=min_label)
             except NothingToMatch:
                 result.empty += 1
                 continue
