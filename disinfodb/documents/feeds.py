@@ -110,6 +110,6 @@ def _plain(markup: str) -> str:
     if "<" not in markup and "&" not in markup:
         return markup.strip()
     try:
-        return " ".join(etree.fromstring(f"<div>{markup}</div>", etree.HTMLParser()).itertext()).strip()
+        return " ".join("".join(etree.fromstring(f"<div>{markup}</div>", etree.HTMLParser()).itertext()).split())
     except etree.XMLSyntaxError:
         return markup.strip()

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
+from disinfodb.documents import Document, read_upload
 from disinfodb.errors import InputTooLarge
 from disinfodb.matching import Match
 from disinfodb.server.auth import PageVisitor, ServiceDep, client_key
@@ -34,8 +35,12 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
     check_csrf(request, csrf)
     tr = translator(request)
     title = tr.gettext("Check a text")
+    document = None
     if file is not None and file.filename:
-        text = file.file.read().decode("utf-8", errors="replace")
+        found = read_upload(file.filename, file.file.read(), [])
+        # A page, a PDF, subtitles or a text is one document; a feed's or an export's are checked together.
+        document = found[0] if len(found) == 1 else Document(file.filename, "\n\n".join(d.text for d in found))
+        text = document.text
     if not text.strip():
         return render(request, "check.html", {"text": "", "matches": None, "title": title,
                                               "error": tr.gettext("Paste a text or choose a file to check.")},
@@ -46,7 +51,7 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
         return render(request, "check.html", {"text": "", "matches": None, "title": title,
                                               "error": f"{str(error).capitalize()}."}, status=413)
     matcher = service.matcher()
-    matches: list[Match] = matcher.match(text, limit=MATCH_LIMIT)
+    matches: list[Match] = matcher.match_document(document or Document("text", text), limit=MATCH_LIMIT)
     return render(request, "check.html", {"text": text, "matches": matches, "marked": highlighted(text, matches),
                                           "title": title, "index_note": service.index_status(matcher).note,
                                           "thresholds": matcher.thresholds})
