@@ -22,7 +22,7 @@ from disinfodb.ingest.pipeline import import_records
 from disinfodb.matching import Matcher
 from disinfodb.server.app import create_app
 from disinfodb.store import SQLiteStore
-from disinfodb.suggest import MAX_TEXT_CHARS, MetadataModel, metadata_model, suggest_metadata
+from disinfodb.suggest import MAX_TEXT_CHARS, MetadataModel, Suggestion, metadata_model, suggest_metadata
 from disinfodb.suggest.metadata import SUGGESTED, case_features, facet_labels
 
 # Written for these tests: the claim of the 2015-2017 file's first row, in other words.
@@ -40,8 +40,8 @@ def matcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matcher]:
     store.close()
 
 
-def values(found: list[object]) -> list[str]:
-    return [s.value for s in found]  # type: ignore[attr-defined]
+def values(found: list[Suggestion]) -> list[str]:
+    return [s.value for s in found]
 
 
 @pytest.mark.parametrize("text", [VINNITSA_EN, VINNITSA_RU])
