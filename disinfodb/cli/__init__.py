@@ -1,5 +1,5 @@
 """The `disinfodb` command line: a thin layer over the library, one module per group of
-commands (cases, matching, serve, accounts, narratives, review, rebuttals, scan, backup).
+commands (cases, matching, suggest, serve, accounts, narratives, review, rebuttals, scan, backup).
 
 Exit codes: 0 ok, 1 a user error (message on stderr), 2 a usage error (from Typer).
 Every read command takes --json for machine output.
@@ -19,12 +19,13 @@ from disinfodb.cli.rebuttals import rebuttals
 from disinfodb.cli.review import review
 from disinfodb.cli.scan import scan
 from disinfodb.cli.serve import serve
+from disinfodb.cli.suggest import suggest
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 COMMANDS: tuple[Callable[..., None], ...] = (cases.search, cases.show, cases.history, cases.stats, cases.export,
-                                            matching.match, matching.related, serve)
+                                            matching.match, matching.related, suggest, serve)
 app.command()(cases.init)
 app.command("import")(cases.import_)
 for command in COMMANDS:

@@ -17,6 +17,7 @@ from disinfodb.matching.matcher import (
     Matcher,
     near_duplicates,
     open_matcher,
+    require_words,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "load_calibration",
     "near_duplicates",
     "open_matcher",
+    "require_words",
 ]

@@ -47,6 +47,16 @@ LEXICAL_TRUSTED_FROM = (0.45, 0.65)
 _INPUT_BLOCK = 32
 
 
+def require_words(cleaned: str) -> str:
+    """A cleaned text (text.clean) that has words to compare, as it is; NothingToMatch for one
+    that is empty, binary or only symbols."""
+    visible = [ch for ch in cleaned if not ch.isspace() and unicodedata.category(ch)[0] not in "SNZ"
+               and ch != "\ufe0f"]
+    letters = sum(ch.isalpha() for ch in visible)
+    if letters < 2 or letters < 0.5 * len(visible) or cleaned.count("\ufffd") > 0.05 * len(visible):
+        raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
+    return cleaned
+
 @dataclass(frozen=True)
 class Evidence:
     """The input sentence and the case sentence that matched; `at` is where the input
@@ -134,12 +144,7 @@ class Matcher:
             raise InputTooLarge(f"the text has {len(text):,} characters; matching takes up to "
                                 f"{MAX_INPUT_CHARS:,} (split it, or use `scan` for corpora)")
         spoken = transcript_lines(text)
-        cleaned = clean("\n".join(spoken) if spoken is not None else text)
-        visible = [ch for ch in cleaned if not ch.isspace() and unicodedata.category(ch)[0] not in "SNZ"
-                   and ch != "\ufe0f"]
-        letters = sum(ch.isalpha() for ch in visible)
-        if letters < 2 or letters < 0.5 * len(visible) or cleaned.count("\ufffd") > 0.05 * len(visible):
-            raise NothingToMatch("the text has no words to match (empty, binary or only symbols)")
+        cleaned = require_words(clean("\n".join(spoken) if spoken is not None else text))
         before = (CONTEXT if spoken is not None else 0) if context is None else context
         if not before:
             return list(dict.fromkeys(units(cleaned, MAX_INPUT_UNITS)))  # boilerplate repeats: embed it once

@@ -20,6 +20,7 @@ from disinfodb.server.api.cases import router as api_router
 from disinfodb.server.api.insights import router as insights_api_router
 from disinfodb.server.api.matching import router as matching_api_router
 from disinfodb.server.api.rebuttals import router as rebuttals_api_router
+from disinfodb.server.api.suggest import router as suggest_api_router
 from disinfodb.server.headers import SecurityHeaders, ServerTiming
 from disinfodb.server.limits import BodySizeLimit
 from disinfodb.server.problems import error_response, problem
@@ -45,6 +46,7 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.include_router(accounts_api_router)
     app.include_router(insights_api_router)
     app.include_router(rebuttals_api_router)
+    app.include_router(suggest_api_router)
     for router in WEB_ROUTERS:
         app.include_router(router)
     # The API docs page runs Swagger UI from the files the fastapi-offline package ships:
@@ -53,7 +55,8 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.mount("/static", StaticFiles(packages=[("disinfodb.server.web", "static")]), name="static")
     add_error_handlers(app)
     settings = service.settings
-    texts = dict.fromkeys(("/api/match", "/api/suggest-disproof", "/check"), settings.max_match_body_bytes)
+    texts = dict.fromkeys(("/api/match", "/api/suggest-disproof", "/api/suggest-metadata", "/check"),
+                          settings.max_match_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits=texts)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ServerTiming)
