@@ -123,13 +123,16 @@ Text = Annotated[str, Field(max_length=200_000)]
 
 
 class Outlet(BaseModel):
-    """A place where the disinformation was published."""
+    """A place where the disinformation was published; `published` is when it appeared
+    there, when known (an appearance found later, e.g. confirmed from the triage queue,
+    has its own date, not the case's)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = ""
     url: str | None = None
     archive_url: str | None = None
+    published: date | None = None
 
     @field_validator("*", mode="before")
     @classmethod

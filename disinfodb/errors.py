@@ -173,3 +173,16 @@ class ModelMissing(DisinfoError):
 
 class NarrativeNotFound(DisinfoError):
     """No narrative has the given id."""
+
+
+class TriageNotFound(DisinfoError):
+    """No triage item has the given id."""
+
+
+class TriageDecided(DisinfoError):
+    """The triage item was confirmed or dismissed already: a decision is made once."""
+
+    def __init__(self, item_id: int, status: str) -> None:
+        super().__init__(f"triage item {item_id} is {status} already")
+        self.item_id = item_id
+        self.status = status

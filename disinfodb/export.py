@@ -47,6 +47,7 @@ def case_to_csv_row(case: Case) -> dict[str, str]:
         "outlet_names": join_escaped([o.name for o in case.outlets]),
         "outlet_urls": join_escaped([o.url or "" for o in case.outlets]),
         "outlet_archive_urls": join_escaped([o.archive_url or "" for o in case.outlets]),
+        "outlet_dates": join_escaped([o.published.isoformat() if o.published else "" for o in case.outlets]),
     }
     for column in ("languages", "countries", "keywords", "links", "related", "narratives"):
         row[column] = join_escaped(getattr(case, column))
@@ -85,7 +86,8 @@ def case_to_claimreview(case: Case) -> dict[str, Any]:
     appearances = [
         {k: v for k, v in (("@type", "CreativeWork"), ("name", o.name or ("" if web_url(o.url) else o.url)),
                            ("url", web_url(o.url)),
-                           ("archivedAt", web_url(o.archive_url))) if v}
+                           ("archivedAt", web_url(o.archive_url)),
+                           ("datePublished", o.published.isoformat() if o.published else None)) if v}
         for o in case.outlets
     ]
     item: dict[str, Any] = {"@type": "Claim", "appearance": appearances}

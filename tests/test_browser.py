@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from conftest import CSV_2017, REPO, require
 from playwright.sync_api import Browser, BrowserContext, Dialog, FilePayload, Page, expect, sync_playwright
+from test_triage import SUMMARY_MATCHED, queue
 from web_support import (
     EDITOR,
     EDITOR_PASSWORD,
@@ -464,3 +465,45 @@ def test_clicking_every_link_of_a_hostile_case_runs_nothing(browser: Browser, ho
         assert not dialogs and not errors, (dialogs, errors)
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def triage_site(seed_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, SQLStore, list[int]]]:
+    """A server whose queue holds three hits (newest first on the page), and an editor."""
+    store = open_store(str(tmp_path_factory.mktemp("triage") / "triage.sqlite"))
+    import_records(store, read_file(str(seed_path)))
+    Accounts(store).add_user(EDITOR, "editor", EDITOR_PASSWORD)
+    items = [item for number, hit in (("1", (KAZAKH_COUP, "match")), ("2", (KAZAKH_EEU, "related")),
+                                      ("3", (KAZAKH_EEU, "related"))) for item in queue(store, "feeds", number, [hit])]
+    with served(store) as url:
+        yield url, store, items
+    store.close()
+
+
+def test_triage_with_the_keyboard(browser: Browser, triage_site: tuple[str, SQLStore, list[int]]) -> None:
+    """j moves down, d dismisses, c confirms, n opens the new-case editor prefilled."""
+    url, store, (first, second, third) = triage_site
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(tab)
+    tab.goto("/triage")
+    cards = tab.locator("[data-triage]")
+    expect(cards).to_have_count(3)
+    expect(cards.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
+    shoot(tab, "triage")
+    tab.keyboard.press("j")
+    expect(cards.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))
+    tab.keyboard.press("d")  # the second card from the top: item `second`
+    expect(cards).to_have_count(2)
+    assert store.triage.get(second).status.value == "dismissed"
+    tab.keyboard.press("c")  # the page reloaded: the first card, item `third`
+    expect(cards).to_have_count(1)
+    assert store.triage.get(third).status.value == "confirmed"
+    tab.keyboard.press("n")
+    expect(tab.locator("main h1")).to_have_text("New case")
+    expect(tab.locator("#f-summary")).to_have_value(SUMMARY_MATCHED)
+    assert store.triage.get(first).status.value == "open" and not errors
+    context.close()

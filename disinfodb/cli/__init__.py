@@ -1,5 +1,5 @@
 """The `disinfodb` command line: a thin layer over the library, one module per group of
-commands (cases, matching, suggest, serve, accounts, narratives, review, rebuttals, scan, backup).
+commands (cases, matching, suggest, serve, accounts, narratives, review, rebuttals, scan, watch, backup).
 
 Exit codes: 0 ok, 1 a user error (message on stderr), 2 a usage error (from Typer).
 Every read command takes --json for machine output.
@@ -20,6 +20,7 @@ from disinfodb.cli.review import review
 from disinfodb.cli.scan import scan
 from disinfodb.cli.serve import serve
 from disinfodb.cli.suggest import suggest
+from disinfodb.cli.watch import watch
 
 app = typer.Typer(help="Keep, search and use a database of debunked disinformation cases.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -32,7 +33,7 @@ for command in COMMANDS:
     app.command()(command)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
-for command in (rebuttals, review, scan):
+for command in (rebuttals, review, scan, watch):
     app.command()(command)
 app.add_typer(narratives_app, name="narratives")
 app.command("backup")(backup_command)

@@ -41,6 +41,7 @@ def _outlet(appearance: Any) -> dict[str, Any]:
         "name": _name(appearance.get("name") or appearance.get("headline") or publisher),
         "url": appearance.get("url"),
         "archive_url": appearance.get("archivedAt"),
+        "published": str(appearance.get("datePublished") or "")[:10] or None,  # a date-time's date
     }
 
 

@@ -25,7 +25,7 @@ from disinfodb.ingest.base import (
 csv.field_size_limit(16 * 1024 * 1024)
 
 LIST_SEPARATOR = ";"
-OUTLET_COLUMNS = ("outlet_names", "outlet_urls", "outlet_archive_urls")
+OUTLET_COLUMNS = ("outlet_names", "outlet_urls", "outlet_archive_urls", "outlet_dates")
 # Our own columns: Case fields, multi-valued ones joined by ";" (escaped as "\;").
 OWN_COLUMNS = ("id", "url", "title", "summary", "disproof", "published", "issue",
                "languages", "countries", "keywords", *OUTLET_COLUMNS, "links",
@@ -86,10 +86,11 @@ def _own_row(raw: dict[str, str]) -> dict[str, Any]:
             data[column] = cell or None
         elif column in row:
             data[column] = cell
-    names, urls, archives = (split_escaped(row.get(c) or "") for c in OUTLET_COLUMNS)
+    names, urls, archives, dates = (split_escaped(row.get(c) or "") for c in OUTLET_COLUMNS)
     width = max(len(names), len(urls), len(archives))
     data["outlets"] = [
-        {"name": _at(names, i), "url": _at(urls, i) or None, "archive_url": _at(archives, i) or None}
+        {"name": _at(names, i), "url": _at(urls, i) or None, "archive_url": _at(archives, i) or None,
+         "published": _at(dates, i) or None}
         for i in range(width)
     ]
     return data

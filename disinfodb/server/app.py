@@ -21,6 +21,7 @@ from disinfodb.server.api.insights import router as insights_api_router
 from disinfodb.server.api.matching import router as matching_api_router
 from disinfodb.server.api.rebuttals import router as rebuttals_api_router
 from disinfodb.server.api.suggest import router as suggest_api_router
+from disinfodb.server.api.triage import router as triage_api_router
 from disinfodb.server.headers import SecurityHeaders, ServerTiming
 from disinfodb.server.limits import BodySizeLimit
 from disinfodb.server.problems import error_response, problem
@@ -47,6 +48,7 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.include_router(insights_api_router)
     app.include_router(rebuttals_api_router)
     app.include_router(suggest_api_router)
+    app.include_router(triage_api_router)
     for router in WEB_ROUTERS:
         app.include_router(router)
     # The API docs page runs Swagger UI from the files the fastapi-offline package ships:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
 from disinfodb.search import MAX_MEANING_CHARS, MAX_PER_PAGE, SearchMode, SearchQuery, Sort
+from disinfodb.store.triage import Status, TriageFilter
 
 # A form's empty date field sends `since=`: that means "no bound", not a bad date.
 OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
@@ -48,3 +49,19 @@ def search_params(
 
 
 SearchParams = Annotated[SearchQuery, Depends(search_params)]
+
+
+def triage_params(
+    source: Annotated[list[str], Query(description="Where the documents came from, as `watch` was given it")] = [],  # noqa: B006
+    label: Annotated[list[Literal["related", "match"]], Query()] = [],  # noqa: B006
+    narrative: Annotated[str, Query(description="The matched case's narrative")] = "",
+    since: OptionalDate = None,
+    until: OptionalDate = None,
+    status: Annotated[Literal["open", "confirmed", "dismissed", "all"], Query()] = "open",
+) -> TriageFilter:
+    """Which triage items: the API's listing and the triage page read the same names."""
+    return TriageFilter(status=None if status == "all" else Status(status), sources=tuple(s for s in source if s),
+                        labels=tuple(label), narrative=narrative or None, since=since, until=until)
+
+
+TriageParams = Annotated[TriageFilter, Depends(triage_params)]

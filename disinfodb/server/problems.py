@@ -25,6 +25,8 @@ from disinfodb.errors import (
     QuerySyntaxError,
     RateLimited,
     SearchTooSlow,
+    TriageDecided,
+    TriageNotFound,
     UnknownFormat,
     VersionConflict,
     VersionRequired,
@@ -57,6 +59,8 @@ class ProblemOut(BaseModel):
 ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (CaseNotFound, 404, "Case not found"),
     (NarrativeNotFound, 404, "Narrative not found"),
+    (TriageNotFound, 404, "Triage item not found"),
+    (TriageDecided, 409, "Already decided"),
     (QuerySyntaxError, 400, "Bad query"),
     (NothingToMatch, 422, "Nothing to match"),
     (InputTooLarge, 413, "Text too large"),
@@ -84,6 +88,8 @@ def error_response(error: Exception) -> JSONResponse:
         errors = [ProblemOut.of(p).model_dump() for p in error.problems]
     elif isinstance(error, VersionConflict | VersionRequired):
         errors = [{"field": "version", "message": str(error), "current_version": error.current_version}]
+    elif isinstance(error, TriageDecided):
+        errors = [{"field": "status", "message": str(error), "status": error.status}]
     elif isinstance(error, CaseExists):
         errors = [{"field": "id", "message": str(error), "existing_id": error.case_id}]
     return problem(status, title, str(error), errors, error_headers(error))
@@ -116,8 +122,8 @@ _PROBLEMS = {
     400: "Bad request: a body that cannot be read, or a bad query (e.g. an unknown language)",
     401: "No API token where one is needed, or an unknown one",
     403: "The token's user may not do this",
-    404: "No such case (or narrative, or review issue)",
-    409: "The case exists already, or changed since the version sent",
+    404: "No such case (or narrative, review issue, triage item)",
+    409: "The case exists already, or changed since the version sent; or the triage item was decided already",
     413: "The body or the text is too large",
     422: "Invalid request: the problem names each field (or line) at fault",
     428: "The edit did not say which version it was based on: the problem gives the current one",

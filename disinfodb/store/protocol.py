@@ -18,6 +18,7 @@ from disinfodb.store.term_index import IntArray, TermIndex
 if TYPE_CHECKING:
     from disinfodb.store.accounts import AccountTables
     from disinfodb.store.narratives import NarrativeBook
+    from disinfodb.store.triage import TriageBook
 
 
 class Outcome(StrEnum):
@@ -58,6 +59,8 @@ class Store(Protocol):
     def narratives(self) -> NarrativeBook: ...
     @property
     def accounts(self) -> AccountTables: ...
+    @property
+    def triage(self) -> TriageBook: ...
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def snapshot(self) -> AbstractContextManager[None]: ...

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -150,6 +151,57 @@ case_narratives = Table(
 )
 Index("case_narratives_by_narrative", case_narratives.c.narrative_id)
 
+# What `disinfodb watch` has seen: every document once, by its source (a folder, a file or
+# a feed URL, as given) and its id there, with its fingerprints: `text_hash` (sha256 of the
+# normalised text: an exact copy) and `simhash` (64 bits, signed: a near copy is a few bits
+# away; disinfodb.watch.fingerprint). What the queue shows of a document (title .. text) is
+# kept only for documents with hits.
+watched_documents = Table(
+    "watched_documents", metadata,
+    Column("pk", Key, Identity(), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("doc_id", Text, nullable=False),
+    Column("text_hash", Text, nullable=False),
+    Column("simhash", BigInteger, nullable=False),
+    Column("duplicate_of", Key, ForeignKey("watched_documents.pk")),  # a near or exact copy of this one: not matched
+    Column("seen_at", Text, nullable=False),
+    Column("title", Text),
+    Column("outlet", Text),  # where it was published: a site's name, a channel, else the URL's host
+    Column("url", Text),
+    Column("published", Text),  # ISO 8601, as the source gives it (a date, or a date and time)
+    Column("lang", Text),
+    Column("text", Text),
+    UniqueConstraint("source", "doc_id"),
+)
+Index("watched_documents_by_hash", watched_documents.c.text_hash)
+# The files of a watched source read to their end, as they were then (size, mtime): a file
+# that is unchanged since is not opened again.
+watched_files = Table(
+    "watched_files", metadata,
+    Column("source", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+)
+# The triage queue: one row per (document, matched case), decided by an editor.
+triage = Table(
+    "triage", metadata,
+    Column("id", Key, Identity(), primary_key=True),
+    Column("document_pk", Key, ForeignKey("watched_documents.pk", ondelete="CASCADE"), nullable=False),
+    Column("case_pk", Key, ForeignKey("cases.pk", ondelete="CASCADE"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("label", Text, CheckConstraint("label IN ('related', 'match')"), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON list of {input_sentence, case_sentence, score, at}
+    Column("status", Text, CheckConstraint("status IN ('open', 'confirmed', 'dismissed')"), nullable=False,
+           server_default=text("'open'")),
+    Column("found_at", Text, nullable=False),
+    Column("decided_by", Text),
+    Column("decided_at", Text),
+    UniqueConstraint("document_pk", "case_pk"),
+)
+Index("triage_by_status", triage.c.status, triage.c.id)
+Index("triage_by_case", triage.c.case_pk)
+
 # -- what only one engine has -------------------------------------------------------------
 
 SQLITE_TOKENIZER = "porter unicode61 remove_diacritics 2"  # also the ranking index's (store/ranking.py)
@@ -244,6 +296,8 @@ STEPS: tuple[Step, ...] = (
     Step((users, tokens, sessions)),
     # 4: narratives.
     Step((narratives, case_narratives)),
+    # 5: what `watch` has seen, and the triage queue of its hits.
+    Step((watched_documents, watched_files, triage)),
 )
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLiteDialect(), "postgresql": PGDialect()}  # type: ignore[no-untyped-call]
 

@@ -31,6 +31,7 @@ from disinfodb.store.protocol import AuditEntry, Outcome, Store
 from disinfodb.store.ranking import RankIndex
 from disinfodb.store.snapshots import BackgroundSnapshot, SharedSnapshot
 from disinfodb.store.term_index import IntArray, TermIndex, int_array
+from disinfodb.store.triage import TriageBook
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -580,6 +581,11 @@ class SQLStore:
     def narratives(self) -> NarrativeBook:
         """The narratives of this database: reading, analysts' edits, saving a clustering."""
         return NarrativeBook(self)
+
+    @property
+    def triage(self) -> TriageBook:
+        """What `watch` has seen, and the triage queue of its hits."""
+        return TriageBook(self)
 
     def claim_texts(self) -> dict[int, str]:
         """case pk -> "title. summary": what narratives are labelled from."""

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from disinfodb.server.web import account_pages, case_pages, check_pages, import_pages, review_pages, trend_pages
+from disinfodb.server.web import (
+    account_pages,
+    case_pages,
+    check_pages,
+    import_pages,
+    review_pages,
+    trend_pages,
+    triage_pages,
+)
 from disinfodb.server.web.pages import error_page, is_page
 
 ROUTERS: tuple[APIRouter, ...] = (case_pages.router, check_pages.router, import_pages.router, account_pages.router,
-                                  review_pages.router, trend_pages.router)
+                                  review_pages.router, trend_pages.router, triage_pages.router)
 
 __all__ = ["ROUTERS", "error_page", "is_page"]

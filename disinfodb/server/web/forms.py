@@ -30,7 +30,7 @@ class CaseForm:
     languages: str = ""
     countries: str = ""
     keywords: str = ""
-    outlets: str = ""  # one per line: name | URL | archived URL
+    outlets: str = ""  # one per line: name | URL | archived URL | date
     links: str = ""  # one per line
     url: str = ""
     version: int | None = None
@@ -44,7 +44,8 @@ class CaseForm:
 
     @classmethod
     def of(cls, case: Case) -> CaseForm:
-        outlets = "\n".join(" | ".join(p or "" for p in (o.name, o.url, o.archive_url)).rstrip(" |")
+        outlets = "\n".join(" | ".join(p or "" for p in (o.name, o.url, o.archive_url,
+                                                           o.published and o.published.isoformat())).rstrip(" |")
                             for o in case.outlets)
         return cls(title=case.title, summary=case.summary, disproof=case.disproof,
                    published=case.published.isoformat() if case.published else "",
@@ -91,7 +92,7 @@ def _outlet(line: str) -> dict[str, str]:
     parts = [p.strip() for p in line.split("|")]
     if len(parts) == 1 and parts[0].startswith(("http://", "https://")):
         return {"url": parts[0]}
-    keys = ("name", "url", "archive_url")
+    keys = ("name", "url", "archive_url", "published")
     return {k: v for k, v in zip(keys, parts, strict=False) if v}
 
 

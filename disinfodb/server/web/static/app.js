@@ -14,6 +14,34 @@
     }
   });
 
+  // The triage list: j / k move between items, c confirms, d dismisses, n drafts a new
+  // case from the current one (each key presses that item's own button or link).
+  var items = Array.prototype.slice.call(document.querySelectorAll("[data-triage]"));
+  if (items.length) {
+    var current = 0;
+    var hint = document.querySelector(".keys-hint");
+    if (hint) hint.hidden = false;
+    var show = function (index) {
+      items[current].classList.remove("current");
+      current = Math.max(0, Math.min(items.length - 1, index));
+      items[current].classList.add("current");
+      items[current].focus();
+    };
+    show(0);
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) return;
+      if (event.key === "j") show(current + 1);
+      else if (event.key === "k") show(current - 1);
+      else {
+        var action = items[current].querySelector('[data-key="' + event.key + '"]');
+        if (!action) return;
+        action.click();
+      }
+      event.preventDefault();
+    });
+  }
+
   // Forms that destroy something ask first.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
