@@ -20,8 +20,10 @@ def read(name: str, content: BinaryIO, skipped: Skipped, start_at: int = 0) -> I
         return
     lang = language_code(tree.get("lang"))
     found = trafilatura.bare_extraction(tree, with_metadata=True, include_comments=False)
+    if isinstance(found, dict):  # as_dict=True's shape; not asked for, but the signature allows it
+        raise TypeError("trafilatura returned a dict, not a Document")
     text = found.text if found is not None else None
-    if not text or not text.strip():
+    if found is None or not text or not text.strip():
         skip(skipped, name, "no main text found in the page")
         return
     meta = {"site": found.sitename} if found.sitename else {}
