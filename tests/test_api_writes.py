@@ -223,7 +223,8 @@ def test_create_then_search_history_and_duplicate(server: Server) -> None:
     assert created.headers["Location"] == f"/api/cases/{case['id']}"
     assert client.get(created.headers["Location"]).json() == case
     assert case["languages"] == ["ru"]  # normalised as usual
-    assert case["outlets"] == [{"name": "example.ru", "url": "https://example.ru/a", "archive_url": None}]
+    assert case["outlets"] == [{"name": "example.ru", "url": "https://example.ru/a", "archive_url": None,
+                                "published": None}]
 
     found = client.get("/api/cases", params={"q": "annex western"}).json()
     assert [hit["id"] for hit in found["results"]] == [case["id"]]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from disinfodb.cases import Case, web_url
@@ -24,6 +24,8 @@ from disinfodb.triage import Draft, TriageHit, confirm, dismiss, draft
 FEED_ENTRIES = 50
 _ATOM = "http://www.w3.org/2005/Atom"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's `updated`
+
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A triage item's id (an SQL integer)")]
 
 router = APIRouter(prefix="/api", tags=["triage"], responses=problems(400, 401, 422))
 
@@ -40,7 +42,7 @@ class Confirmed(BaseModel):
     case: Case  # with the document as its newest outlet
 
 
-@router.get("/triage", response_model=TriagePage)
+@router.get("/triage", response_model=TriagePage, responses=problems(404))
 def list_triage(service: ServiceDep, which: TriageParams, _: ApiReader,
                 page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                 per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20) -> TriagePage:
@@ -58,7 +60,7 @@ def triage_feed(service: ServiceDep, _: ApiReader) -> Response:
 
 
 @router.post("/triage/{item_id}/confirm", response_model=Confirmed, responses=problems(403, 404, 409))
-def confirm_item(service: ServiceDep, item_id: int, user: ApiEditor) -> Confirmed:
+def confirm_item(service: ServiceDep, item_id: ItemId, user: ApiEditor) -> Confirmed:
     """The document repeats the case: it becomes an outlet of the case (with its URL and
     date; a new version, in the case's history), and the item leaves the queue. 409 when
     it was decided already."""
@@ -67,13 +69,13 @@ def confirm_item(service: ServiceDep, item_id: int, user: ApiEditor) -> Confirme
 
 
 @router.post("/triage/{item_id}/dismiss", response_model=TriageHit, responses=problems(403, 404, 409))
-def dismiss_item(service: ServiceDep, item_id: int, user: ApiEditor) -> TriageHit:
+def dismiss_item(service: ServiceDep, item_id: ItemId, user: ApiEditor) -> TriageHit:
     """Not the case: the item is kept (`status=dismissed` lists it) and leaves the queue."""
     return TriageHit.of(dismiss(service.writer, item_id, user.name))
 
 
 @router.post("/triage/{item_id}/draft", response_model=Draft, responses=problems(403, 404))
-def draft_item(service: ServiceDep, item_id: int, _: ApiEditor) -> Draft:
+def draft_item(service: ServiceDep, item_id: ItemId, _: ApiEditor) -> Draft:
     """A new case prefilled from the item's document (nothing is saved: `POST /api/cases`
     saves it): its summary the sentences that matched, else the leading ones."""
     return draft(service.reader, item_id)
