@@ -8,12 +8,15 @@ import dataclasses
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from pydantic import BeforeValidator
 
 from disinfodb.search import MAX_MEANING_CHARS, MAX_PER_PAGE, SearchMode, SearchQuery, Sort
 from disinfodb.store.triage import Status, TriageFilter
 
+# A triage item's id in a path: bounded to an SQL integer, so a larger one is a 422, not a
+# driver's overflow (the API and the pages alike).
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A triage item's id")]
 # A form's empty date field sends `since=`: that means "no bound", not a bad date.
 OptionalDate = Annotated[date | None, BeforeValidator(lambda value: value or None)]
 

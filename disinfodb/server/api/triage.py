@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from disinfodb.cases import Case, web_url
 from disinfodb.review.render import clean_base_url
 from disinfodb.search import MAX_PER_PAGE
 from disinfodb.server.auth import ApiEditor, ApiReader, ServiceDep
-from disinfodb.server.params import TriageParams
+from disinfodb.server.params import ItemId, TriageParams
 from disinfodb.server.problems import problems
 from disinfodb.store.triage import TriageFilter, TriageItem
 from disinfodb.triage import Draft, TriageHit, confirm, dismiss, draft
@@ -24,8 +24,6 @@ from disinfodb.triage import Draft, TriageHit, confirm, dismiss, draft
 FEED_ENTRIES = 50
 _ATOM = "http://www.w3.org/2005/Atom"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's `updated`
-
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A triage item's id (an SQL integer)")]
 
 router = APIRouter(prefix="/api", tags=["triage"], responses=problems(400, 401, 422))
 

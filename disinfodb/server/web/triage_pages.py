@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from disinfodb.cases import STORED, Case
 from disinfodb.server.auth import PageEditor, ServiceDep
-from disinfodb.server.params import TriageParams
+from disinfodb.server.params import ItemId, TriageParams
 from disinfodb.server.web.forms import CaseForm
 from disinfodb.server.web.i18n import translator
 from disinfodb.server.web.pages import check_csrf, local_target, redirect, render
@@ -36,7 +36,7 @@ def triage_page(service: ServiceDep, request: Request, which: TriageParams, _: P
 
 
 @router.post("/triage/{item_id}/confirm")
-def confirm_item(service: ServiceDep, request: Request, item_id: int, user: PageEditor,
+def confirm_item(service: ServiceDep, request: Request, item_id: ItemId, user: PageEditor,
                  csrf: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "/triage") -> Response:
     check_csrf(request, csrf)
     confirm(service.writer, item_id, user.name)
@@ -44,7 +44,7 @@ def confirm_item(service: ServiceDep, request: Request, item_id: int, user: Page
 
 
 @router.post("/triage/{item_id}/dismiss")
-def dismiss_item(service: ServiceDep, request: Request, item_id: int, user: PageEditor,
+def dismiss_item(service: ServiceDep, request: Request, item_id: ItemId, user: PageEditor,
                  csrf: Annotated[str, Form()] = "", back: Annotated[str, Form()] = "/triage") -> Response:
     check_csrf(request, csrf)
     dismiss(service.writer, item_id, user.name)
@@ -52,7 +52,7 @@ def dismiss_item(service: ServiceDep, request: Request, item_id: int, user: Page
 
 
 @router.get("/triage/{item_id}/draft", response_class=HTMLResponse)
-def draft_page(service: ServiceDep, request: Request, item_id: int, _: PageEditor) -> HTMLResponse:
+def draft_page(service: ServiceDep, request: Request, item_id: ItemId, _: PageEditor) -> HTMLResponse:
     """The new-case editor, prefilled from the item's document (saving it is the editor's own form)."""
     prefilled = draft(service.reader, item_id)
     case = Case.model_validate(prefilled.model_dump(exclude={"from_item"}), context=STORED)  # checked on save
