@@ -3,7 +3,7 @@ vectors, `build` runs it over a store; the narratives' tables, their reading and
 analysts' edits are `disinfodb.store.narratives`."""
 
 from disinfodb.narratives.build import BuildReport, build_narratives
-from disinfodb.narratives.cluster import ClusterParams, cluster_vectors
-from disinfodb.store.narratives import Narrative, NarrativeBook
+from disinfodb.narratives.cluster import ClusterParams
+from disinfodb.store.narratives import Narrative, NarrativeBook, Theme
 
-__all__ = ["BuildReport", "ClusterParams", "Narrative", "NarrativeBook", "build_narratives", "cluster_vectors"]
+__all__ = ["BuildReport", "ClusterParams", "Narrative", "NarrativeBook", "Theme", "build_narratives"]

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse
 
 from disinfodb.facets import FACET_NAMES
 from disinfodb.search import FacetValue, SearchQuery
@@ -150,3 +151,17 @@ class TermIndex:
             best = ids[np.lexsort((self.key_rank[ids], -counts[ids]))][:size]
             facets[name] = [FacetValue(self.keys[i], self.labels[i], int(counts[i])) for i in best]
         return facets
+
+    def facet_matrix(self, facet: str, case_pks: IntArray) -> tuple[list[str], scipy.sparse.csr_matrix]:
+        """Which of a facet's values each given case carries: the values' labels and a 0/1
+        matrix (one row per case, in the given order; one column per value that any of them
+        carries). What a model trained on the analysts' metadata reads."""
+        indptr, values = self.terms_of_case
+        starts, stops = indptr[case_pks], indptr[case_pks + 1]
+        rows = np.repeat(np.arange(len(case_pks)), stops - starts)
+        terms = _gather(indptr, values, case_pks)
+        keep = self.term_facet[terms] == FACET_NAMES.index(facet)
+        used, columns = np.unique(terms[keep], return_inverse=True)
+        matrix = scipy.sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], columns)),
+                                         shape=(len(case_pks), len(used)))
+        return [self.labels[int(t)] for t in used], matrix
