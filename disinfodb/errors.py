@@ -175,6 +175,10 @@ class NarrativeNotFound(DisinfoError):
     """No narrative has the given id."""
 
 
+class ThemeNotFound(NarrativeNotFound):
+    """No theme has the given id (a theme is a group of narratives)."""
+
+
 class TriageNotFound(DisinfoError):
     """No triage item has the given id."""
 

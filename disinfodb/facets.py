@@ -17,8 +17,9 @@ from disinfodb.vocab import country_name, fold, language_code
 
 FacetName = Literal["keyword", "country", "language", "outlet", "issue", "year"]
 NARRATIVE = "narrative"
-# What a series, a top list or a co-occurrence axis can group cases by: a facet, or narratives.
-Grouping = Literal["keyword", "country", "language", "outlet", "issue", "year", "narrative"]
+THEME = "theme"  # a group of narratives: trends and emerging at the broader level
+# What a series, a top list or a co-occurrence axis can group cases by: a facet, narratives or themes.
+Grouping = Literal["keyword", "country", "language", "outlet", "issue", "year", "narrative", "theme"]
 
 
 class Facet:
@@ -116,7 +117,7 @@ FACETS: tuple[Facet, ...] = (KeywordFacet(), CountryFacet(), LanguageFacet(), Ou
                              YearFacet())
 FACET_NAMES: tuple[str, ...] = tuple(f.name for f in FACETS)
 BY_NAME: dict[str, Facet] = {f.name: f for f in FACETS}
-GROUPINGS: tuple[str, ...] = (*FACET_NAMES, NARRATIVE)
+GROUPINGS: tuple[str, ...] = (*FACET_NAMES, NARRATIVE, THEME)
 assert get_args(FacetName) == FACET_NAMES and get_args(Grouping) == GROUPINGS, "keep the literals and FACETS in step"
 
 

@@ -26,7 +26,7 @@ from scipy import sparse
 
 from disinfodb.cases import plausible_dates
 from disinfodb.errors import QuerySyntaxError
-from disinfodb.facets import FACET_NAMES, GROUPINGS, NARRATIVE
+from disinfodb.facets import FACET_NAMES, GROUPINGS, NARRATIVE, THEME
 from disinfodb.facets import facet as facet_of
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store
@@ -158,7 +158,9 @@ def _check_grouping(facet: str) -> None:
 def _groups(store: Store, index: TermIndex, facet: str) -> _Groups:
     _check_grouping(facet)
     if facet == NARRATIVE:
-        return _narrative_groups(store)
+        return _narrative_groups(store.narratives.groups())
+    if facet == THEME:
+        return _narrative_groups(store.narratives.theme_groups())
     ids = np.flatnonzero(index.term_facet == FACET_NAMES.index(facet))
     indptr, values = index.cases_of_term
     lengths = indptr[ids + 1] - indptr[ids]
@@ -169,9 +171,8 @@ def _groups(store: Store, index: TermIndex, facet: str) -> _Groups:
                    pks=_gather(indptr, values, ids), term_ids=ids)
 
 
-def _narrative_groups(store: Store) -> _Groups:
-    """The current narratives with members (ids ascending by number)."""
-    rows = store.narratives.groups()
+def _narrative_groups(rows: list[tuple[str, str, int]]) -> _Groups:
+    """The current narratives (or themes) with members, from (id, label, case pk) rows by id."""
     keys, labels, lengths = [], [], []
     for (nid, label), members in groupby(rows, key=lambda row: (row[0], row[1])):
         keys.append(nid)
@@ -305,6 +306,9 @@ def _members(store: Store, index: TermIndex, facet: str, value: str) -> tuple[In
     if facet == NARRATIVE:
         narrative = store.narratives.get(value)  # a merged one: the narrative it joined
         return store.narratives.member_pks(narrative.id), narrative.id, narrative.title
+    if facet == THEME:
+        theme = store.narratives.theme(value)
+        return store.narratives.theme_member_pks(theme.id), theme.id, theme.label
     key = facet_of(facet).key(value)
     term_id = index.term_ids.get((facet, key))
     if term_id is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse
 from conftest import Claims2017
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -15,8 +16,18 @@ from typer.testing import CliRunner
 from disinfodb.accounts import Accounts
 from disinfodb.cli import app
 from disinfodb.errors import DisinfoError, NarrativeNotFound
-from disinfodb.narratives import ClusterParams, NarrativeBook, build_narratives
-from disinfodb.narratives.cluster import continue_ids, distinctive_terms, reassign_noise
+from disinfodb.narratives import NarrativeBook, build_narratives
+from disinfodb.narratives.cluster import (
+    ClusterParams as Params,
+)
+from disinfodb.narratives.cluster import (
+    cluster_points,
+    continue_ids,
+    distinctive_terms,
+    keyword_space,
+    linked_groups,
+    themes_of,
+)
 from disinfodb.narratives.statement import clean_title, readable, statement
 from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore
@@ -25,7 +36,7 @@ from disinfodb.store import SQLStore
 @pytest.fixture
 def clustered(claims_2017: Claims2017, tmp_path: Path) -> Iterator[SQLStore]:
     store = claims_2017.copy_to(tmp_path / "narratives.sqlite")
-    build_narratives(store, "use-m")
+    build_narratives(store)
     yield store
     store.close()
 
@@ -41,7 +52,7 @@ def test_clusters_are_storylines_with_their_own_words(clustered: SQLStore) -> No
     narratives = book.all()
     assert 10 <= len(narratives) <= 60
     memberships = book.memberships()
-    assert 0.5 < len(memberships) / clustered.count() < 0.9  # noise stays out, most cases join
+    assert len(memberships) == clustered.count()  # every case has a narrative, title-only ones too
     assert sum(n.size for n in narratives) == len(memberships)
     assert all(n.size >= 15 for n in narratives)
     mh17 = book.get(narrative_with_keyword(book, "MH17"))
@@ -57,7 +68,7 @@ def test_clusters_are_storylines_with_their_own_words(clustered: SQLStore) -> No
 def test_a_rerun_keeps_every_id_and_member(clustered: SQLStore) -> None:
     book = NarrativeBook(clustered)
     before = book.memberships()
-    report = build_narratives(clustered, "use-m")
+    report = build_narratives(clustered)
     assert (report.created, report.retired) == (0, 0) and report.continued == report.narratives
     assert book.memberships() == before
 
@@ -74,7 +85,7 @@ def test_ids_survive_when_the_cases_change(clustered: SQLStore) -> None:
     removed = set(rng.choice(sorted(before), size=len(before) // 10, replace=False).tolist())
     for case_id, _title in clustered.case_ids(sorted(removed)).values():
         clustered.delete(case_id)
-    report = build_narratives(clustered, "use-m")
+    report = build_narratives(clustered)
     after = book.memberships()
     remaining = [pk for pk in before if pk not in removed]
     clustered_twice = [pk for pk in remaining if pk in after]
@@ -103,7 +114,7 @@ def test_analysts_edits_survive_reclustering(clustered: SQLStore) -> None:
     split = book.split(big.id, moved, name="A split-off storyline")
     assert split.pinned and set(book.members(split.id)) == set(moved)
 
-    report = build_narratives(clustered, "use-m")
+    report = build_narratives(clustered)
 
     assert book.get(mh17).title == "MH17 was not shot down by Russia"
     assert book.get(crimea).pinned and book.members(crimea) == pinned_members
@@ -144,16 +155,50 @@ def test_continue_ids_matches_by_overlap_and_keeps_merges() -> None:
     assert sorted([chosen[2], chosen[3]], key=str) == sorted(["n3", None], key=str)
 
 
-def test_noise_joins_only_a_close_cluster() -> None:
-    centre_a, centre_b = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
-    members = [centre_a + 0.05 * np.eye(4, dtype=np.float32)[i % 4] for i in range(10)]
-    members += [centre_b + 0.05 * np.eye(4, dtype=np.float32)[i % 4] for i in range(10)]
-    near_a = centre_a + 0.02 * np.eye(4, dtype=np.float32)[2]
-    far = np.eye(4, dtype=np.float32)[3]
-    vectors = np.stack([*members, near_a, far])
+def test_keyword_space_brings_together_cases_tagged_alike() -> None:
+    """Two keywords on random vectors that differ in a learnable direction: in the keyword
+    space, an untagged case lands with the cases of its keyword."""
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=16).astype(np.float32)
+    tag = rng.integers(0, 2, 400)
+    vectors = rng.normal(size=(400, 16)).astype(np.float32) + np.outer(2 * tag - 1, direction)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    labels = np.array([0] * 10 + [1] * 10 + [-1, -1])
-    assert reassign_noise(vectors, labels, 5.0).tolist()[-2:] == [0, -1]
+    keywords = scipy.sparse.csr_matrix((np.ones(400), (np.arange(400), tag)), shape=(400, 2))
+    hidden = scipy.sparse.diags((np.arange(400) >= 100).astype(float)) @ keywords  # the first 100 untagged
+    space = keyword_space(vectors, hidden.tocsr(), Params())
+    same = [space[i] @ space[j] for i in range(100) for j in range(100, 140) if tag[i] == tag[j]]
+    other = [space[i] @ space[j] for i in range(100) for j in range(100, 140) if tag[i] != tag[j]]
+    assert np.mean(same) > 0.5 > np.mean(other)
+    assert (keyword_space(vectors, scipy.sparse.csr_matrix((400, 2)), Params()) == vectors).all()  # nothing to learn
+
+
+def test_linked_groups_join_near_copies_and_links() -> None:
+    basis = np.eye(6, dtype=np.float32)
+    copy = basis[0] + 0.01 * basis[1]
+    vectors = np.stack([basis[0], copy / np.linalg.norm(copy), basis[2], basis[3], basis[4]])
+    groups = linked_groups(vectors, [(2, 4)], threshold=0.92)
+    assert groups[0] == groups[1] and groups[2] == groups[4]
+    assert len({groups[0], groups[2], groups[3]}) == 3
+
+
+def test_small_clusters_dissolve_and_every_point_is_placed() -> None:
+    rng = np.random.default_rng(1)
+    centres = np.eye(8, dtype=np.float32)[:3]
+    points = np.vstack([c + 0.05 * rng.normal(size=(n, 8)) for c, n in zip(centres, (120, 90, 5), strict=True)])
+    points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    labels = cluster_points(points, Params(cases_per_narrative=70, min_cluster_size=15))
+    assert (labels >= 0).all() and set(np.bincount(labels).tolist()) <= set(range(15, 216))
+    assert np.bincount(labels)[0] >= np.bincount(labels)[-1]  # numbered by size
+    assert (cluster_points(points[:10], Params(min_cluster_size=15)) == -1).all()  # too few for one
+
+
+def test_themes_group_narratives_with_the_most_cases_first() -> None:
+    centres = np.eye(4, dtype=np.float32)[[0, 0, 1, 1, 1, 2, 3, 3]] + 0.01
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    sizes = np.array([50, 40, 10, 10, 10, 5, 300, 200])
+    themes = themes_of(centres, sizes, Params(narratives_per_theme=2))
+    assert themes[0] == themes[1] and themes[2] == themes[3] == themes[4] and themes[6] == themes[7] == 0
+    assert len(set(themes.tolist())) == 4
 
 
 def test_distinctive_terms_prefer_what_sets_a_cluster_apart() -> None:
@@ -191,7 +236,7 @@ def test_api_and_page_edits(clustered: SQLStore) -> None:
     editor, admin = accounts.create_token("ed"), accounts.create_token("root")
     book = NarrativeBook(clustered)
     mh17, crimea = narrative_with_keyword(book, "MH17"), narrative_with_keyword(book, "Crimea")
-    with TestClient(create_app(clustered, "use-m")) as client:
+    with TestClient(create_app(clustered)) as client:
         as_editor = {"Authorization": f"Bearer {editor}"}
         assert client.put(f"/api/narratives/{mh17}/name", json={"name": "MH17 lies"}).status_code == 401
         renamed = client.put(f"/api/narratives/{mh17}/name", json={"name": "MH17 lies"}, headers=as_editor)
@@ -236,8 +281,8 @@ def test_cli_trend_shows_the_wave(clustered: SQLStore) -> None:
 
 
 def test_tiny_databases_cluster_without_errors(seed_store: SQLStore) -> None:
-    assert build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=2)).cases == 4
-    empty = build_narratives(seed_store, "use-m", ClusterParams(min_cluster_size=15))
+    assert build_narratives(seed_store, "use-m", Params(min_cluster_size=2)).cases == 4
+    empty = build_narratives(seed_store, "use-m", Params(min_cluster_size=15))
     assert (empty.narratives, empty.clustered) == (0, 0)  # 4 cases cannot make a narrative of 15
 
 
@@ -259,3 +304,59 @@ def test_built_narratives_are_labelled_by_claims(clustered: SQLStore) -> None:
     readable_share = sum(readable(label) for label in labels) / len(labels)
     assert readable_share >= 0.9, labels[:10]
     assert all(n.terms and n.label != ", ".join(n.terms[:3]) for n in narratives[:10])
+
+
+def test_themes_group_every_narrative(clustered: SQLStore) -> None:
+    book = NarrativeBook(clustered)
+    themes, narratives = book.themes(), book.all()
+    assert 2 <= len(themes) <= len(narratives) // 2
+    assert all(n.theme in {t.id for t in themes} for n in narratives)
+    assert sum(t.size for t in themes) == clustered.count() and sum(t.narratives for t in themes) == len(narratives)
+    for theme in themes:
+        members = book.of_theme(theme.id)
+        assert theme.size == sum(n.size for n in members) and " · " in theme.label
+        assert theme.first_seen == min(n.first_seen for n in members if n.first_seen)
+        assert len(book.theme_member_pks(theme.id)) == theme.size
+    keywords = {clustered.pk_of(case.id): set(case.keywords) for case in clustered.iter_cases()}
+    for theme in themes:  # named by what sets it apart: each label keyword more common inside than overall
+        inside = [keywords[int(pk)] for pk in book.theme_member_pks(theme.id)]
+        for keyword in theme.label.split(" · "):
+            share_inside = sum(keyword in k for k in inside) / len(inside)
+            assert share_inside > 1.5 * sum(keyword in k for k in keywords.values()) / len(keywords), (theme, keyword)
+    before = {n.id: n.theme for n in narratives}
+    build_narratives(clustered)
+    assert {n.id: n.theme for n in book.all()} == before and [t.id for t in book.themes()] == [t.id for t in themes]
+    source, target = narratives[-1], narratives[0]
+    book.merge(source.id, target.id)
+    sizes = {t.id: t.size for t in book.themes()}
+    assert sizes[target.theme or ""] == sum(n.size for n in book.of_theme(target.theme or ""))
+    assert sum(sizes.values()) == clustered.count()
+
+
+def test_themes_in_the_api_trends_pages_and_cli(clustered: SQLStore) -> None:
+    book = NarrativeBook(clustered)
+    theme = book.themes()[0]
+    with TestClient(create_app(clustered)) as client:
+        listed = client.get("/api/themes").json()
+        assert [t["id"] for t in listed] == [t.id for t in book.themes()] and listed[0]["size"] == theme.size
+        shown = client.get(f"/api/themes/{theme.id}").json()
+        assert [n["id"] for n in shown["members"]] == [n.id for n in book.of_theme(theme.id)]
+        assert all(n["theme"] == theme.id for n in shown["members"])
+        missing = client.get("/api/themes/t9999")
+        assert missing.status_code == 404 and missing.json()["title"] == "Theme not found"
+        series = client.get("/api/trends", params={"facet": "theme", "value": theme.id, "period": "year"}).json()
+        assert series["count"] == theme.size and series["label"] == theme.label
+        growing = client.get("/api/emerging", params={"facet": "theme", "min_cases": 1, "min_growth": 0}).json()
+        assert growing["facet"] == "theme" and {g["value"] for g in growing["items"]} <= {t.id for t in book.themes()}
+        page = client.get("/narratives")
+        assert page.status_code == 200 and page.text.count('class="theme-row') == len(book.themes())
+        only = client.get("/narratives", params={"theme": theme.id})
+        assert only.text.count('class="theme-row') == 1
+        assert all(f"/narratives/{n.id}\"" in only.text for n in book.of_theme(theme.id))
+        assert client.get("/narratives", params={"theme": "t9999"}).status_code == 404
+        narrative = book.of_theme(theme.id)[0]
+        assert f"/narratives?theme={theme.id}" in client.get(f"/narratives/{narrative.id}").text
+    runner = CliRunner()
+    result = runner.invoke(app, ["narratives", "themes", "--db", clustered.location, "--json"])
+    assert result.exit_code == 0, result.output
+    assert [t["id"] for t in json.loads(result.stdout)] == [t.id for t in book.themes()]

@@ -44,7 +44,7 @@ UNLIMITED = Settings(match_per_minute=1_000_000, import_per_minute=1_000_000)
 READS = [("/api/cases", "GET"), ("/api/cases/{case_id}/related", "GET"), ("/api/match", "POST"), ("/api/export", "GET"),
          ("/api/rebuttals", "GET"), ("/api/suggest-disproof", "POST"), ("/api/narratives/{narrative_id}/trend", "GET"),
          ("/api/trends", "GET"), ("/api/emerging", "GET"), ("/api/cooccurrence", "GET"),
-         ("/api/suggest-metadata", "POST"), ("/api/triage", "GET")]
+         ("/api/suggest-metadata", "POST"), ("/api/triage", "GET"), ("/api/themes/{theme_id}", "GET")]
 ID_ONLY = [("/api/cases/{case_id}", "GET"), ("/api/cases/{case_id}/history", "GET"),  # no invalid input exists
            ("/api/cases/{case_id}/rebuttals", "GET"), ("/api/narratives/{narrative_id}", "GET")]
 WRITES = [("/api/cases", "POST"), ("/api/cases/{case_id}", "PUT"), ("/api/cases/{case_id}", "DELETE"),
@@ -54,7 +54,7 @@ WRITES = [("/api/cases", "POST"), ("/api/cases/{case_id}", "PUT"), ("/api/cases/
           ("/api/triage/{item_id}/confirm", "POST"), ("/api/triage/{item_id}/dismiss", "POST"),
           ("/api/triage/{item_id}/draft", "POST")]
 NO_INPUT = [("/api/stats", "GET"), ("/api/me", "GET"), ("/api/users", "GET"), ("/api/narratives", "GET"),
-            ("/api/triage.atom", "GET")]
+            ("/api/triage.atom", "GET"), ("/api/themes", "GET")]
 OPERATIONS = READS + ID_ONLY + WRITES + NO_INPUT
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]

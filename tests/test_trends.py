@@ -315,7 +315,7 @@ def test_api_narratives(client: TestClient) -> None:
     assert [n["id"] for n in listed][:1] and {n["id"] for n in listed} == {"n1", "n2", "n3", "n4"}
     skripal = next(n for n in listed if n["id"] == "n1")
     assert set(skripal) == {"id", "title", "label", "name", "terms", "keywords", "representative", "size",
-                            "first_seen", "last_seen", "pinned"}
+                            "first_seen", "last_seen", "pinned", "theme"}
     assert skripal["title"] == skripal["name"] == "Skripal poisoning" and skripal["first_seen"] == "2018-03-06"
     assert {"keyword", "share"} == set(skripal["keywords"][0])
     detail = json_of(client.get("/api/narratives/n5"))  # merged into n1

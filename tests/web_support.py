@@ -56,7 +56,8 @@ def build_web_db(path: Path, seed: Path, csv_2017: Path) -> int:
         accounts.add_user(EDITOR, "editor", EDITOR_PASSWORD)
         accounts.add_user(READER, "reader", READER_PASSWORD)
         ClaimIndex.build(store, load_embedders(MODEL))  # caches the vectors in the file
-        build_narratives(store, MODEL, ClusterParams(min_cluster_size=5))  # a few hundred cases: small ones
+        # A few hundred cases: small narratives (about 25 cases each), so pages show several.
+        build_narratives(store, MODEL, ClusterParams(min_cluster_size=5, cases_per_narrative=25))
         return store.count()
     finally:
         store.close()

@@ -44,7 +44,8 @@ def build(
     if as_json:
         print_json(report.as_dict())
         return
-    out.print(f"{report.narratives} narratives over {report.clustered:,} of {report.cases:,} cases"
+    out.print(f"{report.narratives} narratives in {report.themes} themes over {report.clustered:,} of"
+              f" {report.cases:,} cases"
               f" ({report.continued} continued, {report.created} new, {report.retired} retired,"
               f" {report.pinned_cases:,} cases in pinned narratives) in {report.seconds:.1f} s")
 
@@ -62,12 +63,33 @@ def list_narratives(
     if as_json:
         print_json([narrative_json(n) for n in found])
         return
-    table = Table("id", "narrative", "cases", "first seen", "last seen", "top keywords")
+    table = Table("id", "narrative", "theme", "cases", "first seen", "last seen", "top keywords")
     for n in found:
         title = n.title + (" [pinned]" if n.pinned else "") + (" [retired]" if n.retired else "")
-        table.add_row(n.id, title, f"{n.size:,}", str(n.first_seen or ""), str(n.last_seen or ""),
+        table.add_row(n.id, title, n.theme or "", f"{n.size:,}", str(n.first_seen or ""), str(n.last_seen or ""),
                       ", ".join(k for k, _ in n.keywords[:3]))
     out.print(table)
+
+
+@narratives_app.command("themes")
+def list_themes(
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Narratives shown per theme.")] = 5,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Themes (broad groups of narratives), largest first, with their largest narratives."""
+    with opened(db) as store:
+        book = store.narratives
+        themes = book.themes()
+        members = {t.id: book.of_theme(t.id) for t in themes}
+    if as_json:
+        print_json([{**dataclasses.asdict(t), "members": [n.id for n in members[t.id]]} for t in themes])
+        return
+    for t in themes:
+        out.print(f"[bold]{t.id}: {t.label}[/] ({t.size:,} cases, {t.narratives} narratives,"
+                  f" {t.first_seen} .. {t.last_seen})")
+        for n in members[t.id][:limit]:
+            out.print(f"  {n.id:>5}  {n.title}  [dim]{n.size:,} cases[/]")
 
 
 @narratives_app.command("show")

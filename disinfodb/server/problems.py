@@ -25,6 +25,7 @@ from disinfodb.errors import (
     QuerySyntaxError,
     RateLimited,
     SearchTooSlow,
+    ThemeNotFound,
     TriageDecided,
     TriageNotFound,
     UnknownFormat,
@@ -58,6 +59,7 @@ class ProblemOut(BaseModel):
 
 ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (CaseNotFound, 404, "Case not found"),
+    (ThemeNotFound, 404, "Theme not found"),
     (NarrativeNotFound, 404, "Narrative not found"),
     (TriageNotFound, 404, "Triage item not found"),
     (TriageDecided, 409, "Already decided"),

@@ -151,6 +151,28 @@ case_narratives = Table(
 )
 Index("case_narratives_by_narrative", case_narratives.c.narrative_id)
 
+# Themes: broad groups of narratives (a second level of the same clustering), ids stable
+# across re-clustering like the narratives'.
+themes = Table(
+    "themes", metadata,
+    Column("id", Text, primary_key=True),  # 't1', 't2', ...
+    Column("label", Text, nullable=False),  # its most distinctive keywords, "A · B · C"
+    Column("keywords", Text, nullable=False),  # JSON list of [keyword, share of its cases]
+    Column("size", Integer, nullable=False),  # cases in its narratives
+    Column("narratives", Integer, nullable=False),
+    Column("first_seen", Text),
+    Column("last_seen", Text),
+    Column("retired", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+narrative_themes = Table(
+    "narrative_themes", metadata,
+    Column("narrative_id", Text, ForeignKey("narratives.id"), primary_key=True),
+    Column("theme_id", Text, ForeignKey("themes.id"), nullable=False),
+)
+Index("narrative_themes_by_theme", narrative_themes.c.theme_id)
+
 # What `disinfodb watch` has seen: every document once, by its source (a folder, a file or
 # a feed URL, as given) and its id there, with its fingerprints: `text_hash` (sha256 of the
 # normalised text: an exact copy) and `simhash` (64 bits, signed: a near copy is a few bits
@@ -298,6 +320,8 @@ STEPS: tuple[Step, ...] = (
     Step((narratives, case_narratives)),
     # 5: what `watch` has seen, and the triage queue of its hits.
     Step((watched_documents, watched_files, triage)),
+    # 6: themes over the narratives.
+    Step((themes, narrative_themes)),
 )
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLiteDialect(), "postgresql": PGDialect()}  # type: ignore[no-untyped-call]
 

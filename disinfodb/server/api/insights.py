@@ -1,5 +1,5 @@
-"""The JSON API of the insights: narratives, trends over time, emerging narratives and
-co-occurrence (`disinfodb.trends` over the reader's store).
+"""The JSON API of the insights: narratives and their themes, trends over time, emerging
+narratives and themes, and co-occurrence (`disinfodb.trends` over the reader's store).
 
 Like the rest of the API: a pydantic model out (so /openapi.json is exact), reads
 public unless the instance is private, errors as problem documents (an unknown
@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from disinfodb import trends
 from disinfodb.errors import QuerySyntaxError
 from disinfodb.facets import NARRATIVE, Grouping
-from disinfodb.narratives import ClusterParams, Narrative, build_narratives
+from disinfodb.narratives import ClusterParams, Narrative, Theme, build_narratives
 from disinfodb.server.auth import ApiAdmin, ApiEditor, ApiReader, ApiSearcher, ServiceDep
 from disinfodb.server.params import FilterParams, OptionalDate
 from disinfodb.server.problems import problems
 
-GrowthFacet = Literal["narrative", "keyword", "country", "language", "outlet"]
+GrowthFacet = Literal["narrative", "theme", "keyword", "country", "language", "outlet"]
 MAX_N = 50
 MAX_WEEKS = 520
 
@@ -48,17 +48,39 @@ class NarrativeOut(BaseModel):
     first_seen: date | None
     last_seen: date | None
     pinned: bool
+    theme: str | None = Field(description="Id of the theme it belongs to (null until a build placed it)")
 
     @classmethod
     def of(cls, narrative: Narrative) -> NarrativeOut:
         return cls(id=narrative.id, title=narrative.title, label=narrative.label, name=narrative.name,
                    terms=narrative.terms, keywords=[KeywordShareOut(keyword=k, share=s) for k, s in narrative.keywords],
                    representative=narrative.representative, size=narrative.size, first_seen=narrative.first_seen,
-                   last_seen=narrative.last_seen, pinned=narrative.pinned)
+                   last_seen=narrative.last_seen, pinned=narrative.pinned, theme=narrative.theme)
 
 
 class NarrativeDetailOut(NarrativeOut):
     members: list[str] = Field(description="Ids of its cases, newest first")
+
+
+class ThemeOut(BaseModel):
+    id: str
+    label: str = Field(description="Its most distinctive keywords, 'A · B · C'")
+    keywords: list[KeywordShareOut] = Field(description="Dominant keywords with the share of its cases")
+    size: int = Field(description="Cases in its narratives")
+    narratives: int
+    first_seen: date | None
+    last_seen: date | None
+
+    @classmethod
+    def of(cls, theme: Theme) -> ThemeOut:
+        return cls(id=theme.id, label=theme.label, keywords=[KeywordShareOut(keyword=k, share=s)
+                                                               for k, s in theme.keywords],
+                   size=theme.size, narratives=theme.narratives, first_seen=theme.first_seen,
+                   last_seen=theme.last_seen)
+
+
+class ThemeDetailOut(ThemeOut):
+    members: list[NarrativeOut] = Field(description="Its narratives, largest first")
 
 
 class PointOut(BaseModel):
@@ -156,6 +178,21 @@ def get_narrative(service: ServiceDep, narrative_id: str, _: ApiReader) -> Narra
     return NarrativeDetailOut(**NarrativeOut.of(narrative).model_dump(), members=book.members(narrative.id))
 
 
+@router.get("/themes", response_model=list[ThemeOut])
+def list_themes(service: ServiceDep, _: ApiReader) -> list[ThemeOut]:
+    """The current themes (broad groups of narratives), largest first."""
+    return [ThemeOut.of(t) for t in service.reader.narratives.themes()]
+
+
+@router.get("/themes/{theme_id}", response_model=ThemeDetailOut, responses=problems(404))
+def get_theme(service: ServiceDep, theme_id: Annotated[str, Path(max_length=20)], _: ApiReader) -> ThemeDetailOut:
+    """A theme and its narratives."""
+    book = service.reader.narratives
+    theme = book.theme(theme_id)
+    members = [NarrativeOut.of(n) for n in book.of_theme(theme.id)]
+    return ThemeDetailOut(**ThemeOut.of(theme).model_dump(), members=members)
+
+
 @router.get("/narratives/{narrative_id}/trend", response_model=SeriesOut, responses=problems(404, 429))
 def narrative_trend(service: ServiceDep, narrative_id: str, searcher: ApiSearcher, query: FilterParams,
                     period: PeriodParam = "month") -> SeriesOut:
@@ -166,9 +203,10 @@ def narrative_trend(service: ServiceDep, narrative_id: str, searcher: ApiSearche
 
 @router.get("/trends", response_model=SeriesOut, responses=problems(404, 429))
 def trend(service: ServiceDep, searcher: ApiSearcher, query: FilterParams, period: PeriodParam = "month",
-          facet: Annotated[Grouping | None, Query(description="Count one value of this facet (or a narrative)")]
-          = None,
-          value: Annotated[str | None, Query(max_length=500, description="The value (a narrative's id)")] = None,
+          facet: Annotated[Grouping | None,
+                           Query(description="Count one value of this facet (or a narrative, or a theme)")] = None,
+          value: Annotated[str | None,
+                           Query(max_length=500, description="The value (a narrative's or theme's id)")] = None,
           ) -> SeriesOut:
     """Cases per period that the filters select (and, with facet and value, that carry the
     value), with their share of all cases published in each period. Empty periods are
@@ -189,7 +227,7 @@ def emerging(service: ServiceDep, _: ApiReader,
              as_of: Annotated[OptionalDate, Query(description="End of the recent window (default: newest case)")]
              = None,
              facet: GrowthFacet = "narrative") -> EmergingOut:
-    """Narratives (or facet values) growing faster than the database: relative growth =
+    """Narratives (or themes, or facet values) growing faster than the database: relative growth =
     ((recent + 1) / (baseline scaled + 1)) / the same for all cases."""
     found = trends.emerging(service.reader, weeks=weeks, baseline_weeks=baseline_weeks, min_cases=min_cases,
                             facet=facet, as_of=as_of, min_growth=min_growth)
@@ -237,7 +275,7 @@ class SplitIn(BaseModel):
 
 
 class BuildIn(BaseModel):
-    model: str | None = Field(None, description="Embedding model spec whose first model's claim vectors are "
+    model: str | None = Field(None, description="Embedding model spec whose models' claim vectors are "
                               "clustered (default: the server's)")
     min_cluster_size: int = Field(15, ge=2, le=1000)
 
@@ -246,6 +284,7 @@ class BuildOut(BaseModel):
     cases: int
     clustered: int
     narratives: int
+    themes: int
     continued: int
     created: int
     retired: int

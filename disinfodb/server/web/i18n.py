@@ -58,7 +58,7 @@ FILTER_NAMES = {"keyword": N_("keyword"), "country": N_("country"), "language": 
 # The facets' and groupings' headings (disinfodb.facets keeps the English ones for the CLI and the API).
 FACET_LABELS = {"keyword": N_("Keywords"), "country": N_("Countries and regions"), "language": N_("Languages"),
                 "outlet": N_("Outlets"), "issue": N_("Review issues"), "year": N_("Years"),
-                "narrative": N_("Narratives")}
+                "narrative": N_("Narratives"), "theme": N_("Themes")}
 PERIODS = {"week": N_("week"), "month": N_("month"), "year": N_("year")}  # trends.Period
 
 

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from disinfodb import trends
-from disinfodb.facets import NARRATIVE, Grouping, facet
+from disinfodb.facets import NARRATIVE, THEME, Grouping, facet
+from disinfodb.narratives import Narrative, Theme
 from disinfodb.search import SearchQuery
 from disinfodb.server.auth import PageEditor, PageSearcher, PageVisitor, ServiceDep
 from disinfodb.server.params import OptionalDate, SearchParams
@@ -106,7 +107,9 @@ class Words:
         return self.tr.gettext(FACET_LABELS[name])
 
     def shown(self, grouping: str, value: trends.TopValue) -> str:
-        return value.label if grouping == NARRATIVE else facet_label(grouping, value.value, value.label, self.lang)
+        if grouping in (NARRATIVE, THEME):
+            return value.label
+        return facet_label(grouping, value.value, value.label, self.lang)
 
     def describe(self, series: trends.Series, share: bool) -> str:
         """A sentence that says what a chart shows: its span, total and peak."""
@@ -142,6 +145,8 @@ def _value_search(links: PageLinks, grouping: str, value: trends.TopValue) -> st
     """The search for the page's filters plus this value (a narrative: its page)."""
     if grouping == NARRATIVE:
         return with_lang(f"/narratives/{value.value}", links.lang)
+    if grouping == THEME:
+        return with_lang(f"/narratives?theme={value.value}", links.lang)
     if grouping == "year":
         return links.search(("since", f"{value.value}-01-01"), ("until", f"{value.value}-12-31"))
     return links.search((grouping, _filter_value(grouping, value)))
@@ -157,13 +162,25 @@ def _points_table(series: trends.Series) -> list[trends.Point]:
 @router.get("/narratives", response_class=HTMLResponse)
 def narratives_page(service: ServiceDep, request: Request, _: PageVisitor,
                     weeks: Annotated[int, Query(ge=1, le=520)] = 12,
-                    as_of: OptionalDate = None) -> HTMLResponse:
+                    as_of: OptionalDate = None,
+                    theme: Annotated[str | None, Query(max_length=20, description="Only this theme's")] = None
+                    ) -> HTMLResponse:
+    """The narratives grouped by theme (largest first), emerging ones marked at both levels."""
     words = Words.of(request)
     store = service.reader
-    narratives = store.narratives.all()
+    book = store.narratives
+    themes = [book.theme(theme)] if theme else book.themes()
+    narratives = [n for n in book.all() if not theme or n.theme == theme]
+    by_theme: dict[str | None, list[Narrative]] = {}
+    for n in narratives:
+        by_theme.setdefault(n.theme, []).append(n)
+    sections: list[tuple[Theme | None, list[Narrative]]] = [(t, by_theme.get(t.id, [])) for t in themes]
+    if not theme and by_theme.get(None):  # built before themes existed, or placed by no clustering yet
+        sections.append((None, by_theme[None]))
     starts, table = trends.series_table(store, NARRATIVE, "month")
     growing = trends.emerging(store, weeks=weeks, as_of=as_of)
-    emerging = {g.value: g for g in growing.items}
+    growing_themes = trends.emerging(store, weeks=weeks, as_of=as_of, facet=THEME)
+    emerging = {g.value: g for g in [*growing.items, *growing_themes.items]}
     spans = (words.tr.gettext("%(first)s to %(last)s") % {"first": month_text(starts[0], words.lang),
                                                          "last": month_text(starts[-1], words.lang)}
              if starts else "")
@@ -171,8 +188,9 @@ def narratives_page(service: ServiceDep, request: Request, _: PageVisitor,
                                      % {"title": n.title, "span": spans})
               for n in narratives}
     return render(request, "narratives.html", {
-        "title": words.tr.gettext("Narratives"), "narratives": narratives, "sparks": sparks, "emerging": emerging,
-        "growing": growing, "weeks": weeks, "as_of": as_of})
+        "title": words.tr.gettext("Narratives"), "narratives": narratives, "sections": sections, "sparks": sparks,
+        "emerging": emerging, "growing": growing, "growing_themes": growing_themes, "weeks": weeks, "as_of": as_of,
+        "theme": theme})
 
 
 @router.get("/narratives/{narrative_id}", response_class=HTMLResponse)
@@ -204,7 +222,8 @@ def narrative_page(service: ServiceDep, request: Request, narrative_id: str, _: 
         "share_chart": shares, "rows": _points_table(series), "members": members, "total": total, "page": page,
         "pages": max(1, -(-total // MEMBERS_PER_PAGE)), "period": period,
         "representative": representative, "saved": request.query_params.get("saved"),
-        "others": [n for n in store.narratives.all() if n.id != narrative.id]})
+        "others": [n for n in store.narratives.all() if n.id != narrative.id],
+        "theme": store.narratives.theme(narrative.theme) if narrative.theme else None})
 
 
 # -- trends ----------------------------------------------------------------------------------
@@ -292,7 +311,7 @@ def cooccurrence_page(service: ServiceDep, request: Request, query: SearchParams
 
 def _pair_search(links: PageLinks, rows: str, row: trends.TopValue, cols: str, col: trends.TopValue) -> str | None:
     """The search for both values (with the page's filters); None where a narrative is one."""
-    if NARRATIVE in (rows, cols) or "year" in (rows, cols):
+    if {NARRATIVE, THEME, "year"} & {rows, cols}:
         return None
     return links.search((rows, _filter_value(rows, row)), (cols, _filter_value(cols, col)))
 
