@@ -168,7 +168,10 @@ class Case(BaseModel):
     """One debunked disinformation case.
 
     `id` may be left empty by an importer: the store assigns a slug. `version`,
-    `created_at` and `updated_at` are owned by the store.
+    `created_at` and `updated_at` are owned by the store, and so is `narratives`: the ids
+    of the narratives the case belongs to, computed by `narratives build` (and the
+    analysts' merges and splits) and filled in whenever the store reads the case. A value
+    given on import or edit is not kept: membership has one home, the narrative book.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -324,5 +327,11 @@ class Case(BaseModel):
         return slugify(self.title, max_length=SLUG_MAX, word_boundary=True) or self.content_id
 
     def content(self) -> dict[str, object]:
-        """The case's data without store bookkeeping: what decides 'changed or not'."""
-        return self.model_dump(mode="json", exclude={"version", "created_at", "updated_at"})
+        """The case's data without store bookkeeping: what decides 'changed or not' (the
+        computed narratives are bookkeeping too: re-importing an export is no change)."""
+        return self.model_dump(mode="json", exclude={"version", "created_at", "updated_at", "narratives"})
+
+    def document(self) -> str:
+        """The JSON the store keeps: everything but the computed `narratives`, so that a
+        stored document never holds a membership that a later build has changed."""
+        return self.model_dump_json(exclude={"narratives"})

@@ -470,7 +470,8 @@ def test_related_json(seeded_cli: Cli) -> None:
     assert case_id not in [r["case_id"] for r in found["related"]]
     scores = [r["score"] for r in found["related"]]
     assert scores == sorted(scores, reverse=True)
-    assert all(ids[r["title"]] == r["case_id"] and -1 <= r["score"] <= 1 for r in found["related"])
+    assert all(ids[r["title"]] == r["case_id"] and -1 <= r["similarity"] <= r["score"] and r["reasons"]
+               for r in found["related"])
     text = invoke(seeded_cli.db, "related", case_id, "-n", "2")
     assert text.exit_code == 0 and found["related"][0]["case_id"] in flat(text.stdout)
     assert_clean_error(invoke(seeded_cli.db, "related", "no-such-case"), "no-such-case")

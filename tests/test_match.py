@@ -23,6 +23,7 @@ from disinfodb.errors import DisinfoError, InputTooLarge, ModelMissing, NothingT
 from disinfodb.matching import ClaimIndex, Match, Matcher, case_units, near_duplicates
 from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.matching.similarity import QuantisedVectors
+from disinfodb.related import related_cases, title_key
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore
 
@@ -379,18 +380,18 @@ def test_unsupported_script_gets_a_bounded_answer(claims_2017: Claims2017, text:
 
 def test_related_cases(claims_2017: Claims2017) -> None:
     case = claims_2017.case(VINNITSA)
-    found = claims_2017.matcher.related(case.id, 10)
+    found = related_cases(claims_2017.matcher, claims_2017.store, case.id, 10)
     assert len(found) == 10
-    assert case.id not in [cid for cid, _, _ in found]
-    scores = [score for _, _, score in found]
+    assert case.id not in [r.case_id for r in found]
+    scores = [r.score for r in found]
     assert scores == sorted(scores, reverse=True)
-    assert all(-1.0 <= s <= 1.0 for s in scores)
-    assert len({cid for cid, _, _ in found}) == 10
+    assert all(-1.0 <= r.similarity <= 1.0 and r.score >= r.similarity for r in found)
+    assert len({r.case_id for r in found}) == 10
     titles = {c.id: c.title for c in claims_2017.cases}
-    assert all(titles[cid] == title for cid, title, _ in found)
+    assert all(titles[r.case_id] == r.title for r in found)
     # one case per claim: no two listed cases are near copies or share a title
-    assert len({" ".join(title.casefold().split()) for _, title, _ in found}) == 10
-    rows = np.searchsorted(claims_2017.matcher.index.case_pks, [claims_2017.store.pk_of(cid) for cid, _, _ in found])
+    assert len({title_key(r.title) for r in found}) == 10
+    rows = np.searchsorted(claims_2017.matcher.index.case_pks, [claims_2017.store.pk_of(r.case_id) for r in found])
     cases = claims_2017.matcher.index.cases
     between = cases.cosines(cases.take(rows))[:, rows]
     assert (between[~np.eye(10, dtype=bool)] < NEAR_DUPLICATE).all()
@@ -399,10 +400,10 @@ def test_related_cases(claims_2017: Claims2017) -> None:
 def test_related_with_k_beyond_the_other_cases(seed_store: SQLiteStore) -> None:
     matcher = Matcher(seed_store, load_embedders("use-m"))
     case = seed_case(seed_store, KAZAKH_COUP)
-    found = matcher.related(case.id, 10)
-    assert case.id not in [cid for cid, _, _ in found]
+    found = related_cases(matcher, seed_store, case.id, 10)
+    assert case.id not in [r.case_id for r in found]
     assert len(found) == 3
-    assert all(math.isfinite(score) for _, _, score in found)
+    assert all(math.isfinite(r.score) for r in found)
 
 
 def reworded_copy(case: Case) -> Case:
@@ -427,8 +428,8 @@ def test_near_identical_case_is_the_top_related_and_a_near_duplicate(
         index = ClaimIndex.build(store, [counting])
         assert counting.take() == case_units(copy.title, copy.summary)  # the rest came from the cache
         matcher = Matcher(store, [counting], index)
-        assert matcher.related(original.id, 5)[0][0] == copy.id
-        assert matcher.related(copy.id, 5)[0][0] == original.id
+        assert related_cases(matcher, store, original.id, 5)[0].case_id == copy.id
+        assert related_cases(matcher, store, copy.id, 5)[0].case_id == original.id
         [(flagged, similar_to, score)] = near_duplicates(store, index, [copy.id])
         assert (flagged, similar_to) == (copy.id, original.id)
         assert NEAR_DUPLICATE <= score <= 1.0001

@@ -313,7 +313,7 @@ def test_case_page_shows_the_case_with_links_and_history(site: Site) -> None:
     history = main.find("section", "history")
     assert [li.find("strong").text for li in history.find_all("li")] == ["create"]
     assert "version 1 by import" in history.find("li").text
-    related = main.find("section", "related").find_all("a")
+    related = [li.find("a") for li in main.find("section", "related").find_all("li")]
     assert related and all(a.get("href").startswith("/cases/") for a in related)
     assert case.id not in {a.get("href").rsplit("/", 1)[1] for a in related}
 

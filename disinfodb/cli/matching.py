@@ -34,6 +34,7 @@ from disinfodb.embed import USE_M_WEIGHTS, e5_convert, fetch_weights, weights_pa
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label, Matcher, open_matcher
 from disinfodb.matching.transcript import CONTEXT, MAX_CONTEXT
+from disinfodb.related import Reason, RelatedCase, related_cases
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store
 
@@ -112,17 +113,26 @@ def _one_document(file: Path) -> Document:
 def related(case_id: Annotated[str, typer.Argument(help="The case id (slug).")],
             limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100)] = 10,
             model: ModelOption = None, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """The cases whose claims are most similar to this one's."""
+    """The cases most related to this one (one entry per claim), and why each is listed."""
     with opened(db) as store:
-        found = matcher_with_progress(store, model).related(case_id, limit)
+        found = related_cases(matcher_with_progress(store, model), store, case_id, limit)
     if as_json:
-        print_json({"case_id": case_id, "related": [{"case_id": cid, "title": title, "score": score}
-                                                    for cid, title, score in found]})
+        print_json({"case_id": case_id, "related": [entry.as_json() for entry in found]})
         return
-    table = Table("similarity", "case")
-    for cid, title, score in found:
-        table.add_row(f"{score:.2f}", f"{escape(title)}\n[dim]{cid}[/]")
+    table = Table("similarity", "case", "why")
+    for entry in found:
+        also = "".join(f"\n[dim]also recorded as {escape(other.title)} ({other.case_id})[/]" for other in entry.also)
+        table.add_row(f"{entry.similarity:.2f}", f"{escape(entry.title)}\n[dim]{entry.case_id}[/]{also}",
+                      escape(_why(entry)))
     out.print(table)
+
+
+def _why(entry: RelatedCase) -> str:
+    """A related case's reasons, in words."""
+    said = {Reason.NARRATIVE: f"same narrative ({entry.narrative})",
+            Reason.KEYWORDS: "shared keywords: " + "; ".join(entry.keywords),
+            Reason.REBUTTAL: "shared rebuttal", Reason.CLAIM: "similar claim"}
+    return ", ".join(said[reason] for reason in entry.reasons)
 
 
 @models_app.command("fetch")

@@ -268,38 +268,30 @@ class Matcher:
             return Label.RELATED if score >= 1.0 / (RRF_K + 1) else Label.NONE
         return self.calibration.label(score)
 
-    def related(self, case_id: str, k: int = 10) -> list[tuple[str, str, float]]:
-        """The k cases whose claims are closest to this case's: (id, title, cosine).
-
-        One case per claim: a candidate that is a near copy of one already listed (cosine >=
-        NEAR_DUPLICATE, or the same title: the two scrapes repeat many cases) is left out, so
-        the list shows k different claims, not one claim recorded three times.
-        """
+    def neighbourhood(self, case_id: str) -> tuple[int, FloatArray, FloatArray]:
+        """What related cases (disinfodb.related) are ranked from: the case's row in the index,
+        the cosine of its claim (mean unit vector) with every case's, and the BM25 of its
+        claim units against every case's title + summary, relative to the best other case
+        (0..1; zeros without a lexical index). The lexical half is there for the rare words
+        an embedding blurs: "Kazakhstan" in a claim that reads like any NATO/Russia claim."""
         pk = self.store.pk_of(case_id)
         row = int(np.searchsorted(self.index.case_pks, pk))
         if row >= len(self.index.case_pks) or self.index.case_pks[row] != pk:
             raise CaseNotFound(f"case {case_id!r} is newer than the matching index; rebuild it")
         cases = self.index.cases
-        sims = cases.cosines(cases.rows(row, row + 1))[0]
-        pool = np.array([i for i in np.argsort(-sims, kind="stable")[:RELATED_POOL * k + 1] if i != row],
-                        dtype=np.int64)
-        between = cases.cosines(cases.take(pool))[:, pool] if len(pool) else np.zeros((0, 0))
-        names = self.store.case_ids([int(self.index.case_pks[i]) for i in pool])
-        kept: list[int] = []
-        titles: set[str] = set()
-        for position, candidate in enumerate(pool):
-            title = " ".join(names[int(self.index.case_pks[candidate])][1].casefold().split())
-            if title in titles or any(between[position, other] >= NEAR_DUPLICATE for other in kept):
-                continue
-            kept.append(position)
-            titles.add(title)
-            if len(kept) == k:
-                break
-        return [(*names[int(self.index.case_pks[pool[p]])], round(float(sims[pool[p]]), 4)) for p in kept]
+        cosines = np.asarray(cases.cosines(cases.rows(row, row + 1))[0], dtype=np.float64)
+        lexical = np.zeros(len(self.index.case_pks))
+        if self.index.bm25 is not None:
+            own = self.index.unit_text[self.index.unit_start[row]:self.index.unit_start[row + 1]]
+            [tokens] = bm25s.tokenize([" ".join(own)], stopwords="en", return_ids=False, show_progress=False)
+            if tokens:
+                lexical = np.asarray(self.index.bm25.get_scores(tokens), dtype=np.float64)
+                lexical[row] = 0.0
+                lexical /= max(float(lexical.max()), 1e-9)
+        return row, cosines, lexical
 
 
 NEAR_DUPLICATE = 0.92
-RELATED_POOL = 4  # related(): candidates read per case shown, for the near copies left out
 
 
 def near_duplicates(store: Store, index: ClaimIndex, case_ids: list[str],

@@ -27,6 +27,7 @@ from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionReq
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.matching import Matcher, meaning, open_matcher
+from disinfodb.related import RelatedCase, related_cases
 from disinfodb.search import Results, SearchMode, SearchQuery
 from disinfodb.server.limits import RateLimiter
 from disinfodb.store import Store
@@ -160,16 +161,16 @@ class Service:
         with self.searching(budget_key) as store:
             return meaning.search(store, query, matcher)
 
-    def related_if_ready(self, case_id: str, k: int = 8) -> list[tuple[str, str, float]] | None:
-        """Cases with the closest claims, if a matcher is built; else None (and the build
-        starts in the background), so a page never waits for embeddings."""
+    def related_if_ready(self, case_id: str, k: int = 8) -> list[RelatedCase] | None:
+        """The related cases (disinfodb.related), if a matcher is built; else None (and the
+        build starts in the background), so a page never waits for embeddings."""
         self.warm_up()
         with self._matcher_lock:
             matcher = self._matcher
         if matcher is None:
             return None
         try:
-            return matcher.related(case_id, k)
+            return related_cases(matcher, self.reader, case_id, k)
         except CaseNotFound:  # newer than the index: the build under way takes it in
             return None
 

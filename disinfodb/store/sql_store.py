@@ -82,6 +82,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# A case's narrative is read with it: `narratives` is computed (case_narratives), never
+# taken from the stored document, so every face (show, the API, exports) says the same.
+_WITH_NARRATIVE = "FROM cases c LEFT JOIN case_narratives cn ON cn.case_pk = c.pk"
+
+
+def _with_narratives(case: Case, narrative_id: str | None) -> Case:
+    """The case with its computed membership as `narratives` (a case is in one narrative at most)."""
+    return case.model_copy(update={"narratives": [narrative_id] if narrative_id else []})
+
+
 class SQLStore:
     """A Store on one SQL database, through one connection guarded by a lock.
 
@@ -298,7 +308,7 @@ class SQLStore:
         ).fetchone()[0]
         self._write_terms(int(pk), stored)
         self._audit(stored.id, "create", 1, actor, now, None)
-        return stored
+        return _with_narratives(stored, None)  # a new case is in no narrative until the next build
 
     def _update(self, pk: int, existing: Case, incoming: Case, actor: str) -> Case:
         now = _now()
@@ -314,7 +324,8 @@ class SQLStore:
         self._write_terms(pk, stored)
         self._drop_unused_terms(old_terms)
         self._audit(stored.id, "update", stored.version, actor, now, existing)
-        return stored
+        member = self._db.execute("SELECT narrative_id FROM case_narratives WHERE case_pk = ?", (pk,)).fetchone()
+        return _with_narratives(stored, member[0] if member else None)  # an edit keeps the case's narrative
 
     def create(self, case: Case, actor: str = "system") -> Case:
         """Insert a new case; one that is already here (by id, URL or content) is refused."""
@@ -360,7 +371,7 @@ class SQLStore:
         tags = " · ".join([*case.keywords, *case.countries])
         return (case.id, case.url, case.content_id, case.title, case.summary, case.disproof, tags,
                 case.published.isoformat() if case.published else None, case.issue,
-                case.model_dump_json(), case.version)
+                case.document(), case.version)
 
     def _write_terms(self, pk: int, case: Case) -> None:
         self._db.executemany("INSERT INTO case_terms (case_pk, term_id) VALUES (?, ?)",
@@ -396,17 +407,18 @@ class SQLStore:
         self._db.execute(
             "INSERT INTO audit (case_id, action, version, actor, at, previous) VALUES (?,?,?,?,?,?)",
             (case_id, action, version, actor, at.isoformat(),
-             previous.model_dump_json() if previous else None),
+             previous.document() if previous else None),
         )
 
     # -- reads ------------------------------------------------------------------------
 
     @_under_lock
     def get(self, case_id: str) -> Case:
-        row = self._db.execute("SELECT doc FROM cases WHERE id = ?", (case_id,)).fetchone()
+        row = self._db.execute(f"SELECT c.doc, cn.narrative_id {_WITH_NARRATIVE} WHERE c.id = ?",
+                               (case_id,)).fetchone()
         if row is None:
             raise CaseNotFound(f"no case with id {case_id!r}")
-        return Case.stored(row[0])
+        return _with_narratives(Case.stored(row[0]), row[1])
 
     @_under_lock
     def count(self) -> int:
@@ -423,15 +435,17 @@ class SQLStore:
         last = 0
         while True:
             if batches is None:
-                rows = self.fetch_all("SELECT pk, doc FROM cases WHERE pk > ? ORDER BY pk LIMIT ?", (last, ITER_BATCH))
+                rows = self.fetch_all(f"SELECT c.pk, c.doc, cn.narrative_id {_WITH_NARRATIVE}"
+                                      " WHERE c.pk > ? ORDER BY c.pk LIMIT ?", (last, ITER_BATCH))
             else:
-                where, param = self.in_list("pk", next(batches, []))
-                rows = self.fetch_all(f"SELECT pk, doc FROM cases WHERE {where} ORDER BY pk", (param,))
+                where, param = self.in_list("c.pk", next(batches, []))
+                rows = self.fetch_all(f"SELECT c.pk, c.doc, cn.narrative_id {_WITH_NARRATIVE}"
+                                      f" WHERE {where} ORDER BY c.pk", (param,))
             if not rows:
                 return
             last = rows[-1][0]
-            for _, doc in rows:
-                yield Case.stored(doc)
+            for _, doc, narrative_id in rows:
+                yield _with_narratives(Case.stored(doc), narrative_id)
 
     @_under_lock
     def history(self, case_id: str) -> list[AuditEntry]:

@@ -16,12 +16,14 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from disinfodb import related
 from disinfodb.cases import Case
 from disinfodb.export import FILE_SUFFIXES, MEDIA_TYPES, export_chunks
 from disinfodb.ingest import FORMATS
 from disinfodb.ingest.pipeline import ImportReport
+from disinfodb.related import Reason
 from disinfodb.search import FacetValue, Hit, SearchMode
 from disinfodb.server.auth import ApiEditor, ApiReader, ApiSearcher, ServiceDep, client_key
 from disinfodb.server.params import SearchParams
@@ -50,10 +52,25 @@ class HistoryEntryOut(BaseModel):
     previous: Case | None
 
 
-class RelatedOut(BaseModel):
+class CaseNameOut(BaseModel):
     case_id: str
     title: str
-    score: float
+
+
+class RelatedOut(BaseModel):
+    """A related case (disinfodb.related): why it is listed, and its near copies."""
+
+    case_id: str
+    title: str
+    score: float = Field(description="what the list is ordered by: the claims' similarity plus what the"
+                                     " cases share (keywords, narrative, rebuttal)")
+    similarity: float = Field(description="cosine of the two claims")
+    reasons: list[Reason] = Field(description="why it is listed: the same narrative, shared keywords, a"
+                                              " shared rebuttal paragraph, a similar claim")
+    keywords: list[str] = Field(description="the keywords both cases carry, rarest first")
+    narrative: str | None = Field(description="the id of the narrative both cases are in")
+    also: list[CaseNameOut] = Field(description="near copies of this case (the same claim recorded again),"
+                                                " collapsed into this entry")
 
 
 class ImportOut(BaseModel):
@@ -113,8 +130,9 @@ def case_history(service: ServiceDep, case_id: str, _: ApiReader) -> list[Histor
             responses=problems(404))
 def related_cases(service: ServiceDep, case_id: str, _: ApiReader,
                   limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[RelatedOut]:
-    found = service.matcher().related(case_id, limit)
-    return [RelatedOut(case_id=cid, title=title, score=score) for cid, title, score in found]
+    """The cases most related to this one, one entry per claim, each with its reasons."""
+    return [RelatedOut.model_validate(found.as_json())
+            for found in related.related_cases(service.matcher(), service.reader, case_id, limit)]
 
 
 @router.get("/stats", tags=["cases"])

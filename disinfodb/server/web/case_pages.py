@@ -70,13 +70,13 @@ def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisito
     case = service.reader.get(case_id)
     listed = _existing(service, case.related)
     similar = service.related_if_ready(case_id)
-    book = service.reader.narratives
-    narrative_id = book.of_cases([case_id]).get(case_id)
+    narrative_id = next(iter(case.narratives), None)
+    narrative = service.reader.narratives.get(narrative_id) if narrative_id else None
     rebuttals = [(group, [c for c in group.cases if c.id != case_id])
                  for group in rebuttal_groups_of(service.reader, case_id)]
     return render(request, "case.html", {"case": case, "history": service.reader.history(case_id),
                                          "listed_related": listed, "similar": similar,
-                                         "narrative": book.get(narrative_id) if narrative_id else None,
+                                         "narrative": narrative,
                                          "rebuttals": rebuttals,
                                          "saved": request.query_params.get("saved"), "title": case.title})
 
