@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,16 +35,22 @@ def clustered(claims_2017: Claims2017, tmp_path_factory: pytest.TempPathFactory)
     """The 2015-2017 cases with their narratives built (read only: tests that write copy it)."""
     store = claims_2017.copy_to(tmp_path_factory.mktemp("related") / "clustered.sqlite")
     build_narratives(store, "use-m")
+    # Every case is placed by a build; one recorded after it is in no narrative until the next.
+    store.upsert(Case(title="Recorded after the narratives were built", summary="A claim nobody clustered yet.",
+                      published=date(2017, 12, 1)))
     yield store
     store.close()
 
 
 def member_and_stranger(store: SQLStore) -> tuple[str, str, str]:
-    """A case in a narrative, that narrative's id, and a case in none."""
+    """A case with keywords in a narrative (its most central one if it has keywords), that
+    narrative's id, and a case in none (recorded after the build)."""
     book = NarrativeBook(store)
     narrative, members = book.all()[0], book.of_cases()
     stranger = next(c.id for c in store.iter_cases() if c.id not in members)
-    return book.members(narrative.id)[0], narrative.id, stranger
+    central = [narrative.representative] if narrative.representative else []
+    member = next(cid for cid in [*central, *book.members(narrative.id)] if store.get(cid).keywords)
+    return member, narrative.id, stranger
 
 
 # -- one truth about membership ---------------------------------------------------------
