@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from disinfodb.errors import (
     BodyTooLarge,
@@ -36,12 +36,26 @@ from disinfodb.errors import Problem as LocatedProblem
 DATABASE_RETRY_AFTER_S = 2  # a restarting PostgreSQL server is usually back within seconds
 
 
+class ProblemError(BaseModel):
+    """One thing at fault: the field (or line) and what is wrong with it. The one shape of
+    every problem's `errors`, a request's validation errors included; some problems add
+    what a client needs to recover (an import's `source` and `line`, a conflict's
+    `current_version`), hence the extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = None
+    message: str
+
+
 class Problem(BaseModel):
+    """An RFC 9457 problem document: every error answer of the API, one schema component."""
+
     type: str = "about:blank"
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] = []
+    errors: list[ProblemError] = []
 
 
 class ProblemOut(BaseModel):
@@ -113,7 +127,7 @@ def status_of(error: Exception) -> tuple[int, str]:
 
 def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
             headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    body = Problem.model_validate({"title": title, "status": status, "detail": detail, "errors": errors or []})
     return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json",
                         headers=headers)
 
@@ -128,17 +142,30 @@ _PROBLEMS = {
     422: "Invalid request: the problem names each field (or line) at fault",
     428: "The edit did not say which version it was based on: the problem gives the current one",
     429: "Too many requests",
+    501: "Not implemented by this server (the Fact Check Tools image search)",
     503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
 }
 
 
+PROBLEM_REF = "#/components/schemas/{model}"
+
+
+def problem_schemas() -> dict[str, dict[str, Any]]:
+    """The schema components of the problem documents, for /openapi.json (see `problems`)."""
+    schema = Problem.model_json_schema(ref_template=PROBLEM_REF)
+    return {**schema.pop("$defs"), "Problem": schema}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """What /openapi.json says of the problem documents an endpoint may answer with
-    (any endpoint may answer 503 while a database server is away)."""
+    (any endpoint may answer 503 while a database server is away). Each refers to the one
+    `Problem` component (`problem_schemas`): a schema inlined per operation made client
+    generators define a model per operation, all of one name."""
     documented: dict[int | str, dict[str, Any]] = {}
+    reference = {"$ref": PROBLEM_REF.format(model="Problem")}
     for status in (*statuses, 503):
         documented[status] = {"description": _PROBLEMS[status],
-                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
+                              "content": {"application/problem+json": {"schema": reference}}}
         if status in (429, 503):
             documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
                                                              "schema": {"type": "integer"}}}

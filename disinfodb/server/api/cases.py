@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from disinfodb.cases import Case
 from disinfodb.export import FILE_SUFFIXES, MEDIA_TYPES, export_chunks
@@ -48,6 +48,16 @@ class HistoryEntryOut(BaseModel):
     actor: str
     at: datetime
     previous: Case | None
+
+
+class StatsOut(BaseModel):
+    cases: int
+    first_published: date | None
+    last_published: date | None
+    distinct: dict[str, int] = Field(description="Distinct values of each facet (keyword, country, ...)")
+    audit_entries: int
+    schema_version: int
+    backend: str = Field(description="sqlite or postgresql")
 
 
 class RelatedOut(BaseModel):
@@ -117,16 +127,16 @@ def related_cases(service: ServiceDep, case_id: str, _: ApiReader,
     return [RelatedOut(case_id=cid, title=title, score=score) for cid, title, score in found]
 
 
-@router.get("/stats", tags=["cases"])
-def stats(service: ServiceDep, _: ApiReader) -> dict[str, Any]:
+@router.get("/stats", response_model=StatsOut, tags=["cases"])
+def stats(service: ServiceDep, _: ApiReader) -> StatsOut:
     numbers = service.reader.stats()
     numbers.pop("path", None)  # where the file lives is the server's business
-    return numbers
+    return StatsOut.model_validate(numbers)
 
 
 @router.get("/export", tags=["cases"], response_class=StreamingResponse,
             responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
-def export(service: ServiceDep, query: SearchParams, _: ApiReader,
+def export_cases(service: ServiceDep, query: SearchParams, _: ApiReader,
            format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl",
            raw_csv: Annotated[bool, Query(description="CSV only: keep cells that start with = + - @ as they are"
                                                       " (by default they get a leading ' so that spreadsheets"
