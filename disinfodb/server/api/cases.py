@@ -145,7 +145,8 @@ def export_cases(service: ServiceDep, query: SearchParams, _: ApiReader,
     """Every case the filters select (the full-text query is not applied), streamed."""
     cases = service.reader.iter_cases(query)
     first = next(cases, None)  # applies the filters now: a bad one is a problem (400), not a broken stream
-    chunks = export_chunks(format, cases if first is None else itertools.chain([first], cases), raw_csv)
+    chunks = export_chunks(format, cases if first is None else itertools.chain([first], cases), raw_csv,
+                           service.settings.publisher)
     filename = f"disinfodb-{date.today().isoformat()}{FILE_SUFFIXES[format]}"
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
