@@ -71,7 +71,7 @@ def test_operation_ids_read_as_function_names(server_url: str) -> None:
     spec = httpx.get(f"{server_url}/openapi.json").json()
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
-    assert {"search_cases", "get_case", "match_text", "create_case", "export_cases"} <= set(ids)
+    assert {"search_cases", "get_case", "match_text", "create_case", "export_cases", "search_claims"} <= set(ids)
     assert not [i for i in ids if "_api_" in i or i.endswith(("_get", "_post", "_put", "_delete"))]
 
 

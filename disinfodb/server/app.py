@@ -19,6 +19,7 @@ from disinfodb import __version__
 from disinfodb.errors import DisinfoError
 from disinfodb.server.api.accounts import router as accounts_api_router
 from disinfodb.server.api.cases import router as api_router
+from disinfodb.server.api.factcheck import router as factcheck_api_router
 from disinfodb.server.api.insights import router as insights_api_router
 from disinfodb.server.api.matching import router as matching_api_router
 from disinfodb.server.api.rebuttals import router as rebuttals_api_router
@@ -52,6 +53,7 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.include_router(rebuttals_api_router)
     app.include_router(suggest_api_router)
     app.include_router(triage_api_router)
+    app.include_router(factcheck_api_router)
     for router in WEB_ROUTERS:
         app.include_router(router)
     # The API docs page runs Swagger UI from the files the fastapi-offline package ships:

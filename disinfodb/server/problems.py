@@ -34,6 +34,9 @@ from disinfodb.errors import (
 from disinfodb.errors import Problem as LocatedProblem
 
 DATABASE_RETRY_AFTER_S = 2  # a restarting PostgreSQL server is usually back within seconds
+# With a realm: httplib2 (under Google's API clients) fails on a bare `Bearer` challenge
+# (MalformedHeader) where it should read a 401.
+BEARER_CHALLENGE = 'Bearer realm="disinfodb"'
 
 
 class ProblemError(BaseModel):
@@ -116,7 +119,7 @@ def error_headers(error: Exception) -> dict[str, str]:
     if isinstance(error, DatabaseUnavailable):
         return {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
     if isinstance(error, NotSignedIn):
-        return {"WWW-Authenticate": "Bearer"}
+        return {"WWW-Authenticate": BEARER_CHALLENGE}
     return {}
 
 
@@ -142,7 +145,6 @@ _PROBLEMS = {
     422: "Invalid request: the problem names each field (or line) at fault",
     428: "The edit did not say which version it was based on: the problem gives the current one",
     429: "Too many requests",
-    501: "Not implemented by this server (the Fact Check Tools image search)",
     503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
 }
 
