@@ -424,6 +424,10 @@ def test_clicking_every_link_of_a_hostile_case_runs_nothing(browser: Browser, ho
             assert tab.evaluate("window.__violations || []") == [], hrefs[number]
         tab.goto(case_url)
         assert tab.evaluate("document.documentElement.getAttribute('data-pwned')") is None
+        # the ClaimReview JSON-LD is one data block, whole, as the browser reads it
+        review = tab.evaluate("[...document.querySelectorAll('script[type=\"application/ld+json\"]')]"
+                              ".map(block => JSON.parse(block.textContent))")
+        assert [(r["reviewBody"], r["keywords"]) for r in review] == [(HOSTILE["disproof"], HOSTILE["keywords"])]
         for path in ("/", "/check", "/narratives", "/trends", "/docs"):
             tab.goto(path)
             assert tab.evaluate("window.__violations") == [], path
