@@ -10,14 +10,39 @@ import csv
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from disinfodb.cases import Case, web_url
 from disinfodb.ingest.claimreview import EXTRA_PREFIX
 from disinfodb.ingest.csv import OWN_COLUMNS, join_escaped, neutralised
 
 _EXTRA_FIELDS = ("issue", "related", "narratives", "reported_by")
-CLAIMREVIEW_AUTHOR = {"@type": "Organization", "name": "disinfodb"}
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who reviewed the claims, as every ClaimReview we write says it: the export, the case
+    pages' JSON-LD and the Fact Check Tools API. A server sets it (`disinfodb serve
+    --publisher-name`, `--rating-label`, `--review-language`, its public URL); an export
+    from the command line names disinfodb."""
+
+    name: str = "disinfodb"
+    url: str | None = None  # the site's address (a server's public URL)
+    rating: str = "Disinformation"  # the textual rating every case gets: a debunked claim
+    language: str = "en"  # the language the debunks are written in (the archive's: English)
+
+    @property
+    def site(self) -> str:
+        """The site's host name, as the Fact Check Tools API names a publisher's site."""
+        return urlsplit(self.url).netloc if self.url else ""
+
+    def organization(self) -> dict[str, str]:
+        return {"@type": "Organization", "name": self.name, **({"url": self.url} if self.url else {})}
+
+
+DEFAULT_PUBLISHER = Publisher()
 
 
 def jsonl_chunks(cases: Iterable[Case]) -> Iterator[str]:
@@ -79,8 +104,9 @@ def csv_chunks(cases: Iterable[Case], raw: bool = False) -> Iterator[str]:
     yield line.text  # the header, when there were no cases
 
 
-def case_to_claimreview(case: Case) -> dict[str, Any]:
-    """One case as a schema.org ClaimReview (the claim was rated false by the debunk)."""
+def case_to_claimreview(case: Case, publisher: Publisher = DEFAULT_PUBLISHER) -> dict[str, Any]:
+    """One case as a schema.org ClaimReview (the claim was rated false by the debunk):
+    what the export writes and each case page carries as JSON-LD."""
     # Only web addresses leave as URLs (a consumer may render them as links); an outlet known
     # only by another kind of address (kept from an older release) keeps it as its name.
     appearances = [
@@ -105,22 +131,32 @@ def case_to_claimreview(case: Case) -> dict[str, Any]:
         "keywords": case.keywords,
         "spatialCoverage": [{"@type": "Place", "name": c} for c in case.countries],
         "citation": [link for link in case.links if web_url(link)],
-        "author": CLAIMREVIEW_AUTHOR,
-        "reviewRating": {"@type": "Rating", "alternateName": "Disinformation",
+        "author": publisher.organization(),
+        "reviewRating": {"@type": "Rating", "alternateName": publisher.rating,
                          "ratingValue": 1, "bestRating": 5, "worstRating": 1},
         "additionalProperty": [
             {"@type": "PropertyValue", "name": EXTRA_PREFIX + name, "value": getattr(case, name)}
             for name in _EXTRA_FIELDS
         ],
     }
+    if case.updated_at:  # when the review was last changed: schema.org's date of the review
+        review["datePublished"] = case.updated_at.date().isoformat()
     if web_url(case.url):
         review["url"] = case.url
     return review
 
 
-def claimreview_chunks(cases: Iterable[Case]) -> Iterator[str]:
+def claimreview_script(case: Case, publisher: Publisher = DEFAULT_PUBLISHER) -> str:
+    """The case's ClaimReview as the body of a `<script type="application/ld+json">`: the
+    same JSON, with `<`, `>` and `&` written as JSON escapes, so that no case text (a claim
+    quoting `</script>`, an HTML comment) can end the element or change how a page parses."""
+    text = json.dumps(case_to_claimreview(case, publisher), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def claimreview_chunks(cases: Iterable[Case], publisher: Publisher = DEFAULT_PUBLISHER) -> Iterator[str]:
     """A JSON-LD array of ClaimReview objects."""
-    return _json_array(json.dumps(case_to_claimreview(case), ensure_ascii=False) for case in cases)
+    return _json_array(json.dumps(case_to_claimreview(case, publisher), ensure_ascii=False) for case in cases)
 
 
 CHUNKS: dict[str, Callable[[Iterable[Case]], Iterator[str]]] = {
@@ -131,9 +167,15 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json", "csv
 FILE_SUFFIXES = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "claimreview": ".claimreview.json"}
 
 
-def export_chunks(fmt: str, cases: Iterable[Case], raw_csv: bool = False) -> Iterator[str]:
-    """Cases in format `fmt`, as text chunks; `raw_csv` keeps formula-like CSV cells verbatim."""
-    return csv_chunks(cases, raw=True) if fmt == "csv" and raw_csv else CHUNKS[fmt](cases)
+def export_chunks(fmt: str, cases: Iterable[Case], raw_csv: bool = False,
+                  publisher: Publisher = DEFAULT_PUBLISHER) -> Iterator[str]:
+    """Cases in format `fmt`, as text chunks; `raw_csv` keeps formula-like CSV cells verbatim;
+    ClaimReviews name `publisher`."""
+    if fmt == "csv" and raw_csv:
+        return csv_chunks(cases, raw=True)
+    if fmt == "claimreview":
+        return claimreview_chunks(cases, publisher)
+    return CHUNKS[fmt](cases)
 
 
 def export_cases(fmt: str, cases: Iterable[Case], out: TextIO, raw_csv: bool = False) -> int:

@@ -24,6 +24,7 @@ from disinfodb.accounts import Accounts, Role
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.server.app import create_app
+from disinfodb.server.problems import BEARER_CHALLENGE
 from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore
 
@@ -160,7 +161,7 @@ def test_auth_matrix(server: Server, who: Role | str | None, expected: tuple[int
     assert [r.status_code for r in answers] == list(expected[1:])
     for response in reads + answers:
         if response.status_code == 401:
-            assert response.headers["WWW-Authenticate"] == "Bearer"
+            assert response.headers["WWW-Authenticate"] == BEARER_CHALLENGE
             problem(response, 401)
         if response.status_code == 403:
             assert isinstance(who, Role)
@@ -203,7 +204,7 @@ def test_private_instance(serve: Serve) -> None:
     for method, url, extra in requests:
         anonymous = client.request(method, url, **extra)
         problem(anonymous, 401, "private")
-        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        assert anonymous.headers["WWW-Authenticate"] == BEARER_CHALLENGE
         problem(client.request(method, url, headers=server.auth(WRONG_TOKEN), **extra), 401)
         assert client.request(method, url, headers=server.auth(Role.READER), **extra).status_code == 200, url
     assert client.get("/api/cases", headers=server.auth(Role.READER)).json()["total"] == 4

@@ -9,16 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from conftest import CSV_2017, REPO, require
 from playwright.sync_api import Browser, BrowserContext, Dialog, FilePayload, Page, expect, sync_playwright
 from test_triage import SUMMARY_MATCHED, queue
@@ -27,17 +22,15 @@ from web_support import (
     EDITOR_PASSWORD,
     KAZAKH_COUP,
     KAZAKH_EEU,
-    MODEL,
     VINNITSA,
     build_web_db,
+    served,
 )
 
 from disinfodb.accounts import Accounts
 from disinfodb.cases import STORED, Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.server.app import create_app
-from disinfodb.server.service import Service
 from disinfodb.store import SQLStore, open_store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,32 +57,6 @@ class Server:
     url: str
     count: int  # cases in the database when the module starts
     ids: dict[str, str]  # title -> case id
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(store: SQLStore) -> Iterator[str]:
-    """The app over a store, served by uvicorn in a thread: its URL."""
-    app = create_app(store, MODEL)
-    service: Service = app.state.service
-    service.matcher()  # the vectors are cached in the file: pages show similar cases at once
-    port = free_port()
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
-    service.close()
 
 
 @pytest.fixture(scope="module")
@@ -457,6 +424,10 @@ def test_clicking_every_link_of_a_hostile_case_runs_nothing(browser: Browser, ho
             assert tab.evaluate("window.__violations || []") == [], hrefs[number]
         tab.goto(case_url)
         assert tab.evaluate("document.documentElement.getAttribute('data-pwned')") is None
+        # the ClaimReview JSON-LD is one data block, whole, as the browser reads it
+        review = tab.evaluate("[...document.querySelectorAll('script[type=\"application/ld+json\"]')]"
+                              ".map(block => JSON.parse(block.textContent))")
+        assert [(r["reviewBody"], r["keywords"]) for r in review] == [(HOSTILE["disproof"], HOSTILE["keywords"])]
         for path in ("/", "/check", "/narratives", "/trends", "/docs"):
             tab.goto(path)
             assert tab.evaluate("window.__violations") == [], path

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ from web_support import (
 )
 
 from disinfodb.cases import Case
+from disinfodb.ingest.claimreview import build_claimreview_record
 from disinfodb.matching import load_calibration
 from disinfodb.server.app import create_app
 from disinfodb.server.service import Service, Settings
@@ -683,3 +685,52 @@ def test_sign_out_ends_the_session(site: Site) -> None:
     assert refused.status_code == 303 and refused.headers["location"] == "/login?next=/cases/new"
     assert client.post("/cases/new", data={"title": "After sign-out", "csrf": csrf(client)}).status_code == 303
     assert site.store.count() == site.count
+
+
+# -- ClaimReview JSON-LD ---------------------------------------------------------------------
+
+PUBLISHED_BY = Settings(publisher_name="Example Desk", rating_label="False", public_url="https://desk.example")
+CASE_FIELDS = set(Case.model_fields) - {"version", "created_at", "updated_at"}  # the store's own
+
+
+def claimreview_of(html: str) -> dict[str, Any]:
+    """The one ClaimReview JSON-LD block of a page, as its <script> element holds it."""
+    blocks = [e for e in parse(html).find_all("script") if e.get("type") == "application/ld+json"]
+    assert len(blocks) == 1
+    review: dict[str, Any] = json.loads("".join(c for c in blocks[0].children if isinstance(c, str)))
+    return review
+
+
+def test_every_case_page_carries_its_claimreview(make_site: SiteFactory) -> None:
+    """Valid ClaimReview JSON-LD on every case page, which our ClaimReview reader turns back
+    into the same case."""
+    site = make_site(PUBLISHED_BY)
+    cases = list(site.store.iter_cases())
+    assert len(cases) == site.count
+    for case in cases:
+        response = site.client.get(f"/cases/{case.id}")
+        assert response.status_code == 200
+        review = claimreview_of(response.text)
+        assert review["@context"] == "https://schema.org" and review["@type"] == "ClaimReview"
+        assert review["claimReviewed"] == case.summary and review["itemReviewed"]["@type"] == "Claim"
+        assert len(review["itemReviewed"]["appearance"]) == len(case.outlets)
+        assert review["author"] == {"@type": "Organization", "name": "Example Desk", "url": "https://desk.example"}
+        assert review["reviewRating"]["alternateName"] == "False"
+        assert case.updated_at and review["datePublished"] == case.updated_at.date().isoformat()
+        assert review.get("url") == case.url
+        record = build_claimreview_record("page", 1, review)
+        assert record.problems == [] and record.case is not None
+        assert record.case.model_dump(include=CASE_FIELDS) == case.model_dump(include=CASE_FIELDS), case.id
+
+
+def test_claimreview_json_ld_cannot_end_its_script_element(site: Site) -> None:
+    hostile = "Quoted: </script><script>alert(1)</script> <!-- and & <b>bold</b>"
+    stored = site.store.create(Case(title=f"Hostile {hostile}", summary=hostile, disproof=hostile,
+                                    keywords=["</SCRIPT >"]))
+    html = site.client.get(f"/cases/{stored.id}").text
+    head = html[:html.index("</head>")]
+    assert "</script><script>" not in html and "<!--" not in head
+    assert [e.get("src") for e in parse(html).find_all("script")] == ["/static/app.js", ""]
+    review = claimreview_of(html)
+    assert review["claimReviewed"] == review["reviewBody"] == hostile and review["keywords"] == ["</SCRIPT >"]
+    assert build_claimreview_record("page", 1, review).case.title == f"Hostile {hostile}"  # type: ignore[union-attr]

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+
+import uvicorn
+from pg_cluster import free_port
 
 from disinfodb.accounts import Accounts
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
@@ -20,6 +26,8 @@ from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.matching import ClaimIndex
 from disinfodb.narratives import ClusterParams, build_narratives
+from disinfodb.server.app import create_app
+from disinfodb.server.service import Service, Settings
 from disinfodb.store import SQLStore, open_store
 
 MODEL = DEFAULT_MODEL  # what every user gets
@@ -72,6 +80,26 @@ def copy_db(source: Path, target: Path) -> SQLStore:
         origin.close()
         copy.close()
     return open_store(str(target))
+
+
+@contextmanager
+def served(store: SQLStore, settings: Settings | None = None) -> Iterator[str]:
+    """The app over a store, served by uvicorn in a thread on loopback: its URL."""
+    app = create_app(store, MODEL, settings)
+    service: Service = app.state.service
+    service.matcher()  # the vectors are cached in the file: pages show similar cases at once
+    port = free_port()
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uvicorn_server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uvicorn_server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+    service.close()
 
 
 # -- reading HTML -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from disinfodb.cli.support import DbOption, ModelOption, fail, opened, out
+from disinfodb.export import DEFAULT_PUBLISHER
 
 
 def serve(
@@ -35,6 +36,18 @@ def serve(
         "--forwarded-allow-ips", envvar="DISINFODB_FORWARDED_ALLOW_IPS",
         help="Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto to trust"
              " (client addresses for rate limits). Default: none, trust no proxy header.")] = None,
+    publisher_name: Annotated[str, typer.Option(
+        "--publisher-name", envvar="DISINFODB_PUBLISHER_NAME",
+        help="Who reviews the cases, as the case pages' ClaimReview JSON-LD, the ClaimReview export and"
+             " the Fact Check Tools API (/v1alpha1/claims:search) name it; its site is the public URL.")
+    ] = DEFAULT_PUBLISHER.name,
+    rating_label: Annotated[str, typer.Option(
+        "--rating-label", envvar="DISINFODB_RATING_LABEL",
+        help="The textual rating those ClaimReviews give every case.")] = DEFAULT_PUBLISHER.rating,
+    review_language: Annotated[str, typer.Option(
+        "--review-language", envvar="DISINFODB_REVIEW_LANGUAGE",
+        help="The language the debunks are written in (ISO 639-1), as those ClaimReviews say it.")
+    ] = DEFAULT_PUBLISHER.language,
     db: DbOption = None,
 ) -> None:
     """Serve the web pages and the JSON API (OpenAPI docs at /docs)."""
@@ -50,7 +63,8 @@ def serve(
         fail(f"--public-url: {error}")
     settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
                         import_per_minute=import_per_minute, search_seconds_per_minute=search_seconds_per_minute,
-                        secure_cookies=secure_cookies, public_url=base)
+                        secure_cookies=secure_cookies, public_url=base, publisher_name=publisher_name,
+                        rating_label=rating_label, review_language=review_language)
     proxies = (forwarded_allow_ips or "").strip()
     with opened(db) as store:
         web_app = create_app(store, model, settings)

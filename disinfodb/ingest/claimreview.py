@@ -1,7 +1,8 @@
 """Reader for schema.org ClaimReview JSON-LD, the fact-checking community's exchange format.
 
 Mapping (and the exporter writes the same): claimReviewed -> summary, reviewBody or
-description -> disproof, itemReviewed.datePublished (else datePublished) -> published,
+description -> disproof, itemReviewed.datePublished (else datePublished, the review's date,
+in files not written by us) -> published,
 itemReviewed.appearance -> outlets, inLanguage -> languages, keywords, spatialCoverage
 -> countries, citation -> links, url -> case URL, identifier -> id, and our remaining
 fields as `additionalProperty` PropertyValues named `disinfodb:<field>`.
@@ -53,6 +54,12 @@ def claimreview_to_case(review: dict[str, Any]) -> dict[str, Any]:
     keywords = review.get("keywords") or []
     if isinstance(keywords, str):
         keywords = keywords.split(",")
+    extras = {str(prop["name"]).removeprefix(EXTRA_PREFIX): prop.get("value")
+              for prop in _as_list(review.get("additionalProperty"))
+              if isinstance(prop, dict) and str(prop.get("name", "")).startswith(EXTRA_PREFIX)}
+    # Many fact-checkers date only their review; ours (the ones with disinfodb: properties)
+    # date the claim in itemReviewed, and a claim without a date there has none.
+    review_date = None if extras else review.get("datePublished")
     data: dict[str, Any] = {
         "id": str(review.get("identifier") or ""),
         "url": review.get("url"),
@@ -60,19 +67,14 @@ def claimreview_to_case(review: dict[str, Any]) -> dict[str, Any]:
         or summary[:TITLE_FALLBACK_CHARS],
         "summary": summary,
         "disproof": str(review.get("reviewBody") or review.get("description") or ""),
-        "published": str(item.get("datePublished") or review.get("datePublished") or "")[:10]
-        or None,
+        "published": str(item.get("datePublished") or review_date or "")[:10] or None,
         "languages": [_name(v) for v in _as_list(review.get("inLanguage") or item.get("inLanguage"))],
         "keywords": [str(k) for k in keywords],
         "countries": [_name(v) for v in _as_list(review.get("spatialCoverage"))],
         "outlets": [_outlet(a) for a in _as_list(item.get("appearance") or item.get("firstAppearance"))],
         "links": [str(v.get("url") if isinstance(v, dict) else v) for v in _as_list(review.get("citation"))],
     }
-    for prop in _as_list(review.get("additionalProperty")):
-        name = str(prop.get("name", "")) if isinstance(prop, dict) else ""
-        if name.startswith(EXTRA_PREFIX):
-            data[name.removeprefix(EXTRA_PREFIX)] = prop.get("value")
-    return data
+    return data | extras
 
 
 def _is_claimreview(data: dict[str, Any]) -> bool:

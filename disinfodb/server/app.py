@@ -7,9 +7,11 @@ nothing unexpected ever shows a client a stack trace.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,6 +19,7 @@ from disinfodb import __version__
 from disinfodb.errors import DisinfoError
 from disinfodb.server.api.accounts import router as accounts_api_router
 from disinfodb.server.api.cases import router as api_router
+from disinfodb.server.api.factcheck import router as factcheck_api_router
 from disinfodb.server.api.insights import router as insights_api_router
 from disinfodb.server.api.matching import router as matching_api_router
 from disinfodb.server.api.rebuttals import router as rebuttals_api_router
@@ -24,7 +27,7 @@ from disinfodb.server.api.suggest import router as suggest_api_router
 from disinfodb.server.api.triage import router as triage_api_router
 from disinfodb.server.headers import SecurityHeaders, ServerTiming
 from disinfodb.server.limits import BodySizeLimit
-from disinfodb.server.problems import error_response, problem
+from disinfodb.server.problems import error_response, problem, problem_schemas
 from disinfodb.server.service import Service, Settings
 from disinfodb.server.web import ROUTERS as WEB_ROUTERS
 from disinfodb.server.web import error_page, is_page
@@ -40,7 +43,8 @@ def create_app(store: Store | None = None, model: str | None = None,
     app = FastAPI(title="disinfodb", version=__version__, docs_url=None, redoc_url=None,
                   description="Search, read, match and edit debunked disinformation cases. Reads are public"
                               " unless the instance is private; writes need `Authorization: Bearer <token>`"
-                              " of an editor (`disinfodb token create NAME`).")
+                              " of an editor (`disinfodb token create NAME`).",
+                  generate_unique_id_function=operation_id)
     app.state.service = service
     app.include_router(api_router)
     app.include_router(matching_api_router)
@@ -49,6 +53,7 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.include_router(rebuttals_api_router)
     app.include_router(suggest_api_router)
     app.include_router(triage_api_router)
+    app.include_router(factcheck_api_router)
     for router in WEB_ROUTERS:
         app.include_router(router)
     # The API docs page runs Swagger UI from the files the fastapi-offline package ships:
@@ -56,6 +61,7 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.mount("/static/swagger", StaticFiles(packages=[("fastapi_offline", "static")]), name="swagger")
     app.mount("/static", StaticFiles(packages=[("disinfodb.server.web", "static")]), name="static")
     add_error_handlers(app)
+    with_problem_components(app)
     settings = service.settings
     texts = dict.fromkeys(("/api/match", "/api/suggest-disproof", "/api/suggest-metadata", "/check"),
                           settings.max_match_body_bytes)
@@ -63,6 +69,26 @@ def create_app(store: Store | None = None, model: str | None = None,
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ServerTiming)
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its endpoint's name (`search_cases`, `match_text`): clients
+    generated from /openapi.json name their functions after it, and FastAPI's default
+    (`search_cases_api_cases_get`) reads as the URL twice."""
+    return route.name
+
+
+def with_problem_components(app: FastAPI) -> None:
+    """/openapi.json carries the problem document as components that every operation's
+    error answers refer to (`problems.problems`)."""
+    generated = app.openapi
+
+    def contract() -> dict[str, Any]:
+        schema = generated()  # FastAPI builds it once and keeps it
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return schema
+
+    app.openapi = contract  # type: ignore[method-assign]
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from disinfodb.accounts import Role, User
 from disinfodb.errors import NotAllowed, NotSignedIn, RateLimited
@@ -136,12 +136,28 @@ async def api_searcher(request: Request, user: Annotated[User | None, Depends(ap
     return await _admitted(service_of(request), user, request)
 
 
+async def key_searcher(request: Request, key: Annotated[str | None, Query(
+        max_length=200, description="An API token, on a private instance (Google's clients send their API key"
+                                    " here); ignored on a public one, which needs none")] = None) -> Searcher:
+    """The Fact Check Tools API's clients say who they are by `?key=`, which stands for a
+    bearer token: checked on a private instance, ignored where reads are public."""
+    service = service_of(request)
+    user = token_user(service, request)
+    if user is None and key and service.settings.private:
+        user = service.accounts.user_for_token(key)
+        if user is None:
+            raise NotSignedIn("unknown or revoked API key (a private instance takes an API token as key)")
+    require(user, Role.READER, service.settings.private)
+    return await _admitted(service, user, request)
+
+
 async def page_searcher(request: Request, user: Annotated[User | None, Depends(page_visitor)]) -> Searcher:
     return await _admitted(service_of(request), user, request)
 
 
 ServiceDep = Annotated[Service, Depends(service_of)]
 ApiSearcher = Annotated[Searcher, Depends(api_searcher)]
+KeySearcher = Annotated[Searcher, Depends(key_searcher)]
 PageSearcher = Annotated[Searcher, Depends(page_searcher)]
 ApiReader = Annotated[User | None, Depends(api_reader)]
 ApiEditor = Annotated[User, Depends(api_editor)]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from disinfodb.errors import (
     BodyTooLarge,
@@ -35,14 +35,31 @@ from disinfodb.errors import (
 from disinfodb.errors import Problem as LocatedProblem
 
 DATABASE_RETRY_AFTER_S = 2  # a restarting PostgreSQL server is usually back within seconds
+# With a realm: httplib2 (under Google's API clients) fails on a bare `Bearer` challenge
+# (MalformedHeader) where it should read a 401.
+BEARER_CHALLENGE = 'Bearer realm="disinfodb"'
+
+
+class ProblemError(BaseModel):
+    """One thing at fault: the field (or line) and what is wrong with it. The one shape of
+    every problem's `errors`, a request's validation errors included; some problems add
+    what a client needs to recover (an import's `source` and `line`, a conflict's
+    `current_version`), hence the extra keys allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = None
+    message: str
 
 
 class Problem(BaseModel):
+    """An RFC 9457 problem document: every error answer of the API, one schema component."""
+
     type: str = "about:blank"
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] = []
+    errors: list[ProblemError] = []
 
 
 class ProblemOut(BaseModel):
@@ -104,7 +121,7 @@ def error_headers(error: Exception) -> dict[str, str]:
     if isinstance(error, DatabaseUnavailable):
         return {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
     if isinstance(error, NotSignedIn):
-        return {"WWW-Authenticate": "Bearer"}
+        return {"WWW-Authenticate": BEARER_CHALLENGE}
     return {}
 
 
@@ -115,7 +132,7 @@ def status_of(error: Exception) -> tuple[int, str]:
 
 def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
             headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    body = Problem.model_validate({"title": title, "status": status, "detail": detail, "errors": errors or []})
     return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json",
                         headers=headers)
 
@@ -134,13 +151,25 @@ _PROBLEMS = {
 }
 
 
+PROBLEM_REF = "#/components/schemas/{model}"
+
+
+def problem_schemas() -> dict[str, dict[str, Any]]:
+    """The schema components of the problem documents, for /openapi.json (see `problems`)."""
+    schema = Problem.model_json_schema(ref_template=PROBLEM_REF)
+    return {**schema.pop("$defs"), "Problem": schema}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """What /openapi.json says of the problem documents an endpoint may answer with
-    (any endpoint may answer 503 while a database server is away)."""
+    (any endpoint may answer 503 while a database server is away). Each refers to the one
+    `Problem` component (`problem_schemas`): a schema inlined per operation made client
+    generators define a model per operation, all of one name."""
     documented: dict[int | str, dict[str, Any]] = {}
+    reference = {"$ref": PROBLEM_REF.format(model="Problem")}
     for status in (*statuses, 503):
         documented[status] = {"description": _PROBLEMS[status],
-                              "content": {"application/problem+json": {"schema": Problem.model_json_schema()}}}
+                              "content": {"application/problem+json": {"schema": reference}}}
         if status in (429, 503):
             documented[status]["headers"] = {"Retry-After": {"description": "Seconds to wait",
                                                              "schema": {"type": "integer"}}}

@@ -24,6 +24,7 @@ from typing import BinaryIO
 from disinfodb.accounts import Accounts, Role, User
 from disinfodb.cases import Case
 from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionRequired
+from disinfodb.export import DEFAULT_PUBLISHER, Publisher
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.matching import Matcher, meaning, open_matcher
@@ -79,6 +80,14 @@ class Settings:
     secure_cookies: bool = False  # set when served over HTTPS (behind a proxy)
     public_url: str = "http://127.0.0.1:8000"  # absolute links (feed, review files) start here, never at Host
     index_wait_seconds: float = 5.0  # a match request waits this long for the index to cover every case
+    publisher_name: str = DEFAULT_PUBLISHER.name  # who the ClaimReviews (JSON-LD, Fact Check API) name
+    rating_label: str = DEFAULT_PUBLISHER.rating  # their textual rating of every case
+    review_language: str = DEFAULT_PUBLISHER.language  # the language the debunks are written in
+
+    @property
+    def publisher(self) -> Publisher:
+        """The instance as the reviewer of its cases: its name and its public site."""
+        return Publisher(self.publisher_name, self.public_url, self.rating_label, self.review_language)
 
     @property
     def max_match_body_bytes(self) -> int:

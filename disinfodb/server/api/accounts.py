@@ -19,12 +19,12 @@ class UserOut(BaseModel):
 
 
 @router.get("/me", response_model=UserOut | None, tags=["accounts"])
-def me(service: ServiceDep, request: Request) -> UserOut | None:
+def current_user(service: ServiceDep, request: Request) -> UserOut | None:
     """The user of the request's token (null without one)."""
     user = token_user(service, request)
     return UserOut(name=user.name, role=user.role, has_password=user.has_password) if user else None
 
 
 @router.get("/users", response_model=list[UserOut], tags=["accounts"], responses=problems(403))
-def users(service: ServiceDep, _: ApiAdmin) -> list[UserOut]:
+def list_users(service: ServiceDep, _: ApiAdmin) -> list[UserOut]:
     return [UserOut(name=u.name, role=u.role, has_password=u.has_password) for u in service.accounts.users()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -50,6 +50,16 @@ class HistoryEntryOut(BaseModel):
     actor: str
     at: datetime
     previous: Case | None
+
+
+class StatsOut(BaseModel):
+    cases: int
+    first_published: date | None
+    last_published: date | None
+    distinct: dict[str, int] = Field(description="Distinct values of each facet (keyword, country, ...)")
+    audit_entries: int
+    schema_version: int
+    backend: str = Field(description="sqlite or postgresql")
 
 
 class CaseNameOut(BaseModel):
@@ -135,16 +145,16 @@ def related_cases(service: ServiceDep, case_id: str, _: ApiReader,
             for found in related.related_cases(service.matcher(), service.reader, case_id, limit)]
 
 
-@router.get("/stats", tags=["cases"])
-def stats(service: ServiceDep, _: ApiReader) -> dict[str, Any]:
+@router.get("/stats", response_model=StatsOut, tags=["cases"])
+def stats(service: ServiceDep, _: ApiReader) -> StatsOut:
     numbers = service.reader.stats()
     numbers.pop("path", None)  # where the file lives is the server's business
-    return numbers
+    return StatsOut.model_validate(numbers)
 
 
 @router.get("/export", tags=["cases"], response_class=StreamingResponse,
             responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}})
-def export(service: ServiceDep, query: SearchParams, _: ApiReader,
+def export_cases(service: ServiceDep, query: SearchParams, _: ApiReader,
            format: Literal["jsonl", "json", "csv", "claimreview"] = "jsonl",
            raw_csv: Annotated[bool, Query(description="CSV only: keep cells that start with = + - @ as they are"
                                                       " (by default they get a leading ' so that spreadsheets"
@@ -153,7 +163,8 @@ def export(service: ServiceDep, query: SearchParams, _: ApiReader,
     """Every case the filters select (the full-text query is not applied), streamed."""
     cases = service.reader.iter_cases(query)
     first = next(cases, None)  # applies the filters now: a bad one is a problem (400), not a broken stream
-    chunks = export_chunks(format, cases if first is None else itertools.chain([first], cases), raw_csv)
+    chunks = export_chunks(format, cases if first is None else itertools.chain([first], cases), raw_csv,
+                           service.settings.publisher)
     filename = f"disinfodb-{date.today().isoformat()}{FILE_SUFFIXES[format]}"
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})

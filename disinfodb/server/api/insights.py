@@ -201,7 +201,7 @@ def narrative_trend(service: ServiceDep, narrative_id: str, searcher: ApiSearche
         return SeriesOut.of(trends.series(store, NARRATIVE, narrative_id, period, query))
 
 
-@router.get("/trends", response_model=SeriesOut, responses=problems(404, 429))
+@router.get("/trends", response_model=SeriesOut, responses=problems(404, 429), name="trends")
 def trend(service: ServiceDep, searcher: ApiSearcher, query: FilterParams, period: PeriodParam = "month",
           facet: Annotated[Grouping | None,
                            Query(description="Count one value of this facet (or a narrative, or a theme)")] = None,
@@ -218,7 +218,7 @@ def trend(service: ServiceDep, searcher: ApiSearcher, query: FilterParams, perio
 
 
 @router.get("/emerging", response_model=EmergingOut)
-def emerging(service: ServiceDep, _: ApiReader,
+def emerging_narratives(service: ServiceDep, _: ApiReader,
              weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS, description="The recent window")] = 12,
              baseline_weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS, description="The window before it")] = 52,
              min_cases: Annotated[int, Query(ge=1, le=1_000_000, description="Cases needed in the recent window")]
@@ -318,7 +318,7 @@ def split_narrative(service: ServiceDep, narrative_id: str, body: SplitIn, _: Ap
 
 
 @router.post("/narratives/build", response_model=BuildOut, responses=problems(403))
-def build(service: ServiceDep, body: BuildIn, _: ApiAdmin) -> BuildOut:
+def rebuild_narratives(service: ServiceDep, body: BuildIn, _: ApiAdmin) -> BuildOut:
     """Cluster the cases into narratives again (seconds to a minute): ids, names, pins and
     merges are kept."""
     report = build_narratives(service.writer, body.model, ClusterParams(min_cluster_size=body.min_cluster_size))

@@ -36,7 +36,7 @@ class SuggestedMetadata(BaseModel):
 
 
 @router.post("/suggest-metadata", response_model=SuggestedMetadata, tags=["matching"],
-             responses=problems(400, 401, 413, 422, 429))
+             responses=problems(400, 401, 413, 422, 429), name="suggest_metadata")
 def suggest_metadata_of(service: ServiceDep, body: SuggestMetadataIn, request: Request,
                         user: ApiReader) -> SuggestedMetadata:
     """Keywords, countries and article languages for a claim, best first, from models trained on

@@ -7,12 +7,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from disinfodb.accounts import User
 from disinfodb.cases import Case
 from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, QuerySyntaxError, VersionConflict, VersionRequired
+from disinfodb.export import claimreview_script
 from disinfodb.matching import meaning
 from disinfodb.rebuttals import rebuttal_groups_of, suggest_disproofs
 from disinfodb.search import Results
@@ -78,6 +80,8 @@ def case_page(service: ServiceDep, request: Request, case_id: str, _: PageVisito
                                          "listed_related": listed, "similar": similar,
                                          "narrative": narrative,
                                          "rebuttals": rebuttals,
+                                         # escaped for a <script> element by claimreview_script
+                                         "claimreview": Markup(claimreview_script(case, service.settings.publisher)),
                                          "saved": request.query_params.get("saved"), "title": case.title})
 
 

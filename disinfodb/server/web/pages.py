@@ -21,13 +21,14 @@ from disinfodb.cases import web_url
 from disinfodb.errors import DisinfoError, NotAllowed, NotSignedIn
 from disinfodb.facets import FACETS
 from disinfodb.markup import linkify
+from disinfodb.server.api.factcheck import PREFIX as FACTCHECK_PREFIX
 from disinfodb.server.problems import error_headers, status_of
 from disinfodb.server.service import Service
 from disinfodb.server.web import i18n
 from disinfodb.server.web.i18n import N_, page_language, translator, with_lang
 
 CSRF_COOKIE = "disinfodb_csrf"
-_NOT_PAGES = ("/api", "/openapi.json", "/static")
+_NOT_PAGES = ("/api", "/openapi.json", "/static", FACTCHECK_PREFIX)
 # Error pages' headings (the problem documents of the API keep their English titles).
 _ERROR_TITLES = {400: N_("That request could not be answered"), 401: N_("Sign in needed"),
                  403: N_("Not allowed"), 404: N_("Not found"), 409: N_("A conflict with the stored case"),
