@@ -136,9 +136,15 @@ def test_narratives_come_first_and_merged_ones_resolve(private_store: SQLStore, 
         for case_id, nid in zip([*daesh[:4], lone.id], ("n1", "n1", "n1", "n2", "n3"), strict=True):
             db.execute("INSERT INTO case_narratives (case_pk, narrative_id) VALUES (?, ?)",
                        (private_store.pk_of(case_id), nid))
+        db.execute("INSERT INTO themes (id, label, keywords, size, narratives, created_at, updated_at)"
+                   " VALUES ('t1', 'Daesh · Terrorism · <US>', '[]', 4, 1, 'now', 'now')")
+        db.execute("INSERT INTO narrative_themes (narrative_id, theme_id) VALUES ('n1', 't1')")
     grouped = build_digest(private_store, ISSUE)
     first = grouped.groups[0]
     assert first.kind == "narrative" and first.heading == "Narrative: The West breeds terrorists"
+    assert first.theme == "Daesh · Terrorism · <US>"  # the level above, named in the group
+    assert "\nTheme: Daesh · Terrorism · \\<US\\>\n" in to_markdown(grouped, BASE)
+    assert "Theme: Daesh · Terrorism · &lt;US&gt;</p>" in to_html(grouped, BASE)
     assert sorted(c.id for c in first.cases) == sorted(daesh[:4])
     assert [g.kind for g in grouped.groups].count("narrative") == 1
     rest = [c.id for g in grouped.groups[1:] for c in g.cases]

@@ -5,6 +5,7 @@ a reader sees storylines rather than a flat list:
 
 1. cases in a narrative (`NarrativeBook`) are grouped by it, when the issue has at least
    2 of its cases (a lone case of a narrative is no group; its narrative is still shown);
+   the group names the narrative's theme, the level above;
 2. the others are grouped by keyword, greedily: the keyword most common among the
    still-ungrouped cases of the issue takes every such case carrying it, then the next
    (keywords compared case- and accent-insensitively; a keyword needs 2 cases);
@@ -67,6 +68,7 @@ class Group:
     key: str  # the narrative id, the folded keyword, or "" for other cases
     name: str  # the narrative's title or the keyword as written; "" for other cases
     cases: tuple[Case, ...]
+    theme: str = ""  # a narrative group: its theme's label ("" if it has none)
 
     @property
     def heading(self) -> str:
@@ -229,7 +231,9 @@ def group_cases(store: Store, cases: Sequence[Case]) -> tuple[list[Group], dict[
         else:
             by_narrative.setdefault(narrative.id, []).append(case)
     names = {n.id: n.title for n in resolved.values() if n is not None}
-    groups = [Group("narrative", nid, names[nid], tuple(_by_date(members)))
+    themes = {t.id: t.label for t in book.themes(include_retired=True)}
+    theme_of = {n.id: themes.get(n.theme or "", "") for n in resolved.values() if n is not None}
+    groups = [Group("narrative", nid, names[nid], tuple(_by_date(members)), theme_of[nid])
               for nid, members in by_narrative.items() if len(members) >= MIN_GROUP]
     rest += [c for members in by_narrative.values() if len(members) < MIN_GROUP for c in members]
     groups += _keyword_groups(_by_date(rest))

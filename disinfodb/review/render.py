@@ -128,6 +128,8 @@ def to_markdown(digest: Digest, base_url: str = DEFAULT_BASE_URL) -> str:
     lines += [f"- {md_escape(g.heading)} ({plural(len(g.cases), 'case')})" for g in digest.groups]
     for group in digest.groups:
         lines += ["", f"## {md_escape(group.heading)} ({plural(len(group.cases), 'case')})"]
+        if group.theme:
+            lines += ["", f"Theme: {md_escape(group.theme)}"]
         for case in group.cases:
             lines += ["", f"### {md_escape(case.title)}", ""]
             meta = _md_meta(case)
