@@ -87,7 +87,7 @@ def scores(labels: list[int | None], clusters: np.ndarray, rows: np.ndarray) -> 
     by_cluster: dict[int, Counter[int]] = {}
     for row in chosen:
         if clusters[row] >= 0:
-            by_cluster.setdefault(int(clusters[row]), Counter())[labels[row]] += 1  # type: ignore[index]
+            by_cluster.setdefault(int(clusters[row]), Counter())[labels[row]] += 1
     clustered = int((clusters[chosen] >= 0).sum())
     purity = sum(c.most_common(1)[0][1] for c in by_cluster.values()) / max(1, clustered)
     return float(ami), purity, float((clusters[rows] < 0).mean())

@@ -95,7 +95,8 @@ def test_google_client_pages_through_100_results_without_a_duplicate_or_a_gap(si
     assert searched["mode"] == "auto" and searched["total"] == 100  # the ranked set of `auto` is cut at 100
     expected_ids = [hit["id"] for hit in searched["results"]]
     claims = google_client(site.url).claims()
-    request, seen, pages = claims.search(query=QUERY, pageSize=10), [], 0
+    seen: list[str] = []
+    request, pages = claims.search(query=QUERY, pageSize=10), 0
     while request is not None and len(seen) < 100:
         answer = request.execute()
         seen += [claim["claimReview"][0]["url"] for claim in answer["claims"]]
