@@ -354,6 +354,8 @@ def test_themes_in_the_api_trends_pages_and_cli(clustered: SQLStore) -> None:
         assert only.text.count('class="theme-row') == 1
         assert all(f"/narratives/{n.id}\"" in only.text for n in book.of_theme(theme.id))
         assert client.get("/narratives", params={"theme": "t9999"}).status_code == 404
+        top = client.get("/trends").text  # the top themes of a filter, each leading to its narratives
+        assert 'id="top-theme-h"' in top and f'href="/narratives?theme={theme.id}"' in top
         narrative = book.of_theme(theme.id)[0]
         assert f"/narratives?theme={theme.id}" in client.get(f"/narratives/{narrative.id}").text
     runner = CliRunner()

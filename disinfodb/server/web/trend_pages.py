@@ -241,7 +241,7 @@ def trends_page(service: ServiceDep, request: Request, query: SearchParams, sear
     with service.searching(searcher.budget_key) as store:
         lines = [trends.series(store, "keyword", value, period, query) for value in compared]
         matching = trends.series(store, None, None, period, query)
-        tops = {facet: trends.top_values(store, facet, query, TOP) for facet in ("keyword", "country")}
+        tops = {facet: trends.top_values(store, facet, query, TOP) for facet in ("keyword", "country", THEME)}
     shown = lines or [matching]
     chart = charts.line_chart(
         [charts.LineSeries(words.label(s), [(p.start, p.share if share else p.count) for p in s.points],
@@ -263,7 +263,7 @@ def trends_page(service: ServiceDep, request: Request, query: SearchParams, sear
             % {"what": words.grouping(name), "num": words.n(matching.count), "label": words.label(matching)},
             words.tr.gettext("The %(num)s most frequent values (%(what)s) among the cases of this filter, with their"
                              " counts.") % {"num": len(top), "what": words.grouping(name)},
-            chart_id=f"top-{name}", width=500, colour=charts.PALETTE[0] if name == "keyword" else charts.PALETTE[2],
+            chart_id=f"top-{name}", width=500, colour=charts.PALETTE[{"keyword": 0, "country": 2}.get(name, 1)],
             wording=wording)
     return render(request, "trends.html", {
         "title": words.tr.gettext("Trends"), "query": query, "links": links, "chart": chart, "series": shown,
