@@ -10,6 +10,7 @@ one home for the build and the partial answer, whichever process matches.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -83,6 +84,7 @@ class Matchers:
         self._stopping = threading.Event()
         self._matcher: Matcher | None = None  # the newest complete matcher (of _matcher_version)
         self._matcher_version: tuple[int, int] | None = None
+        self._matcher_claims: bytes | None = None  # claims_digest of what _matcher indexes (None: unknown)
         self._partial: Matcher | None = None  # cases with cached vectors, while no complete one exists
         self._partial_at = 0.0
         self._embedding: str | None = None
@@ -146,14 +148,26 @@ class Matchers:
             return self._builder
 
     def _build(self, store: Store) -> None:
-        """Embed what is not cached and build the matcher, again while writes keep coming."""
+        """Embed what is not cached and build the matcher, again while writes keep coming.
+
+        The index is a function of the cases' claims (title and summary) alone, and most
+        writes change neither (a verdict, a keyword, a reporter): then the matcher built is
+        the matcher there is, and taking it as current costs one read of the claims, where
+        rebuilding costs a second of CPU after every edit (and a match waits for it)."""
         try:
             while not self._stopping.is_set():
                 version = store.data_version()
-                matcher = open_matcher(store, self.model, self._note_embedding)
+                claims = claims_digest(store)
                 with self._lock:
-                    self._matcher, self._matcher_version = matcher, version
-                    self._partial, self._embedding = None, None
+                    unchanged = self._matcher is not None and claims == self._matcher_claims
+                    if unchanged:
+                        self._matcher_version = version
+                if not unchanged:
+                    matcher = open_matcher(store, self.model, self._note_embedding)
+                    built_from = claims if claims_digest(store) == claims else None  # None: changed during the build
+                    with self._lock:
+                        self._matcher, self._matcher_version, self._matcher_claims = matcher, version, built_from
+                        self._partial, self._embedding = None, None
                 if store.data_version() == version:
                     return
         except _Stopping:
@@ -186,3 +200,13 @@ class Matchers:
             builder.join(CLOSE_WAIT_SECONDS)
         if self._own is not None:
             self._own.close()
+
+
+def claims_digest(store: Store) -> bytes:
+    """A digest of every case's claim (pk, title and summary): what a matching index is
+    built from (a claim's vectors are cached by its text)."""
+    digest = hashlib.blake2b(digest_size=16)
+    claims = store.claim_texts()
+    for pk in sorted(claims):
+        digest.update(f"{pk}\0{claims[pk]}\0".encode())
+    return digest.digest()
