@@ -68,10 +68,12 @@ def workers_of(parent: int) -> set[int]:
 
 
 def test_workers_answer_as_the_server_itself_does(seeded: SQLiteStore) -> None:
-    """The same JSON, `index` included, for plain texts, filters and labels; the check page
-    answers from the worker too."""
+    """The same JSON, `index` included, for plain texts, filters and labels, and the same
+    problem (a 422 raised in the worker) for a text with no words; the check page answers
+    from the worker too."""
     requests = [{"text": COUP_EN}, {"text": COUP_EN, "limit": 2, "min_label": "related"},
-                {"text": COUP_EN, "countries": ["Kazakhstan"]}, {"text": long_text(30), "limit": 10}]
+                {"text": COUP_EN, "countries": ["Kazakhstan"]}, {"text": long_text(30), "limit": 10},
+                {"text": "1234 !!! 5678"}]
     answers = {}
     for workers in (0, 1):
         app = create_app(seeded, MODEL, Settings(match_workers=workers))
@@ -84,6 +86,7 @@ def test_workers_answer_as_the_server_itself_does(seeded: SQLiteStore) -> None:
     assert answers[1] == answers[0]
     assert answers[1][0]["matches"][0]["title"] == KAZAKH_COUP
     assert answers[1][0]["index"] == {"complete": True, "cases": 4, "total": 4, "embedding": None}
+    assert answers[1][-1]["status"] == 422
 
 
 def test_searches_are_not_held_behind_matches(seeded: SQLiteStore) -> None:
