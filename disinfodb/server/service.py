@@ -103,8 +103,8 @@ class Service:
                            if self.settings.match_workers > 0 else None)
 
     def match(self, request: MatchRequest) -> MatchAnswer:
-        """Match a text: in a worker process (MatchingBusy, a 503, when the queue is full;
-        MatchingFailed when the worker died), or with the server's own matcher."""
+        """Match a text: in a worker process (MatchingUnavailable, a 503, when the queue is
+        full or the worker died), or with the server's own matcher."""
         if self.match_pool is not None:
             return self.match_pool.answer(request)
         return self.matchers.answer(request)
