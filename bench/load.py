@@ -1,12 +1,14 @@
 """The API under a bounded load from another process: throughput, latency, errors and
 lost writes.
 
-Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker]
-     [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
+Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker] [--real PATH]
+     [--match-workers 0 1] [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
 
-Serves a copy of every real case (bench/.cache/real.sqlite, copied into --db when that is
-a PostgreSQL URL: its contents are replaced) with `disinfodb serve` (one uvicorn process,
-model use-m) and runs N client threads against it over loopback for the
+Serves a copy of every real case (bench/.cache/real.sqlite or --real, copied into --db
+when that is a PostgreSQL URL: its contents are replaced) with `disinfodb serve` (one
+uvicorn process, model use-m, `--match-workers N`: with several values, one fresh server
+and database after another, so that configurations compare in one run on one machine's
+load) and runs N client threads against it over loopback for the
 given time, each picking at random: a search from the bench.import_search mix (70%), a
 case (10%), a match of a case title (10%), an edit of a random case with its version
 (10%: a stale version is a 409 and is retried once after re-reading). Counts every
@@ -44,11 +46,11 @@ from pathlib import Path
 import httpx
 
 from bench.import_search import percentile, query_mix
-from bench.web_pages import CACHE, page_params, real_database
+from bench.web_pages import page_params, real_database
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Case
 from disinfodb.search import COSTLIEST_QUERY
-from disinfodb.store import is_postgres_url, open_store
+from disinfodb.store import SQLiteStore, is_postgres_url, open_store
 from disinfodb.store.transfer import copy_database
 
 KINDS = ("search", "case", "match", "edit")
@@ -138,10 +140,11 @@ def edit(http: httpx.Client, headers: dict[str, str], case_id: str, marker: str,
     return 409
 
 
-def prepare(postgres_url: str | None) -> tuple[str, list[Case], str, int]:
-    """The database to serve (a fresh copy of the real cases), its cases, an editor's
-    token and the audit count before the load."""
-    real = real_database()
+def prepare(postgres_url: str | None, real_path: Path | None) -> tuple[str, list[Case], str, int]:
+    """The database to serve (a fresh copy of the real cases, beside them), its cases, an
+    editor's token and the audit count before the load."""
+    real = SQLiteStore(real_path) if real_path else real_database()
+    source = Path(real.path)
     real_cases = list(real.iter_cases())
     if postgres_url and is_postgres_url(postgres_url):
         db = postgres_url
@@ -149,10 +152,10 @@ def prepare(postgres_url: str | None) -> tuple[str, list[Case], str, int]:
         copy_database(real, target, replace=True)
         target.close()
     else:
-        db = str(CACHE / "load.sqlite")
+        db = str(source.with_name("load.sqlite"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        shutil.copy(CACHE / "real.sqlite", db)
+        shutil.copy(source, db)
     real.close()
     store = open_store(db)
     Accounts(store).add_user("loader", "editor")
@@ -169,24 +172,39 @@ def main() -> int:
     parser.add_argument("--attacker", action="store_true",
                         help="run the mix again with one more client looping the costliest search")
     parser.add_argument("--db", help="a postgresql:// URL to load instead of a SQLite copy (replaced!)")
+    parser.add_argument("--real", type=Path, help="the real cases' SQLite file (default bench/.cache/real.sqlite);"
+                                                 " the copy served is made beside it")
+    parser.add_argument("--match-workers", type=int, nargs="+", default=[1],
+                        help="`serve --match-workers` (several: one server after another, in this order)")
     parser.add_argument("--restart-after", type=float, help="run --restart-command this many seconds in")
     parser.add_argument("--restart-command", help="a shell command, e.g. restarting the PostgreSQL server")
     args = parser.parse_args()
-    db, real_cases, token, audit_before = prepare(args.db)
+    for workers in args.match_workers:
+        print(f"serve --match-workers {workers}:")
+        load(args, workers)
+    return 0
+
+
+def load(args: argparse.Namespace, match_workers: int) -> None:
+    """One fresh database and server with `match_workers`, under the load (each phase)."""
+    db, real_cases, token, audit_before = prepare(args.db, args.real)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", db, "--port", str(port),
-                               "--model", "use-m", "--match-per-minute", "0", "--forwarded-allow-ips", "127.0.0.1"],
+                               "--model", "use-m", "--match-per-minute", "0", "--forwarded-allow-ips", "127.0.0.1",
+                               "--match-workers", str(match_workers)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             try:
-                httpx.post(f"{base}/api/match", json={"text": "warm up"}, timeout=120)  # the index is built
-                break
+                warm = httpx.post(f"{base}/api/match", json={"text": "warm up"}, timeout=120)
+                if warm.status_code == 200 and warm.json()["index"]["complete"]:  # the index is built
+                    break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         queries = [httpx.QueryParams(tuple(page_params(q)[:-1])) for _, q in query_mix(real_cases, 400)]
         ids, titles = [c.id for c in real_cases], [c.title for c in real_cases]
         phases = [False, True] if args.attacker else [False]
@@ -219,7 +237,6 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return 0
 
 
 def audit_count(db: str) -> int:

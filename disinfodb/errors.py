@@ -119,6 +119,16 @@ class DatabaseUnavailable(DisinfoError):
     """The database server cannot be reached now (restarting, down, or the network): retry."""
 
 
+class MatchingUnavailable(DisinfoError):
+    """No match worker can take the text now (the queue is full, or a worker died and is
+    being replaced): retry in `retry_after` seconds. A 503, not a 429: the server is busy,
+    not the client over its own limit."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"{message}; retry in {retry_after} s")
+
+
 class BadValue(DisinfoError):
     """A value the database cannot store or compare (e.g. a NUL character for PostgreSQL)."""
 

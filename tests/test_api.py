@@ -14,7 +14,7 @@ from disinfodb.cases import Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.matching import Matcher, open_matcher
-from disinfodb.server import service as service_module
+from disinfodb.server import matchers as matchers_module
 from disinfodb.server.app import create_app
 from disinfodb.server.service import Settings
 from disinfodb.store import SQLiteStore
@@ -145,7 +145,7 @@ def test_a_server_still_embedding_answers_with_what_it_has(tmp_path: Path, seed_
             go.wait(60)
         return open_matcher(*args, **kwargs)
 
-    monkeypatch.setattr(service_module, "open_matcher", held_back)
+    monkeypatch.setattr(matchers_module, "open_matcher", held_back)
     app = create_app(store, "use-m", Settings(index_wait_seconds=0.0))
     with TestClient(app, raise_server_exceptions=False) as client:
         early = client.post("/api/match", json={"text": COUP_EN}).json()
@@ -153,7 +153,7 @@ def test_a_server_still_embedding_answers_with_what_it_has(tmp_path: Path, seed_
         assert early["index"] == {"complete": False, "cases": 0, "total": 4, "embedding": None}
         page = client.get("/check").text
         assert "still being built" in page and "0 of 4 cases" in page
-        builder = app.state.service.warm_up()
+        builder = app.state.service.matchers.warm_up()
         go.set()
         builder.join()
         later = client.post("/api/match", json={"text": COUP_EN}).json()

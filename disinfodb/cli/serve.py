@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -21,6 +23,14 @@ def serve(
     match_per_minute: Annotated[int, typer.Option("--match-per-minute", envvar="DISINFODB_MATCH_PER_MINUTE",
                                                   min=0, help="Match requests per client a minute (0: no limit).")
                                 ] = 60,
+    match_workers: Annotated[int, typer.Option(
+        "--match-workers", envvar="DISINFODB_MATCH_WORKERS", min=0,
+        help="Processes that answer match requests, each with its own models and index, so searches never"
+             " wait behind a match (0: match in the server's process).")] = 1,
+    match_queue: Annotated[int, typer.Option(
+        "--match-queue", envvar="DISINFODB_MATCH_QUEUE", min=1,
+        help="Match requests in the workers at once, waiting included; more are answered 503 with"
+             " Retry-After.")] = 16,
     import_per_minute: Annotated[int, typer.Option("--import-per-minute", envvar="DISINFODB_IMPORT_PER_MINUTE",
                                                    min=0, help="Imports per client a minute (0: no limit).")] = 10,
     search_seconds_per_minute: Annotated[float, typer.Option(
@@ -62,6 +72,7 @@ def serve(
     except ValueError as error:
         fail(f"--public-url: {error}")
     settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
+                        match_workers=match_workers, match_queue=match_queue,
                         import_per_minute=import_per_minute, search_seconds_per_minute=search_seconds_per_minute,
                         secure_cookies=secure_cookies, public_url=base, publisher_name=publisher_name,
                         rating_label=rating_label, review_language=review_language)
@@ -71,8 +82,15 @@ def serve(
         web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
         out.print(f"Serving {store.display_location} ({store.count():,} cases) at http://{host}:{port}/"
                   " (API docs at /docs)")
+        # uvicorn stops on SIGTERM, then raises it again for the handler it found: the default
+        # one would end the process before `finally` stops the match workers and the builds.
+        signal.signal(signal.SIGTERM, _exit_through_finally)
         try:
             uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
                         forwarded_allow_ips=proxies or None)
         finally:
             web_app.state.service.close()
+
+
+def _exit_through_finally(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)

@@ -18,6 +18,7 @@ from disinfodb.errors import (
     DisinfoError,
     ImportRejected,
     InputTooLarge,
+    MatchingUnavailable,
     NarrativeNotFound,
     NotAllowed,
     NothingToMatch,
@@ -95,6 +96,7 @@ ERROR_STATUSES: list[tuple[type[Exception], int, str]] = [
     (UnknownFormat, 422, "Unknown format"),
     (ImportRejected, 422, "Import rejected"),
     (DatabaseUnavailable, 503, "Database unavailable"),
+    (MatchingUnavailable, 503, "Matching busy"),
     (DisinfoError, 400, "Bad request"),
 ]
 
@@ -116,7 +118,7 @@ def error_response(error: Exception) -> JSONResponse:
 
 def error_headers(error: Exception) -> dict[str, str]:
     """The headers an error's answer carries (API and pages alike): when to retry, how to sign in."""
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | MatchingUnavailable):
         return {"Retry-After": str(error.retry_after)}
     if isinstance(error, DatabaseUnavailable):
         return {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
@@ -147,7 +149,8 @@ _PROBLEMS = {
     422: "Invalid request: the problem names each field (or line) at fault",
     428: "The edit did not say which version it was based on: the problem gives the current one",
     429: "Too many requests",
-    503: "The database server cannot be reached for now (e.g. PostgreSQL restarting): retry",
+    503: "The database server cannot be reached for now (e.g. PostgreSQL restarting), or (matching) every"
+         " match worker is busy: retry after Retry-After seconds",
 }
 
 

@@ -1,10 +1,10 @@
 """What the server holds: connections to the database, the matcher, accounts, settings.
 
 Reads and writes use separate connections, so every search goes on while an import
-writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a third connection and is built
-in the background (embedding the 13,665 real cases the first time takes about a minute):
-a match request waits for it a few seconds, then answers with what is indexed and says
-so (IndexStatus); nothing else waits.
+writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a connection of its own and is
+built in the background (server.matchers); match requests run in worker processes
+(server.match_pool) unless `match_workers` is 0, so a match never holds the CPU and the
+GIL in front of the searches.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from disinfodb.errors import CaseNotFound, InputTooLarge, NotAllowed, VersionReq
 from disinfodb.export import DEFAULT_PUBLISHER, Publisher
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import ImportReport, import_records
-from disinfodb.matching import Matcher, meaning, open_matcher
+from disinfodb.matching import Matcher, meaning
 from disinfodb.related import RelatedCase, related_cases
 from disinfodb.search import Results, SearchMode, SearchQuery
 from disinfodb.server.limits import RateLimiter
+from disinfodb.server.match_pool import MatchPool
+from disinfodb.server.matchers import IndexStatus, MatchAnswer, Matchers, MatchRequest
 from disinfodb.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,32 +40,6 @@ log = logging.getLogger(__name__)
 MB = 1 << 20
 HOUSEKEEPING_SECONDS = 30.0
 SEARCH_CONNECTIONS = 3
-CLOSE_WAIT_SECONDS = 30.0
-PARTIAL_REFRESH_SECONDS = 20.0  # how often a partial matcher takes in the cases embedded since
-
-
-class _Stopping(Exception):
-    """The service is closing: a background build gives up."""
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """How much of the database a match was answered from: all of it, or (while the server
-    still embeds new cases, or after a write it has not indexed yet) the cases indexed."""
-
-    complete: bool
-    cases: int  # cases in the index that answered
-    total: int  # cases in the database
-    embedding: str | None  # what the background build does now ("e5-small: 2,048 of 13,665 cases")
-
-    @property
-    def note(self) -> str | None:
-        """The sentence a page shows when the answer is partial."""
-        if self.complete:
-            return None
-        doing = f" (embedding with {self.embedding})" if self.embedding else ""
-        return (f"The matching index is still being built{doing}: these answers cover {self.cases:,} of"
-                f" {self.total:,} cases.")
 
 
 @dataclass(frozen=True)
@@ -80,6 +56,10 @@ class Settings:
     secure_cookies: bool = False  # set when served over HTTPS (behind a proxy)
     public_url: str = "http://127.0.0.1:8000"  # absolute links (feed, review files) start here, never at Host
     index_wait_seconds: float = 5.0  # a match request waits this long for the index to cover every case
+    # Processes that answer match requests (0: the server's own threads). `serve` starts one;
+    # a library app (tests, a script) starts none unasked.
+    match_workers: int = 0
+    match_queue: int = 16  # match requests in the workers at once, waiting included; more are a 503
     publisher_name: str = DEFAULT_PUBLISHER.name  # who the ClaimReviews (JSON-LD, Fact Check API) name
     rating_label: str = DEFAULT_PUBLISHER.rating  # their textual rating of every case
     review_language: str = DEFAULT_PUBLISHER.language  # the language the debunks are written in
@@ -118,43 +98,27 @@ class Service:
         self._stopping = threading.Event()
         self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
         self._housekeeper.start()
-        self._matcher_store: Store | None = None
-        self._matcher: Matcher | None = None  # the newest complete matcher (of _matcher_version)
-        self._matcher_version: tuple[int, int] | None = None
-        self._partial: Matcher | None = None  # cases with cached vectors, while no complete one exists
-        self._partial_at = 0.0
-        self._embedding: str | None = None
-        self._builder: threading.Thread | None = None
-        self._matcher_lock = threading.Lock()
+        self.matchers = Matchers(store, model, self.settings.index_wait_seconds)
+        self.match_pool = (MatchPool(store.location, model, self.settings)
+                           if self.settings.match_workers > 0 else None)
+
+    def match(self, request: MatchRequest) -> MatchAnswer:
+        """Match a text: in a worker process (MatchingUnavailable, a 503, when the queue is
+        full or the worker died), or with the server's own matcher."""
+        if self.match_pool is not None:
+            return self.match_pool.answer(request)
+        return self.matchers.answer(request)
 
     def matcher(self) -> Matcher:
-        """The matcher over the database as it is now, if it is built within
-        `index_wait_seconds`; else the best one there is: the last complete one (a write not
-        indexed yet), or one over the cases already embedded. `index_status` says which."""
-        builder = self.warm_up()
-        if builder is not None:
-            builder.join(self.settings.index_wait_seconds)
-        with self._matcher_lock:
-            if self._matcher is not None:
-                return self._matcher
-            if self._partial is None or time.monotonic() - self._partial_at > PARTIAL_REFRESH_SECONDS:
-                self._partial = open_matcher(self._store(), self.model, embed=False)
-                self._partial_at = time.monotonic()
-            return self._partial
+        """The server's own matcher (meaning searches, related cases, suggestions):
+        Matchers.matcher."""
+        return self.matchers.matcher()
 
-    def index_status(self, matcher: Matcher | None = None) -> IndexStatus:
-        """How much of the database `matcher` (from `matcher()`) covers; without one, what a
-        request would be answered from now (for a page that does not match)."""
-        if matcher is None:
-            self.warm_up()
-        with self._matcher_lock:
-            current = self._matcher_version == self._store().data_version()
-            if matcher is None:
-                matcher = self._matcher or self._partial
-            complete = matcher is not None and matcher is self._matcher and current
-            embedding = self._embedding
-        cases = len(matcher.index.case_pks) if matcher is not None else 0
-        return IndexStatus(complete, cases, cases if complete else self.reader.count(), embedding)
+    def index_status(self) -> IndexStatus:
+        """What a match request would be answered from now (for a page that does not match)."""
+        if self.match_pool is not None:
+            return self.match_pool.index_status()
+        return self.matchers.index_status()
 
     def search(self, query: SearchQuery, budget_key: str | None) -> Results:
         """A search in its mode (matching.meaning). `meaning` waits for the index as a match
@@ -164,18 +128,14 @@ class Service:
         if query.mode == SearchMode.MEANING:
             matcher = self.matcher()
         elif query.mode == SearchMode.AUTO:
-            self.warm_up()
-            with self._matcher_lock:
-                matcher = self._matcher or self._partial
+            matcher = self.matchers.current()
         with self.searching(budget_key) as store:
             return meaning.search(store, query, matcher)
 
     def related_if_ready(self, case_id: str, k: int = 8) -> list[RelatedCase] | None:
         """The related cases (disinfodb.related), if a matcher is built; else None (and the
         build starts in the background), so a page never waits for embeddings."""
-        self.warm_up()
-        with self._matcher_lock:
-            matcher = self._matcher
+        matcher = self.matchers.current(complete_only=True)
         if matcher is None:
             return None
         try:
@@ -183,50 +143,12 @@ class Service:
         except CaseNotFound:  # newer than the index: the build under way takes it in
             return None
 
-    def warm_up(self) -> threading.Thread | None:
-        """Start building the matcher in the background if the database changed since the
-        last build (and none is under way); the build running, or None when all is current."""
-        with self._matcher_lock:
-            if self._builder is not None and self._builder.is_alive():
-                return self._builder
-            store = self._store()
-            if self._matcher is not None and self._matcher_version == store.data_version():
-                return None
-            self._builder = threading.Thread(target=self._build, args=(store,), name="disinfodb-matcher",
-                                             daemon=True)
-            self._builder.start()
-            return self._builder
-
-    def _build(self, store: Store) -> None:
-        """Embed what is not cached and build the matcher, again while writes keep coming."""
-        try:
-            while not self._stopping.is_set():
-                version = store.data_version()
-                matcher = open_matcher(store, self.model, self._note_embedding)
-                with self._matcher_lock:
-                    self._matcher, self._matcher_version = matcher, version
-                    self._partial, self._embedding = None, None
-                if store.data_version() == version:
-                    return
-        except _Stopping:
-            return
-        except Exception:  # the next match request tries again; the log says why
-            if not self._stopping.is_set():
-                log.exception("building the matching index failed")
-            with self._matcher_lock:
-                self._embedding = None
-
-    def _note_embedding(self, model: str, done: int, total: int) -> None:
-        if self._stopping.is_set():  # closing: stop between two batches, before the connection goes
-            raise _Stopping
-        with self._matcher_lock:
-            self._embedding = f"{model}: {done:,} of {total:,} cases"
-
-    def _store(self) -> Store:
-        """The matcher's connection (opened on first use, under the matcher lock)."""
-        if self._matcher_store is None:
-            self._matcher_store = self.reader.reopen()
-        return self._matcher_store
+    def warm_up(self) -> None:
+        """Start what matches: the workers and their builds, or the server's own build."""
+        if self.match_pool is not None:
+            self.match_pool.warm_up()
+        else:
+            self.matchers.warm_up()
 
     def admit_text(self, text: str, client: str) -> None:
         """What every request that matches a text passes first: the client's rate of match
@@ -299,8 +221,6 @@ class Service:
         self.writer.close()
         while not self._searchers.empty():
             self._searchers.get().close()
-        builder = self._builder
-        if builder is not None:
-            builder.join(CLOSE_WAIT_SECONDS)  # it stops at its next batch; its connection closes after it
-        if self._matcher_store is not None:
-            self._matcher_store.close()
+        if self.match_pool is not None:
+            self.match_pool.close()
+        self.matchers.close()

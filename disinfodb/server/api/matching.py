@@ -8,9 +8,11 @@ from datetime import date
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from disinfodb.documents import Document
 from disinfodb.matching import Label
 from disinfodb.search import SearchQuery
 from disinfodb.server.auth import ApiReader, ServiceDep, client_key
+from disinfodb.server.matchers import MatchRequest
 from disinfodb.server.problems import problems
 
 router = APIRouter(prefix="/api", responses=problems(400, 401, 413, 422))
@@ -60,13 +62,11 @@ class MatchesOut(BaseModel):
 @router.post("/match", response_model=MatchesOut, tags=["matching"], responses=problems(429))
 def match_text(service: ServiceDep, body: MatchIn, request: Request, user: ApiReader) -> MatchesOut:
     """Which cases the text repeats, best first, with a calibrated score, a label and the
-    sentence pair that matched."""
+    sentence pair that matched. A 503 with Retry-After when every match worker is busy."""
     service.admit_text(body.text, client_key(user, request))
     filters = SearchQuery(keywords=tuple(body.keywords), countries=tuple(body.countries),
                           languages=tuple(body.languages), since=body.since, until=body.until)
-    matcher = service.matcher()
-    matches = matcher.match(body.text, filters if filters != SearchQuery() else None,
-                            limit=body.limit, min_label=body.min_label)
-    status = service.index_status(matcher)
-    return MatchesOut.model_validate({"matches": [m.as_json() for m in matches],
-                                      "index": dataclasses.asdict(status)})
+    answer = service.match(MatchRequest(Document("text", body.text), filters if filters != SearchQuery() else None,
+                                        body.limit, body.min_label))
+    return MatchesOut.model_validate({"matches": [m.as_json() for m in answer.matches],
+                                      "index": dataclasses.asdict(answer.index)})

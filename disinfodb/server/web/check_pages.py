@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse
 
 from disinfodb.documents import Document, read_upload
 from disinfodb.errors import InputTooLarge
-from disinfodb.matching import Match
 from disinfodb.server.auth import PageVisitor, ServiceDep, client_key
+from disinfodb.server.matchers import MatchRequest
 from disinfodb.server.web.forms import highlighted
 from disinfodb.server.web.i18n import translator
 from disinfodb.server.web.pages import check_csrf, render
@@ -31,7 +31,8 @@ def check_page(service: ServiceDep, request: Request, _: PageVisitor) -> HTMLRes
 def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: Annotated[str, Form()] = "",
                file: Annotated[UploadFile | None, File()] = None,
                csrf: Annotated[str, Form()] = "") -> HTMLResponse:
-    """Matching runs here, in a worker thread (a sync endpoint), never on the event loop."""
+    """Matching runs in a match worker (or, without one, here in a worker thread: a sync
+    endpoint), never on the event loop."""
     check_csrf(request, csrf)
     tr = translator(request)
     title = tr.gettext("Check a text")
@@ -50,8 +51,7 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
     except InputTooLarge as error:
         return render(request, "check.html", {"text": "", "matches": None, "title": title,
                                               "error": f"{str(error).capitalize()}."}, status=413)
-    matcher = service.matcher()
-    matches: list[Match] = matcher.match_document(document or Document("text", text), limit=MATCH_LIMIT)
-    return render(request, "check.html", {"text": text, "matches": matches, "marked": highlighted(text, matches),
-                                          "title": title, "index_note": service.index_status(matcher).note,
-                                          "thresholds": matcher.thresholds})
+    answer = service.match(MatchRequest(document or Document("text", text), limit=MATCH_LIMIT))
+    return render(request, "check.html", {"text": text, "matches": answer.matches,
+                                          "marked": highlighted(text, answer.matches), "title": title,
+                                          "index_note": answer.index.note, "thresholds": answer.thresholds})

@@ -1,0 +1,139 @@
+"""Match requests in worker processes, off the search path.
+
+A match is mostly Python around the models (sentence splitting, scoring, calibration),
+and the index is rebuilt after every write: in the server's process both hold the GIL
+in front of every search. Here each worker is a process of its own (spawned: no copy of
+the server's threads, connections or onnxruntime sessions) with its own connection,
+models and index (server.matchers, rebuilt there when the database changes), so a
+search never waits behind a match.
+
+The queue is bounded: at most `match_queue` requests are in the workers at once, waiting
+included; one more is answered at once with a 503 and Retry-After (MatchingUnavailable)
+instead of making every match slower. A worker that dies breaks its executor: the
+requests in it are answered with the same 503 and a new executor replaces it, so no
+request waits on a process that is gone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+from disinfodb.errors import MatchingUnavailable
+from disinfodb.server.matchers import IndexStatus, MatchAnswer, Matchers, MatchRequest
+from disinfodb.store import open_store
+
+if TYPE_CHECKING:
+    from disinfodb.server.service import Settings
+
+log = logging.getLogger(__name__)
+
+BUSY_RETRY_AFTER_S = 1  # a match takes tens of milliseconds: a full queue drains within a second
+RESTART_RETRY_AFTER_S = 5  # a new worker loads its models and index first
+
+_matchers: Matchers | None = None  # a worker process's own matcher (set by _open_worker)
+
+
+def _open_worker(location: str, model: str | None, index_wait_seconds: float) -> None:
+    """A worker's start: its own connection and matcher, built at once in the background."""
+    global _matchers  # noqa: PLW0603 - one matcher per worker process, for every request it runs
+    _matchers = Matchers(open_store(location), model, index_wait_seconds)
+    _matchers.warm_up()
+    atexit.register(_matchers.close)  # the build stops and its connection closes when the pool shuts down
+
+
+def _worker() -> Matchers:
+    assert _matchers is not None, "a match worker runs _open_worker first"
+    return _matchers
+
+
+def _answer(request: MatchRequest) -> MatchAnswer:
+    return _worker().answer(request)
+
+
+def _index_status() -> IndexStatus:
+    return _worker().index_status()
+
+
+def _started() -> None:
+    """Nothing: submitted once per worker so that the executor starts its processes now."""
+
+
+class MatchPool:
+    """Worker processes that answer match requests, each with its own matcher."""
+
+    def __init__(self, location: str, model: str | None, settings: Settings) -> None:
+        self._args = (location, model, settings.index_wait_seconds)
+        self.workers = settings.match_workers
+        self.queue_size = settings.match_queue
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._closed = False
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_open_worker, initargs=self._args)
+
+    def warm_up(self) -> None:
+        """Start the workers (each loads its models and builds its index) before the first match."""
+        with self._lock:
+            executor = self._executor
+        for _ in range(self.workers):
+            try:
+                executor.submit(_started)
+            except (BrokenProcessPool, RuntimeError):  # broken, or shut down: the next match replaces it
+                return
+
+    def answer(self, request: MatchRequest) -> MatchAnswer:
+        """Match a text in a worker (waiting for it, off the event loop); MatchingUnavailable
+        when the queue is full or the worker died on it."""
+        with self._lock:
+            if self._pending >= self.queue_size:
+                raise MatchingUnavailable(f"all {self.queue_size} places in the match queue are taken",
+                                          BUSY_RETRY_AFTER_S)
+            self._pending += 1
+            executor = self._executor
+        try:
+            return executor.submit(_answer, request).result()
+        except BrokenProcessPool:
+            self._replace(executor)
+            raise MatchingUnavailable("the match worker stopped and is being restarted",
+                                      RESTART_RETRY_AFTER_S) from None
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def index_status(self) -> IndexStatus:
+        """What a match would be answered from now, as a worker says (for the check page's
+        banner: it takes no place in the queue, and is answered after the matches in it)."""
+        with self._lock:
+            executor = self._executor
+        try:
+            return executor.submit(_index_status).result()
+        except BrokenProcessPool:
+            self._replace(executor)
+            raise MatchingUnavailable("the match worker stopped and is being restarted",
+                                      RESTART_RETRY_AFTER_S) from None
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        """A new executor for the broken one (once, whichever request noticed first)."""
+        with self._lock:
+            if self._executor is not broken or self._closed:
+                return
+            log.error("a match worker died; starting a new one")
+            self._executor = self._start()
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.warm_up()
+
+    def close(self) -> None:
+        """Stop the workers: requests not started are cancelled, each worker's build stops."""
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        executor.shutdown(wait=True, cancel_futures=True)
