@@ -2,6 +2,12 @@
 
 Run: .venv/bin/python -m bench.scan [--docs 100000] [--sample 20000] [--runs local-1,local-2,ray-2]
 
+A run is ENGINE-WORKERS[xBATCH]: `local-1x1` matches one document at a time (the path
+before batching), `local-1` the default batch (disinfodb.scan.BATCH). Runs of the same
+engine and workers at several batches give `batch_speedup`: each batch's docs/s over
+batch 1's, runs of the same name averaged (alternate them, `local-1x1,local-1,local-1x1,
+local-1`, on a machine others share).
+
 Database: every real case of ../shared (the seeds and both CSV files, 13.6k cases), use-m
 vectors cached (bench/.cache/scan-cases.sqlite, built once). Model: use-m (the fast one).
 
@@ -32,7 +38,7 @@ from typing import Any
 from bench.import_search import real_files
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
-from disinfodb.scan import Corpus, ScanJob, ScanSummary, read_rows
+from disinfodb.scan import BATCH, Corpus, ScanJob, ScanSummary, read_rows
 from disinfodb.store import SQLiteStore
 from disinfodb.text import claim_sentences
 
@@ -152,12 +158,14 @@ def quality(corpus: Path, out: Path) -> dict[str, Any]:
 
 
 def run(name: str, corpus: Path, db: Path, reference: Path | None) -> dict[str, Any]:
-    engine, workers = name.rsplit("-", 1)
+    engine, workers_batch = name.rsplit("-", 1)
+    workers, _, batch = workers_batch.partition("x")
     out = CACHE / "scan-out" / f"{corpus.stem}-{name}.jsonl"
     out.parent.mkdir(exist_ok=True)
-    job = ScanJob(Corpus.open(corpus), out, str(db), MODEL)
+    job = ScanJob(Corpus.open(corpus), out, str(db), MODEL, batch=int(batch or BATCH))
     summary: ScanSummary = job.run(engine, int(workers), restart=True)
-    result = {"run": name, "docs": summary.scanned, "seconds": summary.seconds,
+    result = {"run": name, "engine": f"{engine}-{workers}", "batch": job.batch, "docs": summary.scanned,
+              "seconds": summary.seconds,
               "docs_per_s": round(summary.docs_per_s, 1),
               "worker_docs_per_s": round(summary.scanned / summary.worker_seconds, 1),
               "matched": summary.matched, "rows": summary.rows,
@@ -166,6 +174,18 @@ def run(name: str, corpus: Path, db: Path, reference: Path | None) -> dict[str, 
               "out": str(out)}
     print(json.dumps(result), flush=True)
     return result
+
+
+def averaged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Runs of one name as one: their docs/s averaged."""
+    return {**runs[0], "docs_per_s": round(sum(r["docs_per_s"] for r in runs) / len(runs), 1), "repeats": len(runs)}
+
+
+def batch_speedup(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per engine and workers: each batch's docs/s over batch 1's (where both ran)."""
+    base = {r["engine"]: r["docs_per_s"] for r in results if r["batch"] == 1}
+    return {engine: {str(r["batch"]): round(r["docs_per_s"] / base[engine], 2)
+                     for r in results if r["engine"] == engine and r["batch"] != 1} for engine in base}
 
 
 def main() -> int:
@@ -180,12 +200,12 @@ def main() -> int:
     print(f"corpus {corpus} ({args.docs:,} documents, {corpus.stat().st_size / 1e6:.0f} MB) ready in "
           f"{time.perf_counter() - started:.1f}s; database {db}; {os.cpu_count()} cores", flush=True)
     scanned = first_docs(corpus, args.sample) if 0 < args.sample < args.docs else corpus
-    results: dict[str, dict[str, Any]] = {}
+    runs: list[dict[str, Any]] = []
     for name in args.runs.split(","):
-        first = next(iter(results.values()), None)
-        results[name] = run(name, scanned, db, Path(first["out"]) if first else None)
+        runs.append(run(name, scanned, db, Path(runs[0]["out"]) if runs else None))
+    results = {name: averaged([r for r in runs if r["run"] == name]) for name in dict.fromkeys(r["run"] for r in runs)}
     report: dict[str, Any] = {"corpus_docs": args.docs, "scanned_docs": args.sample or args.docs,
-                              "model": MODEL, "runs": list(results.values())}
+                              "model": MODEL, "runs": runs, "batch_speedup": batch_speedup(list(results.values()))}
     one, two = results.get("local-1"), results.get("local-2")
     if one and two:
         report["scaling_efficiency_1_to_2"] = round(two["docs_per_s"] / (2 * one["docs_per_s"]), 3)

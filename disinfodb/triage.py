@@ -12,13 +12,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from disinfodb.cases import STORED, Case, Outlet, web_url
-from disinfodb.errors import TriageDecided
-from disinfodb.matching import Label
+from disinfodb.errors import NothingToMatch, TriageDecided
+from disinfodb.matching import Label, Matcher
 from disinfodb.store import Store
 from disinfodb.store.triage import Status, TriageItem
+from disinfodb.suggest import MAX_TEXT_CHARS, Suggestions, suggest_metadata
 from disinfodb.text import claim_sentences
 
 LEADING_SENTENCES = 3  # a draft's summary for a document whose sentences matched no case
@@ -72,7 +73,10 @@ class TriageHit(BaseModel):
 
 
 class Draft(BaseModel):
-    """A new case prefilled from a document, for an editor to complete (nothing is saved)."""
+    """A new case prefilled from a document, for an editor to complete (nothing is saved).
+
+    The case's fields are what the document itself says; what models guessed is kept apart in
+    `suggested`, so that posting the fields as they are saves no guess unseen."""
 
     title: str
     summary: str
@@ -80,6 +84,10 @@ class Draft(BaseModel):
     languages: list[str]
     outlets: list[Outlet]
     from_item: int
+    suggested: Suggestions = Field(description="Suggestions, not the document's own values: keywords and countries"
+                                               " for the summary's claim (`POST /api/suggest-metadata`), and"
+                                               " article languages only when the document does not say its"
+                                               " language (else none)")
 
 
 def appearance(item: TriageItem) -> Outlet:
@@ -116,9 +124,10 @@ def dismiss(store: Store, item_id: int, actor: str) -> TriageItem:
     return store.triage.decide(item_id, Status.DISMISSED, actor)
 
 
-def draft(store: Store, item_id: int) -> Draft:
+def draft(store: Store, item_id: int, matcher: Matcher) -> Draft:
     """A new case from the item's document: its summary the document's sentences that
-    matched a case, or the leading ones when none matched (every hit `related`)."""
+    matched a case, or the leading ones when none matched (every hit `related`), with the
+    matcher's suggested metadata for that summary."""
     item = store.triage.get(item_id)
     matched = [pair["input_sentence"] for hit in store.triage.of_document(item.document_pk)
                if hit.label == Label.MATCH for pair in hit.evidence]
@@ -126,8 +135,21 @@ def draft(store: Store, item_id: int) -> Draft:
     order = {sentence: item.text.find(sentence) for sentence in sentences}
     sentences.sort(key=lambda s: order[s] if order[s] >= 0 else len(item.text))
     title = (item.title or (sentences[0] if sentences else item.text)).strip()
-    return Draft(title=_cut(title), summary=" ".join(sentences), published=_day(item.published),
-                 languages=[item.lang] if item.lang else [], outlets=[appearance(item)], from_item=item.id)
+    summary = " ".join(sentences)
+    suggested = _suggested(matcher, summary or title)
+    if item.lang:
+        suggested = suggested.model_copy(update={"languages": []})  # the document says its own
+    return Draft(title=_cut(title), summary=summary, published=_day(item.published),
+                 languages=[item.lang] if item.lang else [], outlets=[appearance(item)], from_item=item.id,
+                 suggested=suggested)
+
+
+def _suggested(matcher: Matcher, claim: str) -> Suggestions:
+    """The claim's suggestions; none for one without words (a draft is still a draft)."""
+    try:
+        return suggest_metadata(matcher, claim[:MAX_TEXT_CHARS])
+    except NothingToMatch:
+        return Suggestions(keywords=[], countries=[], languages=[])
 
 
 def _cut(text: str) -> str:

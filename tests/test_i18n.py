@@ -29,8 +29,8 @@ WEB = REPO / "disinfodb" / "server" / "web"
 LOCALE = WEB / "locale"
 SHIPPED = [lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT]
 # The same word in some of the languages (a cognate or a name), so a translation may equal its source.
-COGNATES = {"API", "JSON API", "Import", "Lift", "lift", "lift %(lift)s", "Name", "Pages", "Problem", "Reviews",
-            "Trends", "trend", "Version %(version)s"}
+COGNATES = {"API", "JSON API", "Import", "Lift", "lift", "lift %(lift)s", "message %(number)s", "Name",
+            "page %(number)s", "Pages", "Problem", "Reviews", "Trends", "trend", "Version %(version)s"}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 

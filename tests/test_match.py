@@ -480,3 +480,65 @@ def test_posts_with_emoji_and_stopwords_only(seed_store: SQLiteStore) -> None:
     found = matcher.match(post, limit=1)
     assert "Kazakhstan" in found[0].title
     assert matcher.candidates("the the the and of").trust == 1.0
+
+
+# -- matching many at once --------------------------------------------------------------
+
+
+def dynamic_quantize_matmul(vectors: QuantisedVectors, queries: Vectors) -> Vectors:
+    """The cosines as onnxruntime's DynamicQuantizeMatMul gives them (what QuantisedVectors
+    ran before it took the op's arithmetic apart to multiply many blocks at once)."""
+    import onnxruntime  # noqa: PLC0415
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    graph = helper.make_graph(
+        [helper.make_node("DynamicQuantizeMatMul", ["queries", "vectors", "scale", "zero"], ["cosines"],
+                          domain="com.microsoft")], "cosines",
+        [helper.make_tensor_value_info("queries", TensorProto.FLOAT, ["n", vectors.dim]),
+         helper.make_tensor_value_info("vectors", TensorProto.INT8, [vectors.dim, "count"]),
+         helper.make_tensor_value_info("scale", TensorProto.FLOAT, ["count"]),
+         helper.make_tensor_value_info("zero", TensorProto.INT8, ["count"])],
+        [helper.make_tensor_value_info("cosines", TensorProto.FLOAT, ["n", "count"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    columns = np.ascontiguousarray(vectors.take(np.arange(vectors.count)).T / vectors.scale)
+    feeds = {"queries": queries, "vectors": np.rint(columns).astype(np.int8), "scale": vectors.scale,
+             "zero": np.zeros(vectors.count, dtype=np.int8)}
+    return np.asarray(session.run(["cosines"], feeds)[0], dtype=np.float32)
+
+
+def test_block_cosines_are_dynamic_quantize_matmul_bit_for_bit(claims_2017: Claims2017) -> None:
+    """Both default models, over the 2015-2017 cases' unit vectors: blocks of real sentences
+    multiplied together give each block the cosines the op gives it alone, bit for bit."""
+    titles = [case.title for case in claims_2017.cases[:300]]
+    for embedder in claims_2017.matcher.embedders:
+        vectors = claims_2017.matcher.index.vectors[embedder.name]
+        queries = embedder.embed([VINNITSA_RU, COUP_ES, RECIPE, *titles], "query")
+        blocks = [queries[start:start + size] for start, size in ((0, 1), (1, 7), (8, 32), (40, 100), (140, 1))]
+        together = list(vectors.block_cosines(blocks))
+        assert len(together) == len(blocks)
+        for block, cosines in zip(blocks, together, strict=True):
+            assert np.array_equal(cosines, dynamic_quantize_matmul(vectors, block)), embedder.name
+            assert np.array_equal(cosines, vectors.cosines(block))
+
+
+def test_documents_matched_together_get_their_matches_alone(claims_2017: Claims2017) -> None:
+    """match_documents (scan's batches) against match_document one by one: the same matches,
+    None for a document without words; a transcript keeps its context and its times."""
+    from disinfodb.documents import Document, Segment  # noqa: PLC0415
+
+    long_article = " ".join([RECIPE, VINNITSA_EN, *(case.title + "." for case in claims_2017.cases[:80])])
+    documents = [Document("en", VINNITSA_EN), Document("ru", VINNITSA_RU), Document("none", "12 34 !!"),
+                 Document("recipe", RECIPE), Document("long", long_article),
+                 Document("talk", f"{COUP}.\n{COUP_RU}.", segments=(Segment(0, "00:00:01"), Segment(40, "00:00:05")),
+                          spoken=True)]
+    matcher = claims_2017.matcher
+    together = matcher.match_documents(documents, limit=5)
+    assert together[2] is None
+    assert together[:2] + together[3:] == [matcher.match_document(d, limit=5) for d in documents if d.id != "none"]
+    assert together[0] and together[0][0].case_id == claims_2017.case(VINNITSA).id
+    assert {pair.at for match in together[5] or [] for pair in match.evidence} <= {"00:00:01", "00:00:05"}

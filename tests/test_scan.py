@@ -197,6 +197,19 @@ def test_csv_and_parquet_corpora_and_parquet_output_give_the_same_rows(
         assert read_rows(out) == reference.rows, name
 
 
+def test_any_batch_gives_the_same_rows(reference: Reference, claims_2017: Claims2017, tmp_path: Path) -> None:
+    """Documents matched together get the rows each gets alone: one at a time, two, and the
+    whole corpus in one shard and one batch (the wordless document among them)."""
+    for shard_size, batch in ((SHARD, 1), (SHARD, 2), (10, 10), (10, 1)):
+        out = tmp_path / f"matches-{shard_size}-{batch}.jsonl"
+        summary = ScanJob(Corpus.open(reference.corpus), out, str(claims_2017.path), "use-m", shard_size=shard_size,
+                          batch=batch).run("local", workers=1)
+        assert (summary.matched, summary.empty) == (4, 1)
+        assert out.read_bytes() == reference.out.read_bytes(), (shard_size, batch)
+    with pytest.raises(DisinfoError, match="--batch must be at least 1"):
+        job(reference.corpus, tmp_path / "x.jsonl", claims_2017, batch=0)
+
+
 def test_a_rerun_after_a_crash_does_only_the_missing_shards(
         reference: Reference, claims_2017: Claims2017, tmp_path: Path) -> None:
     out = tmp_path / "matches.jsonl"

@@ -12,14 +12,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import CSV_2017, require, seed_case
 from fastapi.testclient import TestClient
 from test_web import csrf, page, sign_in
 from web_support import EDITOR, EDITOR_PASSWORD, KAZAKH_COUP, KAZAKH_EEU
 
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Outlet
+from disinfodb.embed import load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
+from disinfodb.matching import Matcher
 from disinfodb.server.app import create_app
 from disinfodb.store import SQLStore, open_store
 from disinfodb.store.triage import QueuedHit, SeenDocument, Status, TriageFilter
@@ -36,11 +39,11 @@ def _pair(sentence: str, case_sentence: str) -> dict[str, object]:
 
 
 def queue(store: SQLStore, source: str, doc_id: str, hits: list[tuple[str, str]], text: str = ARTICLE,
-          published: str = "2022-01-06T10:00:00") -> list[int]:
+          published: str = "2022-01-06T10:00:00", lang: str | None = "en") -> list[int]:
     """Record a document as watch does, with hits (case title, label)."""
     ids = {c.title: c.id for c in store.iter_cases()}
     seen = SeenDocument(source, doc_id, text_hash(text + doc_id), simhash(text + doc_id), title=f"Article {doc_id}",
-                        outlet="news.example", url=f"https://news.example/{doc_id}", published=published, lang="en",
+                        outlet="news.example", url=f"https://news.example/{doc_id}", published=published, lang=lang,
                         text=text)
     return store.triage.record(seen, [QueuedHit(ids[title], 0.9 if label == "match" else 0.4, label,
                                                 [_pair(SUMMARY_MATCHED, title)]) for title, label in hits])[1]
@@ -66,12 +69,18 @@ def test_confirm_adds_the_outlet_once_with_an_audit_entry(seed_store: SQLStore) 
 
 
 def test_a_draft_summarises_what_matched_else_the_leading_sentences(seed_store: SQLStore) -> None:
+    matcher = Matcher(seed_store, load_embedders("use-m"))
     matched, _ = queue(seed_store, "feeds", "1", [(KAZAKH_COUP, "match"), (KAZAKH_EEU, "related")])
-    prefilled = draft(seed_store, matched)
+    prefilled = draft(seed_store, matched, matcher)
     assert prefilled.summary == SUMMARY_MATCHED and prefilled.languages == ["en"]
     assert prefilled.published == date(2022, 1, 6) and prefilled.outlets[0].url == "https://news.example/1"
+    # Only the EEU case has countries and keywords: they are all the seed store can suggest.
+    eeu = seed_case(seed_store, KAZAKH_EEU)
+    assert {s.value for s in prefilled.suggested.countries} == set(eeu.countries)
+    assert {s.value for s in prefilled.suggested.keywords} == set(eeu.keywords[:5])
+    assert prefilled.suggested.languages == []  # the document says it is English
     [related] = queue(seed_store, "feeds", "2", [(KAZAKH_EEU, "related")])
-    assert draft(seed_store, related).summary == ARTICLE  # its three leading sentences
+    assert draft(seed_store, related, matcher).summary == ARTICLE  # its three leading sentences
 
 
 @dataclass
@@ -177,3 +186,51 @@ def test_the_page_filters_confirms_dismisses_and_drafts_without_javascript(site:
     assert editor.find("input", name="published").get("value") == "2021-03-01"
     de = page(client.get("/triage?lang=de&status=all"))
     assert de.find("h1").text == "Sichtung" and "Zustand" in de.text
+
+
+# Written for these tests: the claim of the 2015-2017 file's first row, in other words.
+VINNITSA = ("The blasts at the ammunition depot near Vinnitsa were staged by Ukrainian troops themselves. "
+            "They wanted to hide that they had stolen weapons.")
+
+
+def test_a_draft_carries_suggested_metadata_marked_as_such(tmp_path: Path) -> None:
+    """Over the 2015-2017 cases: the API keeps the suggestions apart from the draft's fields,
+    each with its score; the editor fills in the likely ones and marks every suggestion."""
+    store = open_store(str(tmp_path / "2017.sqlite"))
+    import_records(store, read_file(str(require(CSV_2017))))
+    Accounts(store).add_user(EDITOR, "editor", EDITOR_PASSWORD)
+    token = Accounts(store).create_token(EDITOR)
+    some_case = next(store.iter_cases()).title
+    [unknown] = queue(store, "feeds", "1", [(some_case, "related")], text=VINNITSA, lang=None)
+    [english] = queue(store, "feeds", "2", [(some_case, "related")], text=VINNITSA)
+    with TestClient(create_app(store, "use-m"), follow_redirects=False) as client:
+        answer = client.post(f"/api/triage/{unknown}/draft", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        drafted = answer.json()
+        assert "keywords" not in drafted and "countries" not in drafted and drafted["languages"] == []
+        suggested = drafted["suggested"]
+        assert suggested["countries"][0] == {"value": "Ukraine", "score": suggested["countries"][0]["score"],
+                                             "likely": True}
+        assert "ru" in [s["value"] for s in suggested["languages"]]  # its language unknown: suggested
+        for facet in ("keywords", "countries", "languages"):
+            scores = [s["score"] for s in suggested[facet]]
+            assert len(scores) == 5 and scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+        assert client.post(f"/api/triage/{english}/draft",
+                           headers={"Authorization": f"Bearer {token}"}).json()["suggested"]["languages"] == []
+
+        sign_in(client)
+        editor = page(client.get(f"/triage/{unknown}/draft"))
+        likely = {facet: [s["value"] for s in suggested[facet] if s["likely"]] for facet in suggested}
+        assert editor.find("input", name="countries").get("value").split(", ") == likely["countries"]
+        assert editor.find("input", name="keywords").get("value") == ", ".join(likely["keywords"])
+        marked = editor.find("p", id="s-countries")
+        assert marked.find("span", cls="badge").text == "Suggested"
+        values = marked.find_all("span", cls="suggested-value")
+        assert [v.get("data-value") for v in values] == [s["value"] for s in suggested["countries"]]
+        assert [v.has_class("is-likely") for v in values] == [s["likely"] for s in suggested["countries"]]
+        assert editor.find("input", name="countries").get("aria-describedby") == "h-countries s-countries"
+        assert editor.find_all("p", id="s-languages")
+        own = page(client.get(f"/triage/{english}/draft"))
+        assert own.find("input", name="languages").get("value") == "English"
+        assert not own.find_all("p", id="s-languages") and own.find_all("p", id="s-keywords")
+    store.close()

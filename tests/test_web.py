@@ -13,6 +13,7 @@ import httpx
 import pytest
 from conftest import CSV_2017, require
 from fastapi.testclient import TestClient
+from test_documents import COLLECTED, pdf_bytes
 from web_support import (
     COUP_EN,
     EDITOR,
@@ -645,6 +646,50 @@ def test_check_a_text(site: Site) -> None:
 
     empty = page(client.post("/check", data={"text": "   ", "csrf": csrf(client)}), 422)
     assert empty.find("p", "error").text == "Paste a text or choose a file to check."
+
+
+def test_an_upload_shows_where_each_sentence_is_and_what_was_skipped(site: Site) -> None:
+    """The fixtures of test_documents: a cue's start and a PDF's page beside the matched
+    sentence, an export's message by its id, and the reader's skips, located, in the page's
+    language; a file with nothing readable says so and lists why."""
+    client = site.client
+
+    def upload(name: str, content: bytes, status: int = 200, lang: str = "en") -> Element:
+        return page(client.post(f"/check?lang={lang}", data={"csrf": csrf(client)}, files={"file": (name, content)}),
+                    status)
+
+    def best_at(main: Element) -> list[str]:
+        """Where the sentences that matched the coup case are (its card, found or not)."""
+        [card] = [li for li in main.find_all("li", "match-card") if li.find("h3").text == KAZAKH_COUP]
+        return [span.text for span in card.find_all("span", "ev-at")]
+
+    def skipped_rows(main: Element) -> list[list[str]]:
+        return [[cell.text for cell in row.find_all("td")]
+                for row in main.find("section", "skipped").find("tbody").find_all("tr")]
+
+    talk = upload("interview.srt", (COLLECTED / "interview.srt").read_bytes())
+    assert best_at(talk) == ["00:01:02"]
+    assert talk.find("section", "skipped").find("h2").text == "1 part of the file was skipped"
+    [[where, why]] = skipped_rows(talk)
+    assert where == "interview.srt, line 14" and why.startswith("broken cue timing")
+
+    paper = upload("paper.pdf", pdf_bytes(["The weather in Almaty was cold that week.", COUP_EN]))
+    assert best_at(paper) == ["page 2"] and not paper.find_all("section", "skipped")
+
+    channel = upload("result.json", (COLLECTED / "channel" / "result.json").read_bytes())
+    assert best_at(channel) == ["result.json#1361234567/102"]  # a part without segments: its id
+    assert ["result.json, message 5 [text]", "the text must be a string or a list of strings and entities"
+            " (message id 105)"] in skipped_rows(channel)
+
+    photo = upload("photo.png", (COLLECTED / "photo.png").read_bytes(), 422)
+    assert photo.find("p", "error").text == "Nothing in the file could be read: see below what was skipped."
+    [[where, why]] = skipped_rows(photo)
+    assert where == "photo.png" and why.startswith("not a format read here (.png)")
+
+    german = upload("interview.srt", (COLLECTED / "interview.srt").read_bytes(), lang="de")
+    assert german.find("section", "skipped").find("h2").text == "1 Teil der Datei wurde übersprungen"
+    assert skipped_rows(german)[0][0] == "interview.srt, Zeile 14"
+    assert german.find("span", "ev-at").get("title") == "Wo es in der Datei steht"
 
 
 # -- private instances and signing out ------------------------------------------------------

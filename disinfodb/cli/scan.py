@@ -16,7 +16,7 @@ from disinfodb.cli.support import SHOWN_WARNINGS, DbOption, embedding_lines, err
 from disinfodb.embed import DEFAULT_MODEL
 from disinfodb.errors import DisinfoError
 from disinfodb.matching import Label
-from disinfodb.scan import SHARD_SIZE, Corpus, ScanJob, ScanSummary, ShardResult
+from disinfodb.scan import BATCH, SHARD_SIZE, Corpus, ScanJob, ScanSummary, ShardResult
 
 
 class Engine(StrEnum):
@@ -49,6 +49,9 @@ def scan(
                                        help="Matched cases written per document, at most.")] = 5,
     shard_size: Annotated[int, typer.Option(
         "--shard-size", min=1, help="Documents per shard, the unit of work and of resuming.")] = SHARD_SIZE,
+    batch: Annotated[int, typer.Option(
+        "--batch", min=1, help="Documents matched together (their sentences share one pass over the index); "
+                               "the rows are the same for any batch.")] = BATCH,
     restart: Annotated[bool, typer.Option(
         "--restart", help="Discard the finished shards of an earlier run (in OUT.parts) and start over.")] = False,
     model: Annotated[str | None, typer.Option(
@@ -67,7 +70,7 @@ def scan(
         db_path = store.location
     try:
         job = ScanJob(Corpus.open(corpus), output, db_path, model or DEFAULT_MODEL, limit=limit,
-                      min_label=min_label, shard_size=shard_size)
+                      min_label=min_label, shard_size=shard_size, batch=batch)
         with _ScanProgress() as progress:
             summary = job.run(engine.value, workers, address, restart, on_start=progress.start,
                               on_shard=progress.advance, on_embedding=progress.embedding)

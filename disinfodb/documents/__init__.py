@@ -4,8 +4,8 @@
 walks folders, lang.py detects a language the source does not state; base.py holds the
 Document they all yield."""
 
-from disinfodb.documents.base import Document, Segment, Skipped, locate
+from disinfodb.documents.base import Document, Segment, Skipped, joined, locate
 from disinfodb.documents.sources import document_files, read_content, read_documents, read_file, read_upload
 
-__all__ = ["Document", "Segment", "Skipped", "document_files", "locate", "read_content", "read_documents",
+__all__ = ["Document", "Segment", "Skipped", "document_files", "joined", "locate", "read_content", "read_documents",
            "read_file", "read_upload"]

@@ -58,6 +58,23 @@ class Document:
         return self.segments[index].at if index >= 0 else None
 
 
+PART_BREAK = "\n\n"
+
+
+def joined(name: str, parts: list[Document]) -> Document:
+    """The documents of one file (a feed's items, an export's messages) as one text to check
+    together, where each part stays locatable: `at` is the part's own segment where it has
+    one (a cue, a page), else the part's id ("feed.xml#3")."""
+    if len(parts) == 1:
+        return parts[0]
+    segments, start = [], 0
+    for part in parts:
+        segments.append(Segment(start, part.id))
+        segments.extend(Segment(start + segment.start, segment.at) for segment in part.segments)
+        start += len(part.text) + len(PART_BREAK)
+    return Document(name, PART_BREAK.join(part.text for part in parts), source=name, segments=tuple(segments))
+
+
 def locate(sentence: str, text: str) -> tuple[int, int] | None:
     """Where a sentence is in a text, its whitespace matched loosely (the matcher sees
     sentences with their whitespace normalised): (start, end), or None."""

@@ -31,13 +31,13 @@ _WORKER: ShardMatcher | None = None
 
 
 def _local_shard(db: str, model: str, cases: list[int], corpus: Corpus, shard: Shard, limit: int,
-                 min_label: Label) -> ShardResult:
+                 min_label: Label, batch: int) -> ShardResult:
     """A pool task: the process's matcher is loaded by its first task (so that a load error
     comes back as that task's exception, with its message), then reused."""
     global _WORKER  # noqa: PLW0603 - one matcher per worker process
     if _WORKER is None:
         _WORKER = ShardMatcher(db, model, cases)
-    return _WORKER.run(corpus, shard, limit, min_label)
+    return _WORKER.run(corpus, shard, limit, min_label, batch)
 
 
 def run_local(job: ScanJob, shards: list[Shard], workers: int | None,
@@ -52,7 +52,7 @@ def run_local(job: ScanJob, shards: list[Shard], workers: int | None,
         while True:
             while len(running) < 2 * workers and (shard := next(queue, None)) is not None:
                 running.add(pool.submit(_local_shard, job.db, job.model, job.cases, job.corpus, shard,
-                                        job.limit, job.min_label))
+                                        job.limit, job.min_label, job.batch))
             if not running:
                 return
             finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -68,13 +68,14 @@ def run_local(job: ScanJob, shards: list[Shard], workers: int | None,
 class RayShardMatcher:
     """The Ray Data callable class: one per actor, the matcher built in __init__."""
 
-    def __init__(self, db: str, model: str, cases: list[int], corpus: Corpus, limit: int, min_label: Label) -> None:
+    def __init__(self, db: str, model: str, cases: list[int], corpus: Corpus, limit: int, min_label: Label,
+                 batch: int) -> None:
         self.worker = ShardMatcher(db, model, cases)
-        self.corpus, self.limit, self.min_label = corpus, limit, min_label
+        self.corpus, self.limit, self.min_label, self.batch = corpus, limit, min_label, batch
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         results = [self.worker.run(self.corpus, Shard(*(int(batch[name][n]) for name in Shard._fields)),
-                                   self.limit, self.min_label)
+                                   self.limit, self.min_label, self.batch)
                    for n in range(len(batch["number"]))]
         return {"number": [r.number for r in results],
                 "result": [json.dumps(asdict(r), ensure_ascii=False) for r in results]}
@@ -116,7 +117,7 @@ def run_ray(job: ScanJob, shards: list[Shard], workers: int | None,
             RayShardMatcher, batch_size=1, batch_format="numpy", num_cpus=1,
             compute=ray.data.ActorPoolStrategy(size=workers),
             fn_constructor_kwargs={"db": job.db, "model": job.model, "cases": job.cases, "corpus": job.corpus,
-                                   "limit": job.limit, "min_label": job.min_label})
+                                   "limit": job.limit, "min_label": job.min_label, "batch": job.batch})
         for row in matched.iter_rows():
             yield ShardResult(**json.loads(row["result"]))
     except Exception as error:

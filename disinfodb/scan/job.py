@@ -15,8 +15,9 @@ PDFs, Telegram exports, feeds, subtitles, text files)
   -> at the end the parts are joined, in shard order, into --out (written beside it, then
      renamed): rows come by shard, then input order, then score.
 
-Every document is matched by `Matcher.match`, the code path of `disinfodb match`, so both
-engines (and a rerun) give the same rows. `lang` and `date` are read and checked but do not
+Every document is matched by `Matcher.match_documents`, a batch of documents at a time,
+which gives each the matches `disinfodb match` gives it alone, so both engines, a rerun and
+any batch size give the same rows. `lang` and `date` are read and checked but do not
 change the matching: the matcher judges each text's language by itself.
 """
 
@@ -38,7 +39,7 @@ from disinfodb.matching import ClaimIndex, EmbeddingProgress, Label
 from disinfodb.scan.corpus import SHARD_SIZE, Corpus
 from disinfodb.scan.engines import ENGINES
 from disinfodb.scan.output import MANIFEST, OUTPUT_FORMATS, join_parts, write_rows
-from disinfodb.scan.worker import ShardResult, cases_version, worker_embedders
+from disinfodb.scan.worker import BATCH, ShardResult, cases_version, worker_embedders
 from disinfodb.store import open_store
 from disinfodb.store.sql_store import redact_password
 
@@ -75,6 +76,7 @@ class ScanJob:
     limit: int = 5
     min_label: Label = Label.RELATED
     shard_size: int = SHARD_SIZE
+    batch: int = BATCH  # documents matched together; not in the fingerprint: the rows do not depend on it
     cases: list[int] = field(default_factory=list)  # set by prepare(): the cases matched against
     workers_used: int = 0  # set by the engine
 
@@ -82,8 +84,8 @@ class ScanJob:
         if self.min_label not in set(Label):
             raise DisinfoError(f"`min_label` must be one of {', '.join(Label)}, not {self.min_label!r}")
         self.min_label = Label(self.min_label)
-        if self.limit < 1 or self.shard_size < 1:
-            raise DisinfoError("--limit and --shard-size must be at least 1")
+        if self.limit < 1 or self.shard_size < 1 or self.batch < 1:
+            raise DisinfoError("--limit, --shard-size and --batch must be at least 1")
         fmt = OUTPUT_FORMATS.get(self.out.suffix.lower())
         if fmt is None:
             raise DisinfoError(f"{self.out}: the output must end in .jsonl or .parquet")

@@ -1,6 +1,7 @@
 """Matching one shard of a corpus, in a worker process or a Ray actor: the worker loads the
-store, the models and the claim index once and matches document after document with
-`Matcher.match`, the code path of `disinfodb match`."""
+store, the models and the claim index once and matches the shard's documents `batch` at a
+time with `Matcher.match_documents`: each document gets the matches `disinfodb match` gives
+it alone, whatever the batch (so the batch size is not part of a scan's identity)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from disinfodb.documents import Document
 from disinfodb.embed import MODELS, Embedder, model_names
-from disinfodb.errors import DisinfoError, NothingToMatch
+from disinfodb.errors import DisinfoError
 from disinfodb.matching import MAX_INPUT_CHARS, ClaimIndex, Label, Matcher
 from disinfodb.scan.corpus import Corpus, Shard
 from disinfodb.store import Store, open_store
 from disinfodb.store.sql_store import redact_password
 
 ROW_FIELDS = ("case_id", "score", "label", "evidence")  # what a scan row keeps of a match, after the doc_id
+# Documents matched together: their sentences' products with the case vectors are one pass
+# over the index (bench.scan: see the README). Memory: the batch's documents and matches,
+# and the products of QuantisedVectors.PRODUCT_ROWS sentences at a time.
+BATCH = 32
 
 
 @dataclass
@@ -63,25 +69,32 @@ class ShardMatcher:
             raise DisinfoError(f"the cases in {redact_password(db)} changed while the scan ran; the shards done so far "
                                "matched the old ones: start it again with `restart`")
 
-    def run(self, corpus: Corpus, shard: Shard, limit: int, min_label: Label) -> ShardResult:
+    def run(self, corpus: Corpus, shard: Shard, limit: int, min_label: Label, batch: int = BATCH) -> ShardResult:
         started = time.perf_counter()
         result = ShardResult(shard.number, shard.size)
-        for doc in corpus.read(shard):
-            if len(doc.text) > MAX_INPUT_CHARS:
-                doc = dataclasses.replace(doc, text=doc.text[:MAX_INPUT_CHARS])  # noqa: PLW2901 - its start is matched
-                result.truncated += 1
+        every = corpus.read(shard)
+        for docs in (every[start:start + batch] for start in range(0, len(every), batch)):
+            for number, doc in enumerate(docs):
+                if len(doc.text) > MAX_INPUT_CHARS:
+                    docs[number] = dataclasses.replace(doc, text=doc.text[:MAX_INPUT_CHARS])  # its start is matched
+                    result.truncated += 1
             try:
-                matches = self.matcher.match_document(doc, limit=limit, min_label=min_label)
-            except NothingToMatch:
-                result.empty += 1
-                continue
+                found = self.matcher.match_documents(docs, limit=limit, min_label=min_label)
             except DisinfoError as error:
-                raise DisinfoError(f"{corpus.path}: document {doc.id!r}: {error}") from error
-            except Exception as error:  # a bug: say which document, keep the finished shards
-                raise DisinfoError(f"{corpus.path}: document {doc.id!r}: matching failed: {error!r}") from error
-            result.matched += bool(matches)
-            result.rows.extend({"doc_id": doc.id, **{key: value for key, value in found.as_json().items()
-                                                      if key in ROW_FIELDS}} for found in matches)
+                raise DisinfoError(f"{corpus.path}: {_which(docs)}: {error}") from error
+            except Exception as error:  # a bug: say which documents, keep the finished shards
+                raise DisinfoError(f"{corpus.path}: {_which(docs)}: matching failed: {error!r}") from error
+            for doc, matches in zip(docs, found, strict=True):
+                if matches is None:
+                    result.empty += 1
+                    continue
+                result.matched += bool(matches)
+                result.rows.extend({"doc_id": doc.id, **{key: value for key, value in match.as_json().items()
+                                                          if key in ROW_FIELDS}} for match in matches)
         result.seconds = round(time.perf_counter() - started, 4)
         result.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         return result
+
+
+def _which(docs: list[Document]) -> str:
+    return f"document {docs[0].id!r}" if len(docs) == 1 else f"one of documents {docs[0].id!r}..{docs[-1].id!r}"

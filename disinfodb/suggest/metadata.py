@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse
+from pydantic import BaseModel, ConfigDict, Field
 
 from disinfodb.embed import Embedder
 from disinfodb.errors import InputTooLarge
@@ -37,22 +38,28 @@ MAX_TEXT_CHARS = 20_000  # a claim: a title and a summary, or a document's claim
 DEV_SHARE = 0.15  # the newest dated cases, held out to calibrate and set the thresholds
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    value: str  # as the cases spell it (languages: ISO codes)
-    score: float  # the probability that a case with this claim carries the value
-    likely: bool  # score >= the facet's threshold (the best micro-F1 on held-out cases)
+class Suggestion(BaseModel):
+    """One suggested value (a pydantic model: the API's answers, and a draft's, carry it as it is)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: str = Field(description="As the cases spell it (languages: ISO 639 codes)")
+    score: float = Field(description="The probability that a case with this claim carries the value")
+    likely: bool = Field(description="The score reaches the facet's threshold (fitted for the best micro-F1 on"
+                                     " the newest cases, held out)")
 
 
-@dataclass(frozen=True)
-class Suggestions:
+class Suggestions(BaseModel):
+    """Each facet's values, best first."""
+
+    model_config = ConfigDict(frozen=True)
+
     keywords: list[Suggestion]
     countries: list[Suggestion]
-    languages: list[Suggestion]
+    languages: list[Suggestion] = Field(description="Article languages")
 
     def as_json(self) -> dict[str, list[dict[str, object]]]:
-        return {name: [{"value": s.value, "score": s.score, "likely": s.likely} for s in getattr(self, name)]
-                for name in SUGGESTED}
+        return self.model_dump(mode="json")
 
 
 def case_features(index: ClaimIndex) -> FloatArray:
@@ -147,7 +154,8 @@ class MetadataModel:
         for name, scores in self.models.probabilities(features).items():
             model = self.models.facets[name]
             best = np.argsort(-scores, axis=1, kind="stable")[:, :limit]
-            ranked[name] = [[Suggestion(model.labels[i], round(float(row[i]), 4), bool(row[i] >= model.threshold))
+            ranked[name] = [[Suggestion(value=model.labels[i], score=round(float(row[i]), 4),
+                                    likely=bool(row[i] >= model.threshold))
                              for i in top] for row, top in zip(scores, best, strict=True)]
         return [Suggestions(**{name: ranked[name][n] for name in SUGGESTED}) for n in range(len(features))]
 

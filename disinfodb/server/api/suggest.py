@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from disinfodb.server.auth import ApiReader, ServiceDep, client_key
 from disinfodb.server.problems import problems
-from disinfodb.suggest import MAX_TEXT_CHARS, suggest_metadata
+from disinfodb.suggest import MAX_TEXT_CHARS, Suggestions, suggest_metadata
 
 router = APIRouter(prefix="/api")
 
@@ -22,25 +22,11 @@ class SuggestMetadataIn(BaseModel):
     limit: int = Field(5, ge=1, le=50, description="Values per facet")
 
 
-class SuggestedValue(BaseModel):
-    value: str = Field(description="As the cases spell it (languages: ISO 639 codes)")
-    score: float = Field(description="The probability that a case with this claim carries the value")
-    likely: bool = Field(description="The score reaches the facet's threshold (fitted for the best micro-F1 on"
-                                     " the newest cases, held out)")
-
-
-class SuggestedMetadata(BaseModel):
-    keywords: list[SuggestedValue]
-    countries: list[SuggestedValue]
-    languages: list[SuggestedValue] = Field(description="Article languages")
-
-
-@router.post("/suggest-metadata", response_model=SuggestedMetadata, tags=["matching"],
+@router.post("/suggest-metadata", response_model=Suggestions, tags=["matching"],
              responses=problems(400, 401, 413, 422, 429), name="suggest_metadata")
 def suggest_metadata_of(service: ServiceDep, body: SuggestMetadataIn, request: Request,
-                        user: ApiReader) -> SuggestedMetadata:
+                        user: ApiReader) -> Suggestions:
     """Keywords, countries and article languages for a claim, best first, from models trained on
     the archive's cases (the claims closest to it, and what their values say of its words)."""
     service.admit_text(body.text, client_key(user, request))
-    found = suggest_metadata(service.matcher(), body.text, body.limit)
-    return SuggestedMetadata.model_validate(found.as_json())
+    return suggest_metadata(service.matcher(), body.text, body.limit)

@@ -75,8 +75,10 @@ def dismiss_item(service: ServiceDep, item_id: ItemId, user: ApiEditor) -> Triag
 @router.post("/triage/{item_id}/draft", response_model=Draft, responses=problems(403, 404))
 def draft_item(service: ServiceDep, item_id: ItemId, _: ApiEditor) -> Draft:
     """A new case prefilled from the item's document (nothing is saved: `POST /api/cases`
-    saves it): its summary the sentences that matched, else the leading ones."""
-    return draft(service.reader, item_id)
+    saves it): its summary the sentences that matched, else the leading ones; suggested
+    keywords, countries (and languages, for a document of unknown language) apart, in
+    `suggested`, each with its score."""
+    return draft(service.reader, item_id, service.matcher())
 
 
 def atom(items: list[TriageItem], base_url: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from disinfodb.documents import Document, read_upload
+from disinfodb.documents import Document, Skipped, joined, read_upload
 from disinfodb.errors import InputTooLarge
 from disinfodb.server.auth import PageVisitor, ServiceDep, client_key
 from disinfodb.server.matchers import MatchRequest
@@ -32,26 +32,29 @@ def check_text(service: ServiceDep, request: Request, user: PageVisitor, text: A
                file: Annotated[UploadFile | None, File()] = None,
                csrf: Annotated[str, Form()] = "") -> HTMLResponse:
     """Matching runs in a match worker (or, without one, here in a worker thread: a sync
-    endpoint), never on the event loop."""
+    endpoint), never on the event loop. An upload's skipped parts are listed with the
+    result, so that what was not checked is not taken for what matched nothing."""
     check_csrf(request, csrf)
     tr = translator(request)
     title = tr.gettext("Check a text")
     document = None
+    skipped: Skipped = []
     if file is not None and file.filename:
-        found = read_upload(file.filename, file.file.read(), [])
         # A page, a PDF, subtitles or a text is one document; a feed's or an export's are checked together.
-        document = found[0] if len(found) == 1 else Document(file.filename, "\n\n".join(d.text for d in found))
+        document = joined(file.filename, read_upload(file.filename, file.file.read(), skipped))
         text = document.text
     if not text.strip():
-        return render(request, "check.html", {"text": "", "matches": None, "title": title,
-                                              "error": tr.gettext("Paste a text or choose a file to check.")},
-                      status=422)
+        error = (tr.gettext("Nothing in the file could be read: see below what was skipped.") if skipped
+                 else tr.gettext("Paste a text or choose a file to check."))
+        return render(request, "check.html", {"text": "", "matches": None, "title": title, "error": error,
+                                              "skipped": skipped}, status=422)
     try:
         service.admit_text(text, client_key(user, request))
     except InputTooLarge as error:
         return render(request, "check.html", {"text": "", "matches": None, "title": title,
-                                              "error": f"{str(error).capitalize()}."}, status=413)
+                                              "error": f"{str(error).capitalize()}.", "skipped": skipped}, status=413)
     answer = service.match(MatchRequest(document or Document("text", text), limit=MATCH_LIMIT))
     return render(request, "check.html", {"text": text, "matches": answer.matches,
                                           "marked": highlighted(text, answer.matches), "title": title,
-                                          "index_note": answer.index.note, "thresholds": answer.thresholds})
+                                          "index_note": answer.index.note, "thresholds": answer.thresholds,
+                                          "skipped": skipped})

@@ -4,6 +4,7 @@ the case editor."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -16,7 +17,9 @@ from disinfodb.server.params import ItemId, TriageParams
 from disinfodb.server.web.forms import CaseForm
 from disinfodb.server.web.i18n import translator
 from disinfodb.server.web.pages import check_csrf, local_target, redirect, render
+from disinfodb.suggest import Suggestion
 from disinfodb.triage import confirm, dismiss, draft
+from disinfodb.vocab import language_name
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 20
@@ -53,8 +56,25 @@ def dismiss_item(service: ServiceDep, request: Request, item_id: ItemId, user: P
 
 @router.get("/triage/{item_id}/draft", response_class=HTMLResponse)
 def draft_page(service: ServiceDep, request: Request, item_id: ItemId, _: PageEditor) -> HTMLResponse:
-    """The new-case editor, prefilled from the item's document (saving it is the editor's own form)."""
-    prefilled = draft(service.reader, item_id)
-    case = Case.model_validate(prefilled.model_dump(exclude={"from_item"}), context=STORED)  # checked on save
+    """The new-case editor, prefilled from the item's document (saving it is the editor's own
+    form). The likely suggested values are filled in too, and every suggestion is listed
+    under its field with its score, so the editor sees which values are guesses."""
+    prefilled = draft(service.reader, item_id, service.matcher())
+    fields = prefilled.model_dump(exclude={"from_item", "suggested"})
+    suggested: dict[str, list[SuggestedValue]] = {}
+    for name, values in prefilled.suggested:
+        if values:
+            fields[name] = [*fields.get(name, []), *(s.value for s in values if s.likely)]
+            suggested[name] = [SuggestedValue(language_name(s.value) if name == "languages" else s.value, s)
+                               for s in values]
+    case = Case.model_validate(fields, context=STORED)  # checked on save
     return render(request, "edit.html", {"form": CaseForm.of(case), "errors": {}, "case": None,
-                                         "title": translator(request).gettext("New case")})
+                                         "suggested": suggested, "title": translator(request).gettext("New case")})
+
+
+@dataclass(frozen=True)
+class SuggestedValue:
+    """A suggestion as the editor's field spells it (languages by their English name)."""
+
+    shown: str
+    suggestion: Suggestion
