@@ -158,10 +158,12 @@ def test_a_killed_worker_is_replaced(seeded: SQLiteStore) -> None:
         first = http.post("/api/match", json={"text": COUP_EN}).json()
         [worker] = workers_of(os.getpid())
         answers: list[httpx.Response] = []
+        os.kill(worker, signal.SIGSTOP)  # the match is surely in the worker when it dies, however fast
         held = threading.Thread(target=lambda: answers.append(http.post("/api/match",
                                                                         json={"text": long_text(600)})))
         held.start()
         time.sleep(0.5)
+        assert held.is_alive()  # waiting on the stopped worker
         os.kill(worker, signal.SIGKILL)
         held.join(60)
         assert not held.is_alive()
