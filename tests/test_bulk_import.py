@@ -24,7 +24,7 @@ from disinfodb.store import Outcome, SQLStore, open_store
 # in the same batch (of 4): ids taken (lines 1-4: four cases of the same content and slug,
 # the fourth id counted in the database), and a case matching (by content) one created
 # two lines before and updating it (its URL removed).
-FIRST = [
+FIRST: list[dict[str, Any]] = [
     {"title": "Same title", "url": "https://x.example/a/same"},
     {"title": "Same title", "url": "https://x.example/b/same"},
     {"title": "Same title", "url": "https://x.example/c/same"},
@@ -38,7 +38,7 @@ FIRST = [
 # line 1 changed (no longer that case's content: a new one), a keyword the updates
 # before it leave unused (deleted) that a new case brings back, and a new case with the
 # URL the first file's line 7 removed (its slug taken).
-SECOND = [
+SECOND: list[dict[str, Any]] = [
     {"id": "explicit", "title": "Explicit id, revised", "url": "https://x.example/explicit",
      "keywords": ["Gamma", "Delta"]},
     {"title": ""},
@@ -57,7 +57,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def outcome(report: ImportReport) -> tuple[int, int, int, list[tuple[int, str | None]]]:
+def outcome(report: ImportReport) -> tuple[int, int, int, list[tuple[int | None, str | None]]]:
     return (report.created, report.updated, report.unchanged,
             [(p.location.line, p.location.field) for p in report.problems])
 
@@ -123,7 +123,7 @@ def test_upsert_many_is_upsert_case_by_case(store: SQLStore, tmp_path: Path) -> 
              Case(title="Other", url=url), Case(id="moving", title="Has a URL", url=url)]
     reference = open_store(str(tmp_path / "one-at-a-time.sqlite"))
     try:
-        expected = []
+        expected: list[Outcome | str] = []
         for case in cases:
             try:
                 expected.append(reference.upsert(case)[0])
