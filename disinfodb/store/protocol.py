@@ -4,7 +4,7 @@ returns. Nothing outside the store package runs SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from disinfodb.cases import Case
+from disinfodb.errors import CaseConflict
 from disinfodb.search import Hit, Results, SearchQuery
 from disinfodb.store.term_index import IntArray, TermIndex
 
@@ -70,6 +71,8 @@ class Store(Protocol):
 
     # cases
     def upsert(self, case: Case, actor: str = "system") -> tuple[Outcome, Case]: ...
+    def upsert_many(self, cases: Sequence[Case], actor: str = "system"
+                    ) -> list[tuple[Outcome, Case] | CaseConflict]: ...
     def get(self, case_id: str) -> Case: ...
     def create(self, case: Case, actor: str = "system") -> Case: ...
     def replace(self, case_id: str, case: Case, actor: str = "system",

@@ -26,6 +26,7 @@ from disinfodb.errors import CaseConflict, CaseExists, CaseNotFound, VersionConf
 from disinfodb.facets import FACET_NAMES, case_terms
 from disinfodb.search import Hit, Results, SearchQuery, Snippet
 from disinfodb.store.accounts import AccountTables
+from disinfodb.store.batch import KnownRow, KnownRows
 from disinfodb.store.narratives import NarrativeBook
 from disinfodb.store.protocol import AuditEntry, Outcome, Store
 from disinfodb.store.ranking import RankIndex
@@ -85,6 +86,21 @@ def _now() -> datetime:
 # A case's narrative is read with it: `narratives` is computed (case_narratives), never
 # taken from the stored document, so every face (show, the API, exports) says the same.
 _WITH_NARRATIVE = "FROM cases c LEFT JOIN case_narratives cn ON cn.case_pk = c.pk"
+
+
+@dataclass
+class _NewCase:
+    """A new case queued to be written: its row (which gets its pk then), the case as
+    stored, and when it was created (ISO 8601: its created_at, updated_at and audit time)."""
+
+    row: KnownRow
+    stored: Case
+    at: str
+
+
+_CASE_COLUMNS = ("pk", "id", "url", "content_id", "title", "summary", "disproof", "tags", "published", "issue",
+                 "doc", "version", "created_at", "updated_at")
+_AUDIT_COLUMNS = ("case_id", "action", "version", "actor", "at", "previous")
 
 
 def _with_narratives(case: Case, narrative_id: str | None) -> Case:
@@ -256,59 +272,80 @@ class SQLStore:
 
     def upsert(self, case: Case, actor: str = "system") -> tuple[Outcome, Case]:
         """Insert a case, or update the one it matches (by id, else URL, else content id)."""
+        result = self.upsert_many([case], actor)[0]
+        if isinstance(result, CaseConflict):
+            raise result
+        return result
+
+    def upsert_many(self, cases: Sequence[Case], actor: str = "system") -> list[tuple[Outcome, Case] | CaseConflict]:
+        """Upsert cases in order, each as `upsert` would (a case matches the ones before it),
+        in a few statements per batch rather than a few per case (what an import's speed
+        on a database server depends on): the rows they may match are read at once, and
+        the new cases are written together with one bulk insert per table. A case that
+        names two stored cases gets its CaseConflict in the list, and writes nothing."""
+        results: list[tuple[Outcome, Case] | CaseConflict] = []
+        if not cases:
+            return results
         with self.transaction():
-            row = self._match(case)
-            if row is None:
-                return Outcome.CREATED, self._insert(case, actor)
-            pk, doc = row
-            existing = Case.stored(doc)
-            incoming = case.model_copy(update={"id": existing.id})
-            if incoming.content() == existing.content():
-                return Outcome.UNCHANGED, existing
-            return Outcome.UPDATED, self._update(pk, existing, incoming, actor)
+            known = KnownRows.read(self, cases)
+            new: list[_NewCase] = []
+            for case in cases:
+                try:
+                    row = known.match(case)
+                except CaseConflict as conflict:
+                    results.append(conflict)
+                    continue
+                if row is None:
+                    results.append((Outcome.CREATED, self._new_case(case, known, new, actor)))
+                    continue
+                existing = Case.stored(row.doc)
+                incoming = case.model_copy(update={"id": existing.id})
+                if incoming.content() == existing.content():
+                    results.append((Outcome.UNCHANGED, existing))
+                    continue
+                self._write_new(new, actor)  # audit rows stay in the order of the cases
+                assert row.pk is not None  # written by now
+                updated = self._update(row.pk, existing, incoming, actor)  # rare: one at a time
+                known.moved(row, updated)
+                results.append((Outcome.UPDATED, updated))
+            self._write_new(new, actor)
+        return results
 
-    def _match(self, case: Case) -> tuple[int, str] | None:
-        if case.id:
-            row = self._db.execute("SELECT pk, doc, url FROM cases WHERE id = ?", (case.id,)).fetchone()
-            if row:
-                if case.url and row[2] != case.url and self._db.execute(
-                        "SELECT 1 FROM cases WHERE url = ?", (case.url,)).fetchone():
-                    raise CaseConflict(f"id {case.id!r} and URL {case.url} belong to two different cases")
-                return row[0], row[1]
-        if case.url:
-            row = self._db.execute("SELECT pk, doc FROM cases WHERE url = ?", (case.url,)).fetchone()
-            if row:
-                return row[0], row[1]
-        if case.id:
-            return None  # an explicit id that is not here names a new case
-        # Same content, unless both carry different case URLs (then they are two cases). The
-        # URL is checked here, not in SQL: with `url IS NULL` in the WHERE clause SQLite
-        # walks the url index over every URL-less case instead of the content_id index.
-        rows = self._db.execute("SELECT pk, doc, url FROM cases WHERE content_id = ? ORDER BY pk",
-                                (case.content_id,)).fetchall()
-        return next(((pk, doc) for pk, doc, url in rows if url is None or case.url is None), None)
-
-    def _free_id(self, case: Case) -> str:
-        base = case.id or case.base_slug()
-        candidates = [base, f"{base}-{case.content_id[:6]}", f"{base}-{case.content_id}"]
-        for candidate in candidates:
-            if not self._db.execute("SELECT 1 FROM cases WHERE id = ?", (candidate,)).fetchone():
-                return candidate
-        count = self._db.execute("SELECT count(*) FROM cases WHERE id LIKE ?", (base + "-%",)).fetchone()[0]
-        return f"{base}-{count + 1}"
-
-    def _insert(self, case: Case, actor: str) -> Case:
+    def _new_case(self, case: Case, known: KnownRows, new: list[_NewCase], actor: str) -> Case:
+        """A new case with its id and timestamps, queued in `new` to be written."""
         now = _now()
-        stored = case.model_copy(update={"id": self._free_id(case), "version": 1,
-                                         "created_at": now, "updated_at": now})
-        pk = self._db.execute(
-            "INSERT INTO cases (id, url, content_id, title, summary, disproof, tags, published, issue,"
-            " doc, version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING pk",
-            (*self._row(stored), now.isoformat(), now.isoformat()),
-        ).fetchone()[0]
-        self._write_terms(int(pk), stored)
-        self._audit(stored.id, "create", 1, actor, now, None)
+        case_id = known.free_id(case)
+        if case_id is None:  # its three candidates are taken: count in the database, the queue written first
+            self._write_new(new, actor)
+            base = case.id or case.base_slug()
+            count = self._db.execute("SELECT count(*) FROM cases WHERE id LIKE ?", (base + "-%",)).fetchone()[0]
+            case_id = f"{base}-{count + 1}"
+        stored = case.model_copy(update={"id": case_id, "version": 1, "created_at": now, "updated_at": now})
+        new.append(_NewCase(known.add(stored), stored, now.isoformat()))
         return _with_narratives(stored, None)  # a new case is in no narrative until the next build
+
+    def _write_new(self, new: list[_NewCase], actor: str) -> None:
+        """Insert the queued new cases, their facet rows and their audit rows, and empty the queue."""
+        if not new:
+            return
+        pks = self._reserve_pks(len(new))
+        for queued, pk in zip(new, pks, strict=True):
+            queued.row.pk = pk
+        self.insert_rows("cases", _CASE_COLUMNS,
+                         [(pk, *self._row(q.stored), q.at, q.at) for pk, q in zip(pks, new, strict=True)])
+        self._write_terms([(pk, q.stored) for pk, q in zip(pks, new, strict=True)])
+        self.insert_rows("audit", _AUDIT_COLUMNS, [(q.stored.id, "create", 1, actor, q.at, None) for q in new])
+        new.clear()
+
+    def _reserve_pks(self, count: int) -> list[int]:
+        """Keys for `count` new cases, in ascending order: the ones the engine would give them."""
+        raise NotImplementedError
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert many rows into one table (PostgreSQL: COPY, one stream instead of a statement each)."""
+        if rows:
+            self._db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+                                 f" ({', '.join('?' for _ in columns)})", rows)
 
     def _update(self, pk: int, existing: Case, incoming: Case, actor: str) -> Case:
         now = _now()
@@ -321,7 +358,7 @@ class SQLStore:
         )
         old_terms = self._terms_of(pk)
         self._db.execute("DELETE FROM case_terms WHERE case_pk = ?", (pk,))
-        self._write_terms(pk, stored)
+        self._write_terms([(pk, stored)])
         self._drop_unused_terms(old_terms)
         self._audit(stored.id, "update", stored.version, actor, now, existing)
         member = self._db.execute("SELECT narrative_id FROM case_narratives WHERE case_pk = ?", (pk,)).fetchone()
@@ -330,11 +367,15 @@ class SQLStore:
     def create(self, case: Case, actor: str = "system") -> Case:
         """Insert a new case; one that is already here (by id, URL or content) is refused."""
         with self.transaction():
-            row = self._match(case)
+            known = KnownRows.read(self, [case])
+            row = known.match(case)
             if row is not None:
-                existing_id = Case.stored(row[1]).id
+                existing_id = Case.stored(row.doc).id
                 raise CaseExists(f"this case is already in the database as {existing_id!r}", existing_id)
-            return self._insert(case, actor)
+            new: list[_NewCase] = []
+            created = self._new_case(case, known, new, actor)
+            self._write_new(new, actor)
+            return created
 
     def replace(self, case_id: str, case: Case, actor: str = "system",
                 expected_version: int | None = None) -> tuple[Outcome, Case]:
@@ -373,9 +414,12 @@ class SQLStore:
                 case.published.isoformat() if case.published else None, case.issue,
                 case.document(), case.version)
 
-    def _write_terms(self, pk: int, case: Case) -> None:
-        self._db.executemany("INSERT INTO case_terms (case_pk, term_id) VALUES (?, ?)",
-                             [(pk, self._term_id(*term)) for term in case_terms(case)])
+    def _write_terms(self, cases: Sequence[tuple[int, Case]]) -> None:
+        """The case_terms rows of (pk, case) pairs, their terms created first where new."""
+        pairs = [(pk, term) for pk, case in cases for term in case_terms(case)]
+        self._learn_term_ids([term for _, term in pairs])
+        self.insert_rows("case_terms", ("case_pk", "term_id"),
+                         [(pk, self._term_ids[facet, key]) for pk, (facet, key, _) in pairs])
 
     def _terms_of(self, pk: int) -> list[int]:
         return [int(term_id) for (term_id,) in self._db.execute(
@@ -392,15 +436,24 @@ class SQLStore:
         dropped = set(term_ids)
         self._term_ids = {key: term_id for key, term_id in self._term_ids.items() if term_id not in dropped}
 
-    def _term_id(self, facet: str, key: str, label: str) -> int:
-        """The id of a facet value, created on first use (the first label seen is kept)."""
-        term_id = self._term_ids.get((facet, key))
-        if term_id is None:
-            term_id = int(self._db.execute(
-                "INSERT INTO terms (facet, key, label) VALUES (?, ?, ?) ON CONFLICT (facet, key)"
-                " DO UPDATE SET facet = excluded.facet RETURNING id", (facet, key, label)).fetchone()[0])
-            self._term_ids[facet, key] = term_id
-        return term_id
+    def _learn_term_ids(self, terms: Sequence[tuple[str, str, str]]) -> None:
+        """Put the ids of facet values (facet, key, label) in `_term_ids`, creating the new
+        ones in order of first use (the first label seen is kept): one statement to
+        insert them all, one per facet to read their ids."""
+        missing: dict[tuple[str, str], str] = {}
+        for facet, key, label in terms:
+            if (facet, key) not in self._term_ids:
+                missing.setdefault((facet, key), label)
+        if not missing:
+            return
+        self._db.executemany("INSERT INTO terms (facet, key, label) VALUES (?, ?, ?)"
+                             " ON CONFLICT (facet, key) DO NOTHING",
+                             [(facet, key, label) for (facet, key), label in missing.items()])
+        for facet in sorted({facet for facet, _ in missing}):
+            where, param = self.in_list("key", sorted(key for f, key in missing if f == facet))
+            for term_id, key in self._db.execute(f"SELECT id, key FROM terms WHERE facet = ? AND {where}",
+                                                 (facet, param)):
+                self._term_ids[facet, key] = int(term_id)
 
     def _audit(self, case_id: str, action: str, version: int, actor: str, at: datetime,
                previous: Case | None) -> None:

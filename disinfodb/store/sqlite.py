@@ -117,6 +117,11 @@ class SQLiteStore(SQLStore):
     def _change_counter(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
+    def _reserve_pks(self, count: int) -> list[int]:
+        # A rowid key is one more than the largest (no AUTOINCREMENT), and the write lock is held.
+        last = int(self._db.execute("SELECT coalesce(max(pk), 0) FROM cases").fetchone()[0])
+        return list(range(last + 1, last + 1 + count))
+
     @contextmanager
     def _time_limit(self, seconds: float) -> Iterator[None]:
         try:

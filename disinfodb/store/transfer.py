@@ -108,10 +108,9 @@ def _refuse_unless_empty(target: SQLStore, replace: bool) -> None:
 def _copy_table(source: SQLStore, target: SQLStore, table: str, progress: Callable[[str, int], None] | None
                 ) -> None:
     columns = COLUMNS[table]
-    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     copied = 0
     for batch in _batches(source._db, table, columns):
-        target._db.executemany(insert, batch)
+        target.insert_rows(table, columns, batch)
         copied += len(batch)
         if progress:
             progress(table, copied)
