@@ -9,6 +9,7 @@ webhook's POSTs alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -124,10 +125,11 @@ def dismiss(store: Store, item_id: int, actor: str) -> TriageItem:
     return store.triage.decide(item_id, Status.DISMISSED, actor)
 
 
-def draft(store: Store, item_id: int, matcher: Matcher) -> Draft:
+def draft(store: Store, item_id: int, matcher: Callable[[], Matcher]) -> Draft:
     """A new case from the item's document: its summary the document's sentences that
     matched a case, or the leading ones when none matched (every hit `related`), with the
-    matcher's suggested metadata for that summary."""
+    matcher's suggested metadata for that summary. `matcher` is asked for once the item is
+    found, so an unknown id is answered without loading a model."""
     item = store.triage.get(item_id)
     matched = [pair["input_sentence"] for hit in store.triage.of_document(item.document_pk)
                if hit.label == Label.MATCH for pair in hit.evidence]
@@ -136,7 +138,7 @@ def draft(store: Store, item_id: int, matcher: Matcher) -> Draft:
     sentences.sort(key=lambda s: order[s] if order[s] >= 0 else len(item.text))
     title = (item.title or (sentences[0] if sentences else item.text)).strip()
     summary = " ".join(sentences)
-    suggested = _suggested(matcher, summary or title)
+    suggested = _suggested(matcher(), summary or title)
     if item.lang:
         suggested = suggested.model_copy(update={"languages": []})  # the document says its own
     return Draft(title=_cut(title), summary=summary, published=_day(item.published),

@@ -9,7 +9,10 @@ filters with it as a newsroom tool would.
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
+import logging.config
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,12 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn.config
 from conftest import CSV_2017, require
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
 from web_support import KAZAKH_COUP, READER, VINNITSA, build_web_db, served
 
 from disinfodb.accounts import Accounts
+from disinfodb.cli.serve import _log_config
 from disinfodb.server.api import factcheck
 from disinfodb.server.service import Settings
 from disinfodb.store import open_store
@@ -142,6 +147,15 @@ def test_bad_arguments_are_problems_naming_the_rule(site: Site) -> None:
     with pytest.raises(HttpError) as other_query:
         claims.search(query="Kazakhstan", pageToken=token).execute()
     assert other_query.value.resp.status == 400 and "another query" in problem_of(other_query.value)["detail"]
+    with pytest.raises(HttpError) as other_age:  # maxAgeDays is part of the query a token pages through
+        claims.search(query=QUERY, maxAgeDays=30, pageToken=token).execute()
+    assert other_age.value.resp.status == 400 and "another query" in problem_of(other_age.value)["detail"]
+    state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for offset in (True, 10**9, -5, "5"):  # re-encoded by hand: still an offset the endpoint accepts, or a 400
+        forged = base64.urlsafe_b64encode(json.dumps({**state, "o": offset}).encode()).decode().rstrip("=")
+        with pytest.raises(HttpError) as refused:
+            claims.search(query=QUERY, pageToken=forged).execute()
+        assert refused.value.resp.status == 400 and "not one this server gave" in problem_of(refused.value)["detail"]
 
     for arguments, field in (({"pageSize": 0}, "query.pageSize"), ({"pageSize": 10_000}, "query.pageSize"),
                              ({"maxAgeDays": 10**6}, "query.maxAgeDays"), ({"offset": -1}, "query.offset")):
@@ -205,3 +219,16 @@ def test_a_page_token_keeps_the_day_max_age_counted_from(site: Site, monkeypatch
         answer = request.execute()
         paged += answer["claims"]
     assert paged == whole
+
+
+def test_the_access_log_never_holds_a_key() -> None:
+    """`serve` logs requests through uvicorn's access log with server.auth.RedactedKeys: a
+    private instance's `?key=` is an API token."""
+    config = _log_config(uvicorn.config.LOGGING_CONFIG)
+    logging.config.dictConfig(config)
+    handler = next(h for h in logging.getLogger("uvicorn.access").handlers)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/v1alpha1/claims:search?key=tok-123&query=x", "1.1", 200),
+                               None)
+    assert handler.filter(record) and "tok-123" not in record.getMessage()
+    assert "/v1alpha1/claims:search?key=REDACTED&query=x" in record.getMessage()

@@ -326,6 +326,9 @@ def test_themes_group_every_narrative(clustered: SQLStore) -> None:
     before = {n.id: n.theme for n in narratives}
     build_narratives(clustered)
     assert {n.id: n.theme for n in book.all()} == before and [t.id for t in book.themes()] == [t.id for t in themes]
+    big = book.all()[0]
+    split = book.split(big.id, book.members(big.id)[:5])
+    assert split.theme == big.theme and book.theme(big.theme or "").narratives == len(book.of_theme(big.theme or ""))
     source, target = narratives[-1], narratives[0]
     book.merge(source.id, target.id)
     sizes = {t.id: t.size for t in book.themes()}

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import CSV_2017, require, seed_case
+from conftest import Claims2017, seed_case
 from fastapi.testclient import TestClient
 from test_web import csrf, page, sign_in
 from web_support import EDITOR, EDITOR_PASSWORD, KAZAKH_COUP, KAZAKH_EEU
@@ -71,7 +71,7 @@ def test_confirm_adds_the_outlet_once_with_an_audit_entry(seed_store: SQLStore) 
 def test_a_draft_summarises_what_matched_else_the_leading_sentences(seed_store: SQLStore) -> None:
     matcher = Matcher(seed_store, load_embedders("use-m"))
     matched, _ = queue(seed_store, "feeds", "1", [(KAZAKH_COUP, "match"), (KAZAKH_EEU, "related")])
-    prefilled = draft(seed_store, matched, matcher)
+    prefilled = draft(seed_store, matched, lambda: matcher)
     assert prefilled.summary == SUMMARY_MATCHED and prefilled.languages == ["en"]
     assert prefilled.published == date(2022, 1, 6) and prefilled.outlets[0].url == "https://news.example/1"
     # Only the EEU case has countries and keywords: they are all the seed store can suggest.
@@ -80,7 +80,7 @@ def test_a_draft_summarises_what_matched_else_the_leading_sentences(seed_store: 
     assert {s.value for s in prefilled.suggested.keywords} == set(eeu.keywords[:5])
     assert prefilled.suggested.languages == []  # the document says it is English
     [related] = queue(seed_store, "feeds", "2", [(KAZAKH_EEU, "related")])
-    assert draft(seed_store, related, matcher).summary == ARTICLE  # its three leading sentences
+    assert draft(seed_store, related, lambda: matcher).summary == ARTICLE  # its three leading sentences
 
 
 @dataclass
@@ -193,11 +193,12 @@ VINNITSA = ("The blasts at the ammunition depot near Vinnitsa were staged by Ukr
             "They wanted to hide that they had stolen weapons.")
 
 
-def test_a_draft_carries_suggested_metadata_marked_as_such(tmp_path: Path) -> None:
+def test_a_draft_carries_suggested_metadata_marked_as_such(claims_2017: Claims2017, tmp_path: Path) -> None:
     """Over the 2015-2017 cases: the API keeps the suggestions apart from the draft's fields,
-    each with its score; the editor fills in the likely ones and marks every suggestion."""
-    store = open_store(str(tmp_path / "2017.sqlite"))
-    import_records(store, read_file(str(require(CSV_2017))))
+    each with its score; the editor fills in the likely ones and marks every suggestion.
+    (Their vectors are cached, so the server's index is complete from the first request:
+    suggestions from a half-built index would differ from the page's a moment later.)"""
+    store = claims_2017.copy_to(tmp_path / "2017.sqlite")
     Accounts(store).add_user(EDITOR, "editor", EDITOR_PASSWORD)
     token = Accounts(store).create_token(EDITOR)
     some_case = next(store.iter_cases()).title

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import signal
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -87,9 +88,17 @@ def serve(
         signal.signal(signal.SIGTERM, _exit_through_finally)
         try:
             uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
-                        forwarded_allow_ips=proxies or None)
+                        forwarded_allow_ips=proxies or None, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
         finally:
             web_app.state.service.close()
+
+
+def _log_config(default: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging, its access log without API keys (server.auth.RedactedKeys)."""
+    config = copy.deepcopy(default)
+    config.setdefault("filters", {})["redacted_keys"] = {"()": "disinfodb.server.auth.RedactedKeys"}
+    config["handlers"]["access"].setdefault("filters", []).append("redacted_keys")
+    return config
 
 
 def _exit_through_finally(signum: int, _frame: FrameType | None) -> None:

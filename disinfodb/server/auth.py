@@ -8,6 +8,8 @@ signed-in browser write through the API; web forms carry a CSRF token (see `web`
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -158,6 +160,20 @@ async def page_searcher(request: Request, user: Annotated[User | None, Depends(p
 ServiceDep = Annotated[Service, Depends(service_of)]
 ApiSearcher = Annotated[Searcher, Depends(api_searcher)]
 KeySearcher = Annotated[Searcher, Depends(key_searcher)]
+
+_KEY_IN_QUERY = re.compile(r"([?&]key=)[^&#\s]*")
+
+
+class RedactedKeys(logging.Filter):
+    """Access-log lines without the `?key=` of a query: on a private instance it is an
+    API token, and a log is no place for credentials (`serve` installs this on uvicorn's
+    access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_KEY_IN_QUERY.sub(r"\1REDACTED", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
 PageSearcher = Annotated[Searcher, Depends(page_searcher)]
 ApiReader = Annotated[User | None, Depends(api_reader)]
 ApiEditor = Annotated[User, Depends(api_editor)]

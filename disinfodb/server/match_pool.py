@@ -1,9 +1,9 @@
 """Match requests in worker processes, off the search path.
 
-A match is mostly Python around the models (sentence splitting, scoring, calibration),
-and the index is rebuilt after every write: in the server's process both hold the GIL
-in front of every search. Here each worker is a process of its own (spawned: no copy of
-the server's threads, connections or onnxruntime sessions) with its own connection,
+A match is mostly Python around the models (sentence splitting, scoring, calibration):
+in the server's process it holds the GIL in front of every search. Here each worker is a
+process of its own (spawned: no copy of the server's threads, connections or onnxruntime
+sessions) with its own connection,
 models and index (server.matchers, rebuilt there when the database changes), so a
 search never waits behind a match.
 
@@ -17,12 +17,16 @@ request waits on a process that is gone.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import multiprocessing
+import signal
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from disinfodb.errors import MatchingUnavailable
 from disinfodb.server.matchers import IndexStatus, MatchAnswer, Matchers, MatchRequest
@@ -35,13 +39,22 @@ log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER_S = 1  # a match takes tens of milliseconds: a full queue drains within a second
 RESTART_RETRY_AFTER_S = 5  # a new worker loads its models and index first
+FAILED_RETRY_AFTER_S = 60  # workers that cannot start need someone to read the log
+MAX_FAILED_STARTS = 3
+STATUS_WAIT_S = 2.0  # the check page's banner waits this long for a busy worker
 
 _matchers: Matchers | None = None  # a worker process's own matcher (set by _open_worker)
 
 
 def _open_worker(location: str, model: str | None, index_wait_seconds: float) -> None:
-    """A worker's start: its own connection and matcher, built at once in the background."""
+    """A worker's start: its own connection and matcher, built at once in the background.
+
+    Ctrl-C and a SIGTERM sent to the whole process group are the server's to handle: a
+    worker that died of them first would be replaced in the middle of the shutdown. The
+    server stops its workers itself (MatchPool.close)."""
     global _matchers  # noqa: PLW0603 - one matcher per worker process, for every request it runs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _matchers = Matchers(open_store(location), model, index_wait_seconds)
     _matchers.warm_up()
     atexit.register(_matchers.close)  # the build stops and its connection closes when the pool shuts down
@@ -69,11 +82,14 @@ class MatchPool:
 
     def __init__(self, location: str, model: str | None, settings: Settings) -> None:
         self._args = (location, model, settings.index_wait_seconds)
+        self.index_wait_seconds = settings.index_wait_seconds
         self.workers = settings.match_workers
         self.queue_size = settings.match_queue
         self._lock = threading.Lock()
         self._pending = 0
         self._closed = False
+        self._failed_starts = 0  # executors in a row that broke before answering anything
+        self._status: IndexStatus | None = None  # the last status a worker gave
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -92,39 +108,80 @@ class MatchPool:
 
     def answer(self, request: MatchRequest) -> MatchAnswer:
         """Match a text in a worker (waiting for it, off the event loop); MatchingUnavailable
-        when the queue is full or the worker died on it."""
+        when the queue is full, the worker died on it or cannot start, or the server is
+        stopping. Its index wait counts from now, not from when a worker takes it."""
         with self._lock:
+            self._check_open()
             if self._pending >= self.queue_size:
                 raise MatchingUnavailable(f"all {self.queue_size} places in the match queue are taken",
                                           BUSY_RETRY_AFTER_S)
             self._pending += 1
             executor = self._executor
+        timed = dataclasses.replace(request, deadline=time.time() + self.index_wait_seconds)
         try:
-            return executor.submit(_answer, request).result()
-        except BrokenProcessPool:
-            self._replace(executor)
-            raise MatchingUnavailable("the match worker stopped and is being restarted",
-                                      RESTART_RETRY_AFTER_S) from None
+            answer: MatchAnswer = self._run(executor, _answer, timed)
         finally:
             with self._lock:
                 self._pending -= 1
+        with self._lock:
+            self._status = answer.index
+        return answer
 
     def index_status(self) -> IndexStatus:
         """What a match would be answered from now, as a worker says (for the check page's
-        banner: it takes no place in the queue, and is answered after the matches in it)."""
+        banner). A busy worker answers it after the matches queued before it: past
+        STATUS_WAIT_S the last status a worker gave is shown instead, so a page view never
+        holds a thread for long."""
         with self._lock:
+            self._check_open()
             executor = self._executor
         try:
-            return executor.submit(_index_status).result()
+            status: IndexStatus = self._run(executor, _index_status, timeout=STATUS_WAIT_S)
+        except TimeoutError:
+            with self._lock:
+                if self._status is not None:
+                    return self._status
+            raise MatchingUnavailable("the match worker is busy", BUSY_RETRY_AFTER_S) from None
+        with self._lock:
+            self._status = status
+        return status
+
+    def _check_open(self) -> None:
+        """Under the lock: refuse a request when the pool is closed or its workers cannot start."""
+        if self._closed:
+            raise MatchingUnavailable("the server is stopping", RESTART_RETRY_AFTER_S)
+        if self._failed_starts >= MAX_FAILED_STARTS:
+            raise MatchingUnavailable(f"the match workers failed to start {self._failed_starts} times in a row:"
+                                      " the server's log says why", FAILED_RETRY_AFTER_S)
+
+    def _run(self, executor: ProcessPoolExecutor, call: Callable[..., Any], *args: Any,
+             timeout: float | None = None) -> Any:
+        """Run a call in a worker: a broken executor is replaced and the request answered
+        with a 503, as is a call the shut-down executor no longer takes."""
+        try:
+            result = executor.submit(call, *args).result(timeout)
         except BrokenProcessPool:
             self._replace(executor)
             raise MatchingUnavailable("the match worker stopped and is being restarted",
                                       RESTART_RETRY_AFTER_S) from None
+        except RuntimeError:  # submitted after close(): the executor is shut down
+            raise MatchingUnavailable("the server is stopping", RESTART_RETRY_AFTER_S) from None
+        with self._lock:
+            if executor is self._executor:
+                self._failed_starts = 0
+        return result
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
-        """A new executor for the broken one (once, whichever request noticed first)."""
+        """A new executor for the broken one (once, whichever request noticed first); after
+        MAX_FAILED_STARTS executors in a row broke before answering, none (a worker that
+        cannot open the database or load its models would only fail again)."""
         with self._lock:
             if self._executor is not broken or self._closed:
+                return
+            self._failed_starts += 1
+            if self._failed_starts >= MAX_FAILED_STARTS:
+                log.error("the match workers failed %d times in a row without answering; not starting another",
+                          self._failed_starts)
                 return
             log.error("a match worker died; starting a new one")
             self._executor = self._start()

@@ -60,6 +60,7 @@ class MatchRequest:
     query: SearchQuery | None = None
     limit: int = 10
     min_label: Label = Label.NONE
+    deadline: float | None = None  # time.time() after which it waits for no index build (None: the full wait)
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,21 @@ class Matchers:
         self._lock = threading.Lock()
 
     def answer(self, request: MatchRequest) -> MatchAnswer:
-        """Match a text with `matcher()`: what a match request runs, in a worker or here."""
-        matcher = self.matcher()
+        """Match a text with `matcher()`: what a match request runs, in a worker or here. A
+        request that queued for a worker waits only for what is left of its index wait, so a
+        build does not hold every queued match for the whole wait in turn."""
+        wait = None if request.deadline is None else max(0.0, request.deadline - time.time())
+        matcher = self.matcher(wait)
         matches = matcher.match_document(request.document, request.query, request.limit, request.min_label)
         return MatchAnswer(matches, self.index_status(matcher), matcher.thresholds)
 
-    def matcher(self) -> Matcher:
-        """The matcher over the database as it is now, if it is built within
-        `index_wait_seconds`; else the best one there is: the last complete one (a write not
-        indexed yet), or one over the cases already embedded. `index_status` says which."""
+    def matcher(self, wait: float | None = None) -> Matcher:
+        """The matcher over the database as it is now, if it is built within `wait` seconds
+        (default `index_wait_seconds`); else the best one there is: the last complete one (a
+        write not indexed yet), or one over the cases already embedded. `index_status` says which."""
         builder = self.warm_up()
         if builder is not None:
-            builder.join(self.index_wait_seconds)
+            builder.join(self.index_wait_seconds if wait is None else wait)
         with self._lock:
             if self._matcher is not None:
                 return self._matcher

@@ -3,8 +3,12 @@
 Reads and writes use separate connections, so every search goes on while an import
 writes (SQLite's WAL, PostgreSQL's MVCC). The matcher has a connection of its own and is
 built in the background (server.matchers); match requests run in worker processes
-(server.match_pool) unless `match_workers` is 0, so a match never holds the CPU and the
-GIL in front of the searches.
+(server.match_pool) unless `match_workers` is 0, so a match's Python (splitting, scoring,
+calibration) does not hold the GIL in front of the searches. The server still keeps a
+matcher of its own for what is not a match request: search by meaning (and `auto`),
+related cases and suggestions; each worker holds another (its models and index again).
+A worker opens the database by its location, so an in-memory SQLite database is matched
+in the server's process whatever `match_workers` says.
 """
 
 from __future__ import annotations
@@ -99,8 +103,9 @@ class Service:
         self._housekeeper = threading.Thread(target=self._keep_house, name="disinfodb-housekeeping", daemon=True)
         self._housekeeper.start()
         self.matchers = Matchers(store, model, self.settings.index_wait_seconds)
+        in_memory = store.location in ("", ":memory:")  # a worker's own connection would see another database
         self.match_pool = (MatchPool(store.location, model, self.settings)
-                           if self.settings.match_workers > 0 else None)
+                           if self.settings.match_workers > 0 and not in_memory else None)
 
     def match(self, request: MatchRequest) -> MatchAnswer:
         """Match a text: in a worker process (MatchingUnavailable, a 503, when the queue is

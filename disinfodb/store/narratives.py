@@ -255,6 +255,7 @@ class NarrativeBook:
                                  (new_id, source.theme))
             self._refresh(source.id)
             self._refresh(new_id)
+            self._refresh_themes({source.theme})
         return self.get(new_id)
 
     def member_pks(self, narrative_id: str) -> IntArray:

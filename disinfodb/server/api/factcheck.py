@@ -11,14 +11,17 @@ address (else its page here), `title` the case's title and `reviewDate` its last
 `query` runs the default search mode (`auto`: words and meaning fused), `languageCode`
 filters by the language of the articles, `maxAgeDays` by publication date. A `pageToken`
 holds the offset of the next page and what the query resolved to (the day `maxAgeDays`
-counts from), so paging is stable across a day's end; a token of another query, or one
-that was tampered with, is a 400 problem document, never a wrong page.
+counts from), so paging is stable across a day's end; a token of another query (or
+another maxAgeDays), or one that does not decode to an offset and a day, is a 400 problem
+document. Tokens are opaque, not signed: one made by hand can ask for nothing the
+parameters cannot (an offset up to MAX_OFFSET, a day to count from).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 from datetime import UTC, date, datetime, time, timedelta
@@ -100,7 +103,7 @@ def search_claims(
     publisher = service.settings.publisher
     since = date.today() - timedelta(days=max_age_days) if max_age_days else None
     language = language_code.split("-")[0] if language_code else None
-    identity = _identity(query, language, review_publisher_site_filter)
+    identity = _identity(query, language, review_publisher_site_filter, max_age_days)
     if page_token:
         offset, since = _read_token(page_token, identity)
     if review_publisher_site_filter and review_publisher_site_filter.lower() != publisher.site.lower():
@@ -108,8 +111,9 @@ def search_claims(
     wanted = SearchQuery(text=query, languages=(language,) if language else (), since=since, mode=SearchMode.AUTO)
     cases, total = _window(service, wanted, offset, page_size, searcher.budget_key)
     end = offset + page_size
+    more = end < total and end <= MAX_OFFSET  # a next page this endpoint can be asked for
     return ClaimSearchOut(claims=[claim_of(case, publisher) for case in cases],
-                          next_page_token=_token(end, since, identity) if end < total else None)
+                          next_page_token=_token(end, since, identity) if more else None)
 
 
 @router.get("/claims:imageSearch", include_in_schema=False)
@@ -152,13 +156,12 @@ def _window(service: Service, wanted: SearchQuery, offset: int, size: int,
 
 
 def _page(wanted: SearchQuery, page: int, size: int) -> SearchQuery:
-    return SearchQuery(text=wanted.text, languages=wanted.languages, since=wanted.since, mode=wanted.mode,
-                       page=page, per_page=size)
+    return dataclasses.replace(wanted, page=page, per_page=size)
 
 
-def _identity(query: str, language: str | None, site: str | None) -> str:
+def _identity(query: str, language: str | None, site: str | None, max_age_days: int | None) -> str:
     """What a token is bound to: the query it pages through (the page size may change)."""
-    return hashlib.sha256(json.dumps([query, language, site]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([query, language, site, max_age_days]).encode()).hexdigest()[:16]
 
 
 def _token(offset: int, since: date | None, identity: str) -> str:
@@ -172,7 +175,7 @@ def _read_token(token: str, identity: str) -> tuple[int, date | None]:
     try:
         state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         offset, since, bound_to = state["o"], state["s"], state["q"]
-        if not (isinstance(offset, int) and 0 <= offset <= MAX_OFFSET + MAX_PER_PAGE):
+        if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:  # not a bool either
             raise ValueError(offset)
         since_date = date.fromisoformat(since) if since is not None else None
     except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:

@@ -78,7 +78,7 @@ def draft_item(service: ServiceDep, item_id: ItemId, _: ApiEditor) -> Draft:
     saves it): its summary the sentences that matched, else the leading ones; suggested
     keywords, countries (and languages, for a document of unknown language) apart, in
     `suggested`, each with its score."""
-    return draft(service.reader, item_id, service.matcher())
+    return draft(service.reader, item_id, service.matcher)
 
 
 def atom(items: list[TriageItem], base_url: str) -> str:

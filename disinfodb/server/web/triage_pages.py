@@ -59,7 +59,7 @@ def draft_page(service: ServiceDep, request: Request, item_id: ItemId, _: PageEd
     """The new-case editor, prefilled from the item's document (saving it is the editor's own
     form). The likely suggested values are filled in too, and every suggestion is listed
     under its field with its score, so the editor sees which values are guesses."""
-    prefilled = draft(service.reader, item_id, service.matcher())
+    prefilled = draft(service.reader, item_id, service.matcher)
     fields = prefilled.model_dump(exclude={"from_item", "suggested"})
     suggested: dict[str, list[SuggestedValue]] = {}
     for name, values in prefilled.suggested:
