@@ -28,7 +28,9 @@ from googleapiclient.errors import HttpError
 from web_support import KAZAKH_COUP, READER, VINNITSA, build_web_db, served
 
 from disinfodb.accounts import Accounts
+from disinfodb.cases import Case, Outlet
 from disinfodb.cli.serve import _log_config
+from disinfodb.export import DEFAULT_PUBLISHER
 from disinfodb.server.api import factcheck
 from disinfodb.server.service import Settings
 from disinfodb.store import open_store
@@ -232,3 +234,11 @@ def test_the_access_log_never_holds_a_key() -> None:
                                None)
     assert handler.filter(record) and "tok-123" not in record.getMessage()
     assert "/v1alpha1/claims:search?key=REDACTED&query=x" in record.getMessage()
+
+
+def test_a_claimant_names_each_outlet_once() -> None:
+    """The two scrapes list one site once per article it ran: the claimant is the sites."""
+    case = Case(title="A claim", outlets=[Outlet(name="news.example", url="https://news.example/1"),
+                                          Outlet(name="news.example", url="https://news.example/2"),
+                                          Outlet(name="", url="https://other.example/a")])
+    assert factcheck.claim_of(case, DEFAULT_PUBLISHER).claimant == "news.example, https://other.example/a"

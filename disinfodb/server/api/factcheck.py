@@ -3,7 +3,7 @@ so the newsroom and research tools written for Google's, Google's own client inc
 search this database as they are: the same parameters, the same JSON.
 
 Mapped from the cases, and no more than they say: `text` is the claim (the summary, else
-the title), `claimant` the outlets that carried it, `claimDate` its publication date; each
+the title), `claimant` the outlets that carried it (each name once), `claimDate` its publication date; each
 case is one `claimReview` by the instance's publisher (`Settings.publisher`: its name, its
 site, its textual rating, the language of its debunks), whose `url` is the case's own
 address (else its page here), `title` the case's title and `reviewDate` its last update.
@@ -126,7 +126,7 @@ def search_claims_by_image(request: Request) -> JSONResponse:
 
 def claim_of(case: Case, publisher: Publisher) -> ClaimOut:
     """A case as the Fact Check Tools API's claim: one review, by this instance's publisher."""
-    outlets = [o.name or (web_url(o.url) or "") for o in case.outlets]
+    outlets = list(dict.fromkeys(o.name or (web_url(o.url) or "") for o in case.outlets))  # a site named once
     review = ClaimReviewOut(
         publisher=PublisherOut(name=publisher.name, site=publisher.site),
         url=web_url(case.url) or f"{publisher.url or ''}/cases/{quote(case.id)}", title=case.title,
