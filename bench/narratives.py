@@ -39,7 +39,7 @@ from sklearn.metrics import adjusted_mutual_info_score
 
 from bench.web_pages import real_database
 from disinfodb.embed import load_embedders
-from disinfodb.embed.base import normalised
+from disinfodb.embed.base import joined, normalised
 from disinfodb.matching import ClaimIndex
 from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.narratives.build import CENTRAL_TITLES, case_links
@@ -48,7 +48,6 @@ from disinfodb.narratives.cluster import (
     centres_of,
     cluster_points,
     distinctive_terms,
-    joined,
     narrative_points,
     reduced,
     smoothed,

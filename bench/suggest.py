@@ -29,7 +29,7 @@ from bench.web_pages import real_database
 from disinfodb.ingest import read_file
 from disinfodb.matching import Matcher, open_matcher
 from disinfodb.suggest import MetadataModel
-from disinfodb.suggest.metadata import SUGGESTED, case_features, dev_slice, facet_labels, text_features
+from disinfodb.suggest.metadata import SUGGESTED, case_features, dev_slice, text_features
 
 CUT = date(2020, 5, 1)
 SEEDS = "../shared/seeds/000_4ffc5d384efea8bd.txt"
@@ -96,7 +96,7 @@ def main() -> int:
     index, terms = matcher.index, store.term_index()
     print(f"claim vectors of {len(index.case_pks):,} cases ({matcher.name}) in {time.perf_counter() - started:.1f} s")
     features = case_features(index)
-    labels = {name: facet_labels(terms, index.case_pks, facet) for name, facet in SUGGESTED.items()}
+    labels = {name: terms.facet_matrix(facet, index.case_pks) for name, facet in SUGGESTED.items()}
     published = terms.published[index.case_pks]
     names = store.case_ids([int(pk) for pk in index.case_pks])
     seed_titles = {r.case.title for r in read_file(SEEDS) if r.case}

@@ -23,7 +23,7 @@ from disinfodb.matching import Matcher
 from disinfodb.server.app import create_app
 from disinfodb.store import SQLiteStore
 from disinfodb.suggest import MAX_TEXT_CHARS, MetadataModel, Suggestion, metadata_model, suggest_metadata
-from disinfodb.suggest.metadata import SUGGESTED, case_features, facet_labels
+from disinfodb.suggest.metadata import SUGGESTED, case_features
 
 # Written for these tests: the claim of the 2015-2017 file's first row, in other words.
 VINNITSA_EN = ("The blasts at the ammunition depot near Vinnitsa were staged by Ukrainian troops "
@@ -61,7 +61,7 @@ def test_held_out_newest_cases_beat_the_most_common_keywords(matcher: Matcher) -
     more often than the archive's five most common keywords find them."""
     index, terms = matcher.index, matcher.store.term_index()
     features = case_features(index)
-    labels = {name: facet_labels(terms, index.case_pks, facet) for name, facet in SUGGESTED.items()}
+    labels = {name: terms.facet_matrix(facet, index.case_pks) for name, facet in SUGGESTED.items()}
     published = terms.published[index.case_pks]
     newest = np.zeros(len(published), dtype=bool)
     newest[np.argsort(published, kind="stable")[-300:]] = True

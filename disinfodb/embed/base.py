@@ -39,6 +39,13 @@ def normalised(vectors: npt.NDArray[Any]) -> Vectors:
     return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+def joined(per_model: list[Vectors]) -> Vectors:
+    """One vector per row from several models' unit-length vectors of it, side by side and
+    scaled so that a dot product is the mean of the models' cosines (the pair's claim vector
+    that suggestions and narratives learn from)."""
+    return np.asarray(np.hstack(per_model) / np.sqrt(len(per_model)), dtype=np.float32)
+
+
 def batched(texts: list[str], dim: int, run: Callable[[list[str]], npt.NDArray[Any]]) -> Vectors:
     """`run` over batches of at most BATCH texts, each cut at MAX_CHARS, normalised."""
     if not texts:

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse
 
 from disinfodb.embed import load_embedders
+from disinfodb.embed.base import joined
 from disinfodb.matching import ClaimIndex, EmbeddingProgress
 from disinfodb.matching.matcher import NEAR_DUPLICATE
 from disinfodb.narratives.cluster import (
@@ -21,7 +22,7 @@ from disinfodb.narratives.cluster import (
     continue_ids,
     distinctive_keywords,
     distinctive_terms,
-    joined,
+    means_of,
     narrative_points,
     themes_of,
 )
@@ -116,11 +117,12 @@ def build_narratives(store: Store, model: str | None = None, params: ClusterPara
 
     # Themes over every narrative, pinned ones too.
     theme_of = themes_of(centres, sizes, params)
-    theme_members: dict[int, set[int]] = {}
+    theme_rows: dict[int, list[IntArray]] = {}
     for rows, theme in zip(group_rows, theme_of, strict=True):
-        theme_members.setdefault(int(theme), set()).update(int(index.case_pks[r]) for r in rows)
+        theme_rows.setdefault(int(theme), []).append(rows)
+    theme_members = {t: {int(pk) for pk in index.case_pks[np.concatenate(parts)]} for t, parts in theme_rows.items()}
     theme_ids = continue_ids(book.theme_memberships(), theme_members, set())
-    theme_labels = _theme_labels(keywords, keyword_labels, index.case_pks, theme_members)
+    theme_labels = _theme_labels(keywords, keyword_labels, theme_rows)
     themes = [ThemeCluster(theme_ids[t], theme_labels[t]) for t in sorted(theme_members)]
     theme_position = {t: i for i, t in enumerate(sorted(theme_members))}
 
@@ -145,22 +147,17 @@ def _previous_centres(points: np.ndarray, case_pks: IntArray, old: dict[int, str
                       dtype=np.int64)
     if not numbers:
         return np.zeros((0, points.shape[1]), dtype=np.float32)
-    sums = np.zeros((len(numbers), points.shape[1]), dtype=np.float64)
-    inside = labels >= 0
-    np.add.at(sums, labels[inside], points[inside])
-    sizes = np.bincount(labels[inside], minlength=len(numbers))
-    means = sums / np.maximum(sizes, 1)[:, None]  # plain means, as k-means keeps them: a fixed point stays one
+    means, sizes = means_of(points, labels)  # plain means, as k-means keeps them: a fixed point stays one
     return means[np.argsort(-sizes, kind="stable")].astype(np.float32)
 
 
-def _theme_labels(keywords: scipy.sparse.csr_matrix, keyword_labels: list[str], case_pks: IntArray,
-                  theme_members: dict[int, set[int]]) -> dict[int, str]:
+def _theme_labels(keywords: scipy.sparse.csr_matrix, keyword_labels: list[str],
+                  theme_rows: dict[int, list[IntArray]]) -> dict[int, str]:
     """Each theme's label: its most distinctive keywords (c-TF-IDF), "A · B · C"."""
-    order = sorted(theme_members)
+    order = sorted(theme_rows)
     if not order:
         return {}
-    row_of = {int(pk): row for row, pk in enumerate(case_pks)}
-    rows = [[row_of[pk] for pk in theme_members[t]] for t in order]
-    counts = scipy.sparse.vstack([scipy.sparse.csr_matrix(keywords[r].sum(axis=0)) for r in rows]).tocsr()
+    counts = scipy.sparse.vstack([scipy.sparse.csr_matrix(keywords[np.concatenate(theme_rows[t])].sum(axis=0))
+                                  for t in order]).tocsr()
     chosen = distinctive_keywords(counts, keyword_labels, THEME_LABEL_KEYWORDS)
     return {t: " · ".join(words) or f"theme {i + 1}" for i, (t, words) in enumerate(zip(order, chosen, strict=True))}

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse
 import scipy.sparse.csgraph
 
@@ -50,12 +51,6 @@ class ClusterParams:
     dimensions: int = 64  # PCA before k-means
     label_terms: int = 6
     seed: int = 0
-
-
-def joined(per_model: Sequence[Vectors]) -> Vectors:
-    """One vector per case from several models' case vectors: each normalised, side by side,
-    so that a dot product is the mean of the models' cosines."""
-    return normalised(np.hstack([normalised(v) for v in per_model]))
 
 
 def keyword_space(vectors: Vectors, keywords: scipy.sparse.csr_matrix, params: ClusterParams) -> Vectors:
@@ -102,9 +97,7 @@ def linked_groups(vectors: Vectors, links: Sequence[tuple[int, int]], threshold:
 
 def group_means(points: Vectors, groups: IntArray) -> Vectors:
     """Every row replaced by the normalised mean of its group's rows."""
-    sums = np.zeros((int(groups.max()) + 1 if len(groups) else 0, points.shape[1]), dtype=np.float64)
-    np.add.at(sums, groups, points)
-    return normalised(sums[groups])
+    return normalised(means_of(points, groups)[0][groups])
 
 
 def smoothed(points: Vectors, neighbours: int, block: int = 2048) -> Vectors:
@@ -198,13 +191,21 @@ def narrative_points(vectors: Vectors, primary: Vectors, keywords: scipy.sparse.
     return smoothed(reduced(grouped, params), params.neighbours)
 
 
-def centres_of(points: Vectors, labels: IntArray) -> tuple[Vectors, IntArray]:
-    """Each cluster's normalised centre and its size, by cluster number."""
+def means_of(points: Vectors, labels: IntArray) -> tuple[npt.NDArray[np.float64], IntArray]:
+    """Each label's plain mean of its points and its size, by label number (rows labelled
+    below 0 are left out; a label without rows has a zero mean)."""
     count = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
     inside = labels >= 0
     sums = np.zeros((count, points.shape[1]), dtype=np.float64)
     np.add.at(sums, labels[inside], points[inside])
-    return normalised(sums), np.bincount(labels[inside], minlength=count)
+    sizes = np.bincount(labels[inside], minlength=count)
+    return sums / np.maximum(sizes, 1)[:, None], sizes
+
+
+def centres_of(points: Vectors, labels: IntArray) -> tuple[Vectors, IntArray]:
+    """Each cluster's normalised centre and its size, by cluster number."""
+    means, sizes = means_of(points, labels)
+    return normalised(means), sizes
 
 
 def themes_of(centres: Vectors, sizes: IntArray, params: ClusterParams) -> IntArray:

@@ -313,7 +313,8 @@ class NarrativeBook:
                         "INSERT INTO themes (id, label, keywords, size, narratives, created_at, updated_at)"
                         " VALUES (?, ?, '[]', 0, 0, ?, ?)", (tid, theme.label, now, now))
                     created_themes += 1
-                self._db.execute("UPDATE themes SET label = ? WHERE id = ?", (theme.label, tid))
+                else:
+                    self._db.execute("UPDATE themes SET label = ? WHERE id = ?", (theme.label, tid))
                 theme_ids.append(tid)
             touched = set(old)
             for cluster in clusters:

@@ -153,15 +153,19 @@ class TermIndex:
         return facets
 
     def facet_matrix(self, facet: str, case_pks: IntArray) -> tuple[list[str], scipy.sparse.csr_matrix]:
-        """Which of a facet's values each given case carries: the values' labels and a 0/1
-        matrix (one row per case, in the given order; one column per value that any of them
-        carries). What a model trained on the analysts' metadata reads."""
+        """Which of a facet's values each given case carries: every value's label (by term
+        id) and a 0/1 matrix, one row per case in the given order, one column per value. A
+        case newer than this snapshot carries nothing yet. What the models trained on the
+        analysts' metadata read (suggestions, the narratives' keyword space)."""
+        term_ids = np.flatnonzero(self.term_facet == FACET_NAMES.index(facet))
+        column = np.full(len(self.term_facet), -1, dtype=np.int64)
+        column[term_ids] = np.arange(len(term_ids))
         indptr, values = self.terms_of_case
-        starts, stops = indptr[case_pks], indptr[case_pks + 1]
-        rows = np.repeat(np.arange(len(case_pks)), stops - starts)
-        terms = _gather(indptr, values, case_pks)
-        keep = self.term_facet[terms] == FACET_NAMES.index(facet)
-        used, columns = np.unique(terms[keep], return_inverse=True)
-        matrix = scipy.sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], columns)),
-                                         shape=(len(case_pks), len(used)))
-        return [self.labels[int(t)] for t in used], matrix
+        rows = np.flatnonzero(case_pks < len(indptr) - 1)
+        known = case_pks[rows]
+        columns = column[_gather(indptr, values, known)]
+        owners = np.repeat(rows, indptr[known + 1] - indptr[known])
+        keep = columns >= 0
+        matrix = scipy.sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (owners[keep], columns[keep])),
+                                         shape=(len(case_pks), len(term_ids)))
+        return [self.labels[int(t)] for t in term_ids], matrix

@@ -25,8 +25,8 @@ import scipy.sparse
 from pydantic import BaseModel, ConfigDict, Field
 
 from disinfodb.embed import Embedder
+from disinfodb.embed.base import joined, normalised
 from disinfodb.errors import InputTooLarge
-from disinfodb.facets import FACET_NAMES
 from disinfodb.matching import ClaimIndex, Matcher, case_units, require_words
 from disinfodb.store.term_index import NO_DATE, TermIndex
 from disinfodb.suggest.model import FloatArray, LabelModels
@@ -64,8 +64,7 @@ class Suggestions(BaseModel):
 
 def case_features(index: ClaimIndex) -> FloatArray:
     """Every case's claim vector: each model's case vectors side by side."""
-    means = [vectors.group_means(index.unit_start) for vectors in index.vectors.values()]
-    return _joined(means)
+    return joined([vectors.group_means(index.unit_start) for vectors in index.vectors.values()])
 
 
 def text_features(embedders: list[Embedder], texts: list[str]) -> FloatArray:
@@ -77,8 +76,8 @@ def text_features(embedders: list[Embedder], texts: list[str]) -> FloatArray:
     for embedder in embedders:
         vectors = embedder.embed(flat, "passage")
         sums = np.add.reduceat(vectors, starts[:-1], axis=0)
-        means.append(sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
-    return _joined(means)
+        means.append(normalised(sums))
+    return joined(means)
 
 
 def text_units(text: str) -> list[str]:
@@ -89,33 +88,6 @@ def text_units(text: str) -> list[str]:
                             f" {MAX_TEXT_CHARS:,} (its title and summary)")
     first, *rest = claim_sentences(require_words(clean(text)))
     return case_units(first, " ".join(rest))
-
-
-def _joined(means: list[npt.NDArray[np.float32]]) -> FloatArray:
-    return np.asarray(np.hstack(means) / np.sqrt(len(means)), dtype=np.float32)
-
-
-def facet_labels(terms: TermIndex, case_pks: npt.NDArray[np.int64], facet: str
-                 ) -> tuple[list[str], scipy.sparse.csr_matrix]:
-    """A facet's values (labels as the cases spell them) and which of the cases carry each."""
-    number = FACET_NAMES.index(facet)
-    term_ids = np.flatnonzero(terms.term_facet == number)
-    column = np.full(len(terms.term_facet), -1, dtype=np.int64)
-    column[term_ids] = np.arange(len(term_ids))
-    indptr, values = terms.terms_of_case
-    known = case_pks < len(indptr) - 1  # newer than the term index: carries nothing yet
-    rows, cols = [], []
-    for row in np.flatnonzero(known):
-        pk = case_pks[row]
-        found = column[values[indptr[pk]:indptr[pk + 1]]]
-        found = found[found >= 0]
-        rows.append(np.full(len(found), row))
-        cols.append(found)
-    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    carried = scipy.sparse.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)),
-                                      shape=(len(case_pks), len(term_ids)))
-    return [terms.labels[i] for i in term_ids], carried
 
 
 def dev_slice(published: npt.NDArray[np.int64], share: float = DEV_SHARE) -> npt.NDArray[np.bool_]:
@@ -142,7 +114,7 @@ class MetadataModel:
 
     @classmethod
     def of_index(cls, index: ClaimIndex, terms: TermIndex) -> MetadataModel:
-        labels = {name: facet_labels(terms, index.case_pks, facet) for name, facet in SUGGESTED.items()}
+        labels = {name: terms.facet_matrix(facet, index.case_pks) for name, facet in SUGGESTED.items()}
         known = index.case_pks < len(terms.published)
         published = np.full(len(index.case_pks), NO_DATE, dtype=np.int64)
         published[known] = terms.published[index.case_pks[known]]
