@@ -181,8 +181,9 @@ class PostgresStore(SQLStore):
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", list(values)
 
-    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
-        text = self._db.scalar(f"SELECT string_agg(value::text, ',' ORDER BY {order_by}) FROM ({sql}) AS q", params)
+    def int_column(self, sql: str, order_by: str | None, params: Sequence[Any] = ()) -> IntArray:
+        ordered = f" ORDER BY {order_by}" if order_by else ""
+        text = self._db.scalar(f"SELECT string_agg(value::text, ','{ordered}) FROM ({sql}) AS q", params)
         return int_array(text)
 
     # -- full text: tsvector ----------------------------------------------------------

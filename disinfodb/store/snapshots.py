@@ -3,7 +3,7 @@ and building one that takes seconds off the request path.
 
 An index is a snapshot: it is current for a connection when it was read in a snapshot that
 began after the last change that connection has noticed (`SQLStore._noticed_changes`).
-The term index loads in milliseconds and is reloaded on the spot; the ranking index takes
+The term index catches up from the audit trail in milliseconds, on the spot; the ranking index takes
 seconds at 100k cases, so it is built on a thread of its own while searches do without it.
 """
 
@@ -38,6 +38,11 @@ class SharedSnapshot(Generic[T]):
         """The value if it was loaded after every change the caller has noticed, else None."""
         with self.lock:
             return self.value if self.value is not None and self.loaded_at >= changed_before else None
+
+    def latest(self) -> T | None:
+        """The value last kept, current or not (what a catch-up starts from)."""
+        with self.lock:
+            return self.value
 
     def offer(self, value: T, loaded_at: float) -> None:
         """Keep `value` unless the one kept was loaded in a later snapshot."""

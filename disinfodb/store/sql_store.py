@@ -156,10 +156,11 @@ class SQLStore:
         """`column IN values` as SQL with one parameter (lists of any length, no string-built SQL)."""
         raise NotImplementedError
 
-    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
+    def int_column(self, sql: str, order_by: str | None, params: Sequence[Any] = ()) -> IntArray:
         """The `value` column of a query (`order_by` names columns it selects) as an integer
         array in that order, aggregated in the engine and parsed in bulk: fetching 100k
-        rows one at a time costs several times as much."""
+        rows one at a time costs several times as much. With `order_by` None, in whatever
+        order the engine reads them (SQLite may then scan a narrow index, not the table)."""
         raise NotImplementedError
 
     def _text_pks(self, text: str) -> IntArray | None:
@@ -566,9 +567,10 @@ class SQLStore:
         return self._writes, self._change_counter()
 
     def term_index(self) -> TermIndex:
-        """The in-memory term index, reloaded when this or another connection has written.
+        """The in-memory term index, caught up from the audit trail when this or another
+        connection (or process) has written.
 
-        Inside a write transaction it is built afresh and not kept: it must see the
+        Inside a write transaction it is caught up and not kept: it must see the
         transaction's own writes, and they may yet be rolled back. Elsewhere it is read
         in a snapshot and shared with this connection's siblings: an index loaded in a
         snapshot that began after the last change this connection has noticed is current
@@ -576,13 +578,18 @@ class SQLStore:
         committed before the snapshot in which the counter moved began).
         """
         if self._in_transaction:
-            return TermIndex.load(self)
+            return self._caught_up_terms()
         with self.snapshot():
             index = self._shared.terms.current(self._noticed_changes())
             if index is None:
-                index = TermIndex.load(self)
+                index = self._caught_up_terms()
                 self._shared.terms.offer(index, self._snapshot_started)
             return index
+
+    def _caught_up_terms(self) -> TermIndex:
+        """The last term index brought up to this connection's view, or a first full load."""
+        last = self._shared.terms.latest()
+        return last.caught_up(self) if last is not None else TermIndex.load(self)
 
     def _noticed_changes(self) -> float:
         """In a snapshot: an index loaded in a snapshot that began at or after the time this

@@ -136,11 +136,11 @@ class SQLiteStore(SQLStore):
     def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
-    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray:
+    def int_column(self, sql: str, order_by: str | None, params: Sequence[Any] = ()) -> IntArray:
         # SQLite 3.40 has no ORDER BY inside aggregates; group_concat reads its ordered
         # subquery in order (what SQLite does for a plain aggregate over one subquery).
-        text = self._db.execute(f"SELECT group_concat(value) FROM ({sql} ORDER BY {order_by})",
-                                params).fetchone()[0]
+        ordered = f"{sql} ORDER BY {order_by}" if order_by else sql
+        text = self._db.execute(f"SELECT group_concat(value) FROM ({ordered})", params).fetchone()[0]
         return int_array(text)
 
     # -- full text: FTS5 --------------------------------------------------------------

@@ -6,7 +6,12 @@ candidate costs a row lookup each. Held as arrays, the case <-> term relation an
 both in well under a millisecond per 10k cases: filters are sorted-array intersections,
 facet counts a `bincount` over the gathered term ids.
 
-The index is a snapshot; the store reloads it when the database has changed.
+The index is a snapshot of the database at one point of its audit trail. When the
+database has changed, the index catches up from the trail (`caught_up`): the cases
+created, updated or deleted since are read again and spliced into the arrays, a few
+milliseconds instead of a full reload (~50 ms at 13k cases, ~0.4 s at 100k), in this
+process and in any other that reads the same database. Whatever the trail cannot vouch
+for (a restore, a trail that moved elsewhere) is a full reload.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from disinfodb.search import FacetValue, SearchQuery
 
 IntArray = npt.NDArray[np.int64]
 NO_DATE = -1
+#: Past this many trail entries since the index was read, a full reload is as cheap.
+CATCH_UP_LIMIT = 2_000
 
 
 def int_array(text: str | None) -> IntArray:
@@ -42,7 +49,8 @@ class _Source(Protocol):
     date_ordinal_sql: str
 
     def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]: ...
-    def int_column(self, sql: str, order_by: str, params: Sequence[Any] = ()) -> IntArray: ...
+    def int_column(self, sql: str, order_by: str | None, params: Sequence[Any] = ()) -> IntArray: ...
+    def in_list(self, column: str, values: Sequence[int | str]) -> tuple[str, Any]: ...
 
 
 def _gather(indptr: IntArray, values: IntArray, rows: IntArray) -> IntArray:
@@ -61,6 +69,57 @@ def _csr(rows: IntArray, values: IntArray, size: int) -> tuple[IntArray, IntArra
     return indptr, values[order]
 
 
+def _positions(indptr: IntArray, values: IntArray, rows: IntArray, targets: IntArray) -> IntArray:
+    """Where each target would go in its row of a CSR (values ascending in each row):
+    the first position whose value is not below it, found by bisecting all rows at once."""
+    low, high = indptr[rows].copy(), indptr[rows + 1].copy()
+    while True:
+        open_ = low < high
+        if not open_.any():
+            return low
+        middle = (low + high) // 2
+        below = open_ & (values[np.minimum(middle, len(values) - 1)] < targets)
+        low = np.where(below, middle + 1, low)
+        high = np.where(open_ & ~below, middle, high)
+
+
+def _spliced(csr: tuple[IntArray, IntArray], removed: tuple[IntArray, IntArray], added: tuple[IntArray, IntArray],
+             size: int) -> tuple[IntArray, IntArray]:
+    """A CSR (values ascending in each row) over `size` rows with the `removed` links
+    (rows, values: present in it) taken out and the `added` ones put in. One pass over the
+    values to delete and one to insert: a catch-up touches a few rows of a million links."""
+    indptr, values = csr
+    indptr = np.concatenate([indptr, np.full(size + 1 - len(indptr), indptr[-1], dtype=np.int64)])
+    removed_at = np.sort(_positions(indptr, values, *removed))
+    order = np.lexsort((added[1], added[0]))
+    add_rows, add_values = added[0][order], added[1][order]
+    add_at = _positions(indptr, values, add_rows, add_values)
+    spliced = np.insert(np.delete(values, removed_at), add_at - np.searchsorted(removed_at, add_at), add_values)
+    counts = (np.diff(indptr) - np.bincount(removed[0], minlength=size)[:size]
+              + np.bincount(add_rows, minlength=size)[:size])
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), spliced
+
+
+def _key_rank(keys: list[str]) -> IntArray:
+    """Per term id: the rank of its key in sort order (ties in facet counts go by key)."""
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(np.array(keys, dtype=object), kind="stable")] = np.arange(len(keys))
+    return rank
+
+
+def _case_pks(source: _Source) -> IntArray:
+    """Every case's pk, ascending: read in the engine's cheapest order and sorted here
+    (SQLite then scans a narrow index instead of the table of documents: at 100k cases
+    ~12 ms instead of ~50)."""
+    return np.sort(source.int_column("SELECT pk AS value FROM cases", None))
+
+
+def _trail_end(source: _Source) -> tuple[int, str, str]:
+    """The last entry of the audit trail as (seq, case id, at); (0, "", "") if it is empty."""
+    rows = source.fetch_all("SELECT seq, case_id, at FROM audit ORDER BY seq DESC LIMIT 1")
+    return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else (0, "", "")
+
+
 @dataclass(frozen=True)
 class TermIndex:
     """A snapshot of which cases exist, when each was published and what terms each carries."""
@@ -74,14 +133,16 @@ class TermIndex:
     keys: list[str]
     labels: list[str]
     key_rank: IntArray  # per term id: rank of its key in sort order (for stable ties)
+    trail: tuple[int, str, str]  # the last audit entry read: (seq, case id, at); (0, "", "") for none
 
     @classmethod
     def load(cls, source: _Source) -> TermIndex:
+        """The whole index, read in the caller's snapshot."""
         int_column = source.int_column
         # The two halves of each link, and each date and its case, in the same order.
         link_cases = int_column("SELECT case_pk AS value, term_id FROM case_terms", "value, term_id")
         link_terms = int_column("SELECT term_id AS value, case_pk FROM case_terms", "case_pk, value")
-        case_pks = int_column("SELECT pk AS value FROM cases", "value")
+        case_pks = _case_pks(source)
         size = int(case_pks[-1]) + 1 if len(case_pks) else 1
         published = np.full(size, NO_DATE, dtype=np.int64)
         dated = "FROM cases WHERE published IS NOT NULL"  # (published, pk): a covering index
@@ -97,14 +158,95 @@ class TermIndex:
             term_facet[term_id] = facet_number[facet]
             keys[term_id], labels[term_id] = key, label
             term_ids[facet, key] = term_id
-        key_rank = np.empty(n_terms, dtype=np.int64)
-        key_rank[np.argsort(np.array(keys, dtype=object), kind="stable")] = np.arange(n_terms)
         return cls(
             case_pks=case_pks, published=published,
             terms_of_case=_csr(link_cases, link_terms, size),
             cases_of_term=_csr(link_terms, link_cases, n_terms),
-            term_facet=term_facet, term_ids=term_ids, keys=keys, labels=labels, key_rank=key_rank,
+            term_facet=term_facet, term_ids=term_ids, keys=keys, labels=labels, key_rank=_key_rank(keys),
+            trail=_trail_end(source),
         )
+
+    def caught_up(self, source: _Source) -> TermIndex:
+        """This index brought up to the caller's snapshot from the audit trail: the cases
+        named in the entries after `trail` are read again (or dropped) and spliced in. A
+        full reload when the trail no longer holds the entry the index was read at (a
+        restore), or when so much changed that reading everything is as cheap."""
+        seq = self.trail[0]
+        entries = source.fetch_all("SELECT seq, case_id, at, action FROM audit WHERE seq >= ? ORDER BY seq"
+                                   f" LIMIT {CATCH_UP_LIMIT + 2}", (seq,))
+        if not seq or not entries or tuple(entries[0][:3]) != self.trail or len(entries) > CATCH_UP_LIMIT + 1:
+            return self.load(source)  # an empty trail vouches for nothing: a restore may have filled it
+        entries = entries[1:]
+        if not entries:
+            return self
+        where, param = source.in_list("id", sorted({str(entry[1]) for entry in entries}))
+        present = source.fetch_all(f"SELECT pk, {source.date_ordinal_sql} FROM cases WHERE {where}", (param,))
+        pks = np.array(sorted(int(pk) for pk, _ in present), dtype=np.int64)
+        size = max(len(self.published), int(pks[-1]) + 1 if len(pks) else 0)
+        known = np.zeros(size, dtype=bool)  # over the pk space: set operations without sorting
+        known[self.case_pks] = True
+        dropped = np.zeros(size, dtype=bool)  # the cases whose links and date are read again, or gone
+        if any(entry[3] == "delete" for entry in entries):
+            case_pks = _case_pks(source)
+            dropped[self.case_pks] = True
+            dropped[case_pks] = False
+        else:
+            new_pks = pks[~known[pks]]
+            case_pks = np.sort(np.concatenate([self.case_pks, new_pks]), kind="stable") if len(new_pks) \
+                else self.case_pks
+        dropped[pks] = True
+        published = np.full(size, NO_DATE, dtype=np.int64)
+        published[:len(self.published)] = self.published
+        published[dropped] = NO_DATE
+        for pk, day in present:
+            if day is not None:
+                published[int(pk)] = int(day)
+        links = np.zeros((0, 2), dtype=np.int64)
+        if len(pks):
+            where, param = source.in_list("case_pk", pks.tolist())
+            links = np.array(source.fetch_all(f"SELECT case_pk, term_id FROM case_terms WHERE {where}", (param,)),
+                             dtype=np.int64).reshape(-1, 2)
+        term_facet, keys, labels, term_ids, key_rank = self._with_terms(source, np.unique(links[:, 1]))
+        gone = np.flatnonzero(dropped[:len(self.terms_of_case[0]) - 1])
+        gone_cases = np.repeat(gone, np.diff(self.terms_of_case[0])[gone])
+        gone_terms = _gather(*self.terms_of_case, gone)
+        last_seq, last_case, last_at, _ = entries[-1]
+        return TermIndex(
+            case_pks=case_pks, published=published,
+            terms_of_case=_spliced(self.terms_of_case, (gone_cases, gone_terms), (links[:, 0], links[:, 1]), size),
+            cases_of_term=_spliced(self.cases_of_term, (gone_terms, gone_cases), (links[:, 1], links[:, 0]),
+                                   len(term_facet)),
+            term_facet=term_facet, term_ids=term_ids, keys=keys, labels=labels, key_rank=key_rank,
+            trail=(int(last_seq), str(last_case), str(last_at)),
+        )
+
+    def _with_terms(self, source: _Source, term_ids: IntArray
+                    ) -> tuple[IntArray, list[str], list[str], dict[tuple[str, str], int], IntArray]:
+        """The per-term arrays with the given terms read again: new ones, and ids a term
+        no case carried any more was dropped from and a new one took (both engines may
+        give a freed id again). Copies only when something differs."""
+        if not len(term_ids):
+            return self.term_facet, self.keys, self.labels, self.term_ids, self.key_rank
+        where, param = source.in_list("id", term_ids.tolist())
+        rows = source.fetch_all(f"SELECT id, facet, key, label FROM terms WHERE {where}", (param,))
+        facet_number = {name: number for number, name in enumerate(FACET_NAMES)}
+        fresh = [(int(term_id), facet_number[facet], str(key), str(label)) for term_id, facet, key, label in rows
+                 if term_id >= len(self.term_facet) or self.term_facet[term_id] != facet_number[facet]
+                 or self.keys[term_id] != key or self.labels[term_id] != label]
+        if not fresh:
+            return self.term_facet, self.keys, self.labels, self.term_ids, self.key_rank
+        n_terms = max(len(self.term_facet), max(term_id for term_id, *_ in fresh) + 1)
+        term_facet = np.full(n_terms, -1, dtype=np.int64)
+        term_facet[:len(self.term_facet)] = self.term_facet
+        grow = [""] * (n_terms - len(self.keys))
+        keys, labels, known = [*self.keys, *grow], [*self.labels, *grow], dict(self.term_ids)
+        for term_id, number, key, label in fresh:
+            if term_facet[term_id] >= 0 and known.get((FACET_NAMES[term_facet[term_id]], keys[term_id])) == term_id:
+                del known[FACET_NAMES[term_facet[term_id]], keys[term_id]]  # a dropped term's id, given again
+            term_facet[term_id] = number
+            keys[term_id], labels[term_id] = key, label
+            known[FACET_NAMES[number], key] = term_id
+        return term_facet, keys, labels, known, _key_rank(keys)
 
     def select(self, query: SearchQuery, within: IntArray | None = None) -> IntArray:
         """The cases (ascending pks) that pass a query's facet and date filters.
