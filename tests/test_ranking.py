@@ -5,9 +5,13 @@ and the PostgreSQL store for what both engines promise."""
 
 from __future__ import annotations
 
+import random
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import RealData
 
@@ -15,6 +19,8 @@ from disinfodb.cases import Case
 from disinfodb.search import SearchQuery
 from disinfodb.store import SQLiteStore, SQLStore
 from disinfodb.store.ranking import RankIndex
+from disinfodb.store.snapshots import BackgroundSnapshot
+from disinfodb.store.trail import trail_end
 
 EVERY_MATCH = 0  # rank_index_from: every relevance page through the index
 NEVER = 10**9  # rank_index_from: FTS5's bm25 only (what searches did before the index)
@@ -160,3 +166,61 @@ def test_a_write_in_progress_is_ranked_inside_its_transaction(seed_store: SQLSto
     with seed_store.transaction():
         new = seed_store.create(a_case("Kazakhstan is Kazakhstan"))
         assert seed_store.search(SearchQuery(text="Kazakhstan")).hits[0].id == new.id
+
+
+def postings(index: RankIndex) -> dict[str, list[tuple[int, float]]]:
+    """Each term's (case, weighted count) postings; terms no case holds any more left out
+    (a caught-up index keeps their empty rows, FTS5's vocabulary drops them)."""
+    return {term: list(zip(index.cases[index.starts[i]:index.starts[i + 1]].tolist(),
+                           index.counts[index.starts[i]:index.starts[i + 1]].tolist(), strict=True))
+            for i, term in enumerate(index.terms) if index.starts[i + 1] > index.starts[i]}
+
+
+def test_the_index_catches_up_with_writes_as_a_full_read_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Another connection (another server process) writes; the reader's stale index is
+    brought up to date from the audit trail on its next search, not rebuilt: the same
+    postings, lengths and statistics as FTS5's index read afresh, and FTS5's pages."""
+    rng = random.Random(5)
+    words = ["Kazakhstan", "Ukraine", "NATO", "Skripal", "biolabs", "Erdoğan's", "élection", "Москва", "zzyzx"]
+
+    def text() -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randrange(1, 12)))
+
+    writer = SQLiteStore(tmp_path / "cases.sqlite")
+    for n in range(30):
+        writer.create(Case(title=f"{text()} {n}", summary=text(), disproof=text(), keywords=[rng.choice(words)]))
+    reader = SQLiteStore(writer.path)
+    monkeypatch.setattr(reader, "rank_index_from", EVERY_MATCH)
+    built = current_index(reader)
+    monkeypatch.setattr(BackgroundSnapshot, "_start", lambda self, load: pytest.fail("rebuilt in the background"))
+    for step in range(25):
+        ids = [case.id for case in writer.iter_cases()]
+        kind = rng.random()
+        if kind < 0.3:
+            writer.create(Case(title=f"{text()} new {step} unseen{step}", summary=text()))
+        elif kind < 0.8:
+            case = writer.get(rng.choice(ids))
+            writer.replace(case.id, case.model_copy(update={  # a word no case had, and others taken out
+                "summary": f"{text()} again{step}", "keywords": [rng.choice(words)]}))
+        else:
+            writer.delete(rng.choice(ids))
+        for query in ("Kazakhstan", "Ukraine OR NATO", "bio*", "unseen*"):
+            ours = reader.search(SearchQuery(text=query, per_page=50))
+            assert_same_page([(hit.id, hit.score) for hit in ours.hits],
+                             fts5_page(reader, SearchQuery(text=query, per_page=50), monkeypatch))
+    caught_up = reader._shared.ranking.latest()
+    assert caught_up is not None and caught_up is not built and caught_up.trail == trail_end(reader.fetch_all)
+    db = sqlite3.connect(writer.path)
+    try:
+        fresh = RankIndex.load(db)
+    finally:
+        db.close()
+    assert postings(caught_up) == postings(fresh)
+    assert (caught_up.rows, caught_up.mean_length, caught_up.case_pks.tolist()) == (
+        fresh.rows, fresh.mean_length, fresh.case_pks.tolist())
+    size = max(len(caught_up.lengths), len(fresh.lengths))
+    assert np.array_equal(np.pad(caught_up.lengths, (0, size - len(caught_up.lengths))),
+                          np.pad(fresh.lengths, (0, size - len(fresh.lengths))))
+    reader.close()
+    writer.close()

@@ -17,7 +17,7 @@ import pytest
 from disinfodb.cases import Case
 from disinfodb.facets import FACET_NAMES
 from disinfodb.search import SearchQuery
-from disinfodb.store import SQLStore, open_store, term_index
+from disinfodb.store import SQLStore, open_store, trail
 from disinfodb.store.term_index import TermIndex
 
 KEYWORDS = ("NATO", "Ukraine", "Skripal", "Biolabs", "Elections", "Migration")
@@ -146,13 +146,13 @@ def test_a_trail_that_lost_the_index_entry_is_a_full_reload(store: SQLStore, tmp
     with store.snapshot():
         again = index.caught_up(store)
         assert described(again) == described(TermIndex.load(store))
-    assert again.trail[1] == "other"
+    assert again.trail.case_id == "other"
 
 
 def test_many_entries_reload_at_once(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
     store.upsert(Case(title="First claim"))
     index = store.term_index()
-    monkeypatch.setattr(term_index, "CATCH_UP_LIMIT", 2)
+    monkeypatch.setattr(trail, "CATCH_UP_LIMIT", 2)
     loads = count_loads(monkeypatch)
     for n in range(3):
         store.upsert(Case(title=f"Claim {n}", keywords=["NATO"]))

@@ -40,14 +40,20 @@ from __future__ import annotations
 import math
 import sqlite3
 from bisect import bisect_left
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from disinfodb.search import parse_query
-from disinfodb.store.fts5_scratch import FTS_COLUMNS, fts5_tokens
-from disinfodb.store.term_index import IntArray, int_array
+from disinfodb.store.fts5_scratch import FTS_COLUMNS, fts5_tokens, select_over
+from disinfodb.store.term_index import IntArray, int_array, spliced
+from disinfodb.store.trail import TrailMark, changes_since, trail_end
+
+if TYPE_CHECKING:
+    from disinfodb.store.sql_store import SQLStore
 
 #: FTS5's column order and SQLite's bm25 weights: a title match counts most.
 COLUMN_WEIGHTS = dict(zip(FTS_COLUMNS, (10.0, 4.0, 1.0, 3.0), strict=True))
@@ -73,6 +79,8 @@ class RankIndex:
     lengths: npt.NDArray[np.int32]  # per pk: the case's tokens in all columns
     rows: int  # cases in the FTS5 table
     mean_length: float
+    case_pks: IntArray  # the cases it holds, ascending (what a delete takes out)
+    trail: TrailMark  # the last audit entry it holds
 
     @classmethod
     def load(cls, db: sqlite3.Connection) -> RankIndex:
@@ -91,6 +99,8 @@ class RankIndex:
                 f"SELECT group_concat((doc << {_COLUMN_CODE_BITS}) + instr(?, ',' || col || ','))"
                 " FROM temp.cases_fts_instance", (_COLUMN_LIST,)).fetchone()[0])
             size, rows = db.execute("SELECT coalesce(max(pk), 0) + 1, count(*) FROM cases").fetchone()
+            case_pks = np.sort(int_array(db.execute("SELECT group_concat(pk) FROM cases").fetchone()[0]))
+            trail = trail_end(lambda sql: db.execute(sql).fetchall())
         finally:
             db.execute("ROLLBACK")
         terms = [term for term, _, _ in vocabulary]
@@ -111,7 +121,72 @@ class RankIndex:
         lengths = np.bincount(coded, minlength=size).astype(np.int32)
         return cls(terms=terms, starts=np.concatenate([[0], np.cumsum(documents, dtype=np.int64)]),
                    cases=coded[posting_starts].astype(np.int32), counts=counts.astype(np.float32),
-                   lengths=lengths, rows=int(rows), mean_length=len(coded) / rows if rows else 1.0)
+                   lengths=lengths, rows=int(rows), mean_length=len(coded) / rows if rows else 1.0,
+                   case_pks=case_pks, trail=trail)
+
+    def caught_up(self, source: SQLStore, case_pks: IntArray) -> RankIndex | None:
+        """This index brought up to the caller's snapshot (`case_pks`: every case in it)
+        from the audit trail, in a few ms on the request: the postings of the cases named
+        since are taken out, and their current text, tokenised by FTS5 itself (the scratch
+        table), put in; the same arrays a full read would give. None when the trail
+        cannot say what changed (the caller builds it afresh in the background)."""
+        changes = changes_since(source, self.trail)
+        if changes is None:
+            return None
+        if not changes.case_ids:
+            return self
+        where, param = source.in_list("id", changes.case_ids)
+        texts = source.fetch_all(f"SELECT pk, {', '.join(FTS_COLUMNS)} FROM cases WHERE {where}", (param,))
+        size = max(len(self.lengths), int(case_pks[-1]) + 1 if len(case_pks) else 0)
+        dropped = np.zeros(size, dtype=bool)  # over the pk space: the cases read again, or gone
+        dropped[[int(row[0]) for row in texts]] = True
+        if changes.deleted:
+            still = np.zeros(size, dtype=bool)
+            still[case_pks] = True
+            dropped[self.case_pks[~still[self.case_pks]]] = True
+        weight: dict[tuple[str, int], float] = defaultdict(float)
+        lengths = np.zeros(size, dtype=np.int32)
+        lengths[:len(self.lengths)] = self.lengths
+        lengths[dropped] = 0
+        for term, pk, code in select_over(texts, "SELECT term, doc, instr(?, ',' || col || ',')"
+                                                 " FROM scratch_instances", [_COLUMN_LIST]):
+            weight[term, pk] += float(_WEIGHT_OF_CODE[code])
+            lengths[pk] += 1
+        terms, starts, inserted_at = self._with_terms(sorted({term for term, _ in weight}))
+        row_of = {term: bisect_left(terms, term) for term, _ in weight}
+        gone = np.flatnonzero(dropped[self.cases])  # positions of the postings taken out
+        gone_rows = np.searchsorted(self.starts, gone, side="right") - 1
+        gone_rows += np.searchsorted(inserted_at, gone_rows, side="right")  # rows moved down by new terms
+        added = sorted(weight.items())
+        starts, cases, counts = spliced(
+            (starts, self.cases), (gone_rows, self.cases[gone].astype(np.int64)),
+            (np.array([row_of[term] for (term, _), _ in added], dtype=np.int64),
+             np.array([pk for (_, pk), _ in added], dtype=np.int64)),
+            len(terms), (self.counts, np.array([count for _, count in added], dtype=np.float32)))
+        assert counts is not None
+        return RankIndex(terms=terms, starts=starts, cases=cases.astype(np.int32), counts=counts, lengths=lengths,
+                         rows=len(case_pks), mean_length=int(lengths.sum()) / len(case_pks) if len(case_pks) else 1.0,
+                         case_pks=case_pks, trail=changes.end)
+
+    def _with_terms(self, new_terms: list[str]) -> tuple[list[str], IntArray, IntArray]:
+        """The terms with those not held yet put in their places (as empty rows of
+        `starts`), and the old row each was put before, ascending."""
+        missing = [term for term in new_terms if not self._holds(term)]
+        if not missing:
+            return self.terms, self.starts, np.zeros(0, dtype=np.int64)
+        at = [bisect_left(self.terms, term) for term in missing]
+        terms: list[str] = []
+        previous = 0
+        for position, term in zip(at, missing, strict=True):
+            terms += self.terms[previous:position]
+            terms.append(term)
+            previous = position
+        terms += self.terms[previous:]
+        return terms, np.insert(self.starts, at, self.starts[at]), np.array(at, dtype=np.int64)
+
+    def _holds(self, term: str) -> bool:
+        position = bisect_left(self.terms, term)
+        return position < len(self.terms) and self.terms[position] == term
 
     @property
     def nbytes(self) -> int:

@@ -167,7 +167,7 @@ class SQLiteStore(SQLStore):
         """bm25 over the matches: from the ranking index when the text matches many cases
         (FTS5 walks them all, filtered or not), else FTS5's; the same scores."""
         if unfiltered >= self.rank_index_from and not self._in_transaction:  # it never holds uncommitted writes
-            index = self._shared.ranking.get(self._noticed_changes(), self._load_rank_index)
+            index = self._current_rank_index()
             page = index.page(text, matches, start, count) if index is not None else None
             if page is not None:
                 return list(page)
@@ -179,6 +179,17 @@ class SQLiteStore(SQLStore):
         rows = self._fts(f"SELECT rowid, bm25(cases_fts, {_COLUMN_WEIGHTS}) AS score FROM cases_fts"
                          f" WHERE {where} ORDER BY score, rowid LIMIT ? OFFSET ?", [*params, count, start])
         return [(pk, -score) for pk, score in rows]
+
+    def _current_rank_index(self) -> RankIndex | None:
+        """In a snapshot: the ranking index, caught up from the audit trail on the spot
+        when it is behind (a few ms), else None while one is built in the background."""
+        changed_before = self._noticed_changes()
+        index = self._shared.ranking.current(changed_before)
+        if index is None and (last := self._shared.ranking.latest()) is not None:
+            index = last.caught_up(self, self.term_index().case_pks)
+            if index is not None:
+                self._shared.ranking.offer(index, self._snapshot_started)
+        return index if index is not None else self._shared.ranking.get(changed_before, self._load_rank_index)
 
     def rank_index(self, wait_seconds: float = 0.0) -> RankIndex | None:
         """The current ranking index, shared with this connection's siblings; None while

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,11 +26,11 @@ import scipy.sparse
 
 from disinfodb.facets import FACET_NAMES
 from disinfodb.search import FacetValue, SearchQuery
+from disinfodb.store.trail import TrailMark, changes_since, trail_end
 
 IntArray = npt.NDArray[np.int64]
+Link = TypeVar("Link", bound=np.integer[Any])  # a CSR's values: int64 here, int32 in the ranking index
 NO_DATE = -1
-#: Past this many trail entries since the index was read, a full reload is as cheap.
-CATCH_UP_LIMIT = 2_000
 
 
 def int_array(text: str | None) -> IntArray:
@@ -69,7 +69,8 @@ def _csr(rows: IntArray, values: IntArray, size: int) -> tuple[IntArray, IntArra
     return indptr, values[order]
 
 
-def _positions(indptr: IntArray, values: IntArray, rows: IntArray, targets: IntArray) -> IntArray:
+def _positions(indptr: IntArray, values: npt.NDArray[np.integer[Any]], rows: IntArray, targets: IntArray
+               ) -> IntArray:
     """Where each target would go in its row of a CSR (values ascending in each row):
     the first position whose value is not below it, found by bisecting all rows at once."""
     low, high = indptr[rows].copy(), indptr[rows + 1].copy()
@@ -83,21 +84,26 @@ def _positions(indptr: IntArray, values: IntArray, rows: IntArray, targets: IntA
         high = np.where(open_ & ~below, middle, high)
 
 
-def _spliced(csr: tuple[IntArray, IntArray], removed: tuple[IntArray, IntArray], added: tuple[IntArray, IntArray],
-             size: int) -> tuple[IntArray, IntArray]:
+def spliced(csr: tuple[IntArray, npt.NDArray[Link]], removed: tuple[IntArray, IntArray],
+            added: tuple[IntArray, IntArray], size: int,
+            payload: tuple[npt.NDArray[Any], npt.NDArray[Any]] | None = None
+            ) -> tuple[IntArray, npt.NDArray[Link], npt.NDArray[Any] | None]:
     """A CSR (values ascending in each row) over `size` rows with the `removed` links
-    (rows, values: present in it) taken out and the `added` ones put in. One pass over the
-    values to delete and one to insert: a catch-up touches a few rows of a million links."""
+    (rows, values: present in it) taken out and the `added` ones put in; `payload` (one
+    entry per link, and one per added link) moves with them. One pass over the values to
+    delete and one to insert: a catch-up touches a few rows of millions of links."""
     indptr, values = csr
     indptr = np.concatenate([indptr, np.full(size + 1 - len(indptr), indptr[-1], dtype=np.int64)])
     removed_at = np.sort(_positions(indptr, values, *removed))
     order = np.lexsort((added[1], added[0]))
     add_rows, add_values = added[0][order], added[1][order]
     add_at = _positions(indptr, values, add_rows, add_values)
-    spliced = np.insert(np.delete(values, removed_at), add_at - np.searchsorted(removed_at, add_at), add_values)
+    add_at -= np.searchsorted(removed_at, add_at)
     counts = (np.diff(indptr) - np.bincount(removed[0], minlength=size)[:size]
               + np.bincount(add_rows, minlength=size)[:size])
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), spliced
+    moved = None if payload is None else np.insert(np.delete(payload[0], removed_at), add_at, payload[1][order])
+    return (np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            np.insert(np.delete(values, removed_at), add_at, add_values).astype(values.dtype, copy=False), moved)
 
 
 def _key_rank(keys: list[str]) -> IntArray:
@@ -114,12 +120,6 @@ def _case_pks(source: _Source) -> IntArray:
     return np.sort(source.int_column("SELECT pk AS value FROM cases", None))
 
 
-def _trail_end(source: _Source) -> tuple[int, str, str]:
-    """The last entry of the audit trail as (seq, case id, at); (0, "", "") if it is empty."""
-    rows = source.fetch_all("SELECT seq, case_id, at FROM audit ORDER BY seq DESC LIMIT 1")
-    return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else (0, "", "")
-
-
 @dataclass(frozen=True)
 class TermIndex:
     """A snapshot of which cases exist, when each was published and what terms each carries."""
@@ -133,7 +133,7 @@ class TermIndex:
     keys: list[str]
     labels: list[str]
     key_rank: IntArray  # per term id: rank of its key in sort order (for stable ties)
-    trail: tuple[int, str, str]  # the last audit entry read: (seq, case id, at); (0, "", "") for none
+    trail: TrailMark  # the last audit entry it holds
 
     @classmethod
     def load(cls, source: _Source) -> TermIndex:
@@ -163,7 +163,7 @@ class TermIndex:
             terms_of_case=_csr(link_cases, link_terms, size),
             cases_of_term=_csr(link_terms, link_cases, n_terms),
             term_facet=term_facet, term_ids=term_ids, keys=keys, labels=labels, key_rank=_key_rank(keys),
-            trail=_trail_end(source),
+            trail=trail_end(source.fetch_all),
         )
 
     def caught_up(self, source: _Source) -> TermIndex:
@@ -171,22 +171,19 @@ class TermIndex:
         named in the entries after `trail` are read again (or dropped) and spliced in. A
         full reload when the trail no longer holds the entry the index was read at (a
         restore), or when so much changed that reading everything is as cheap."""
-        seq = self.trail[0]
-        entries = source.fetch_all("SELECT seq, case_id, at, action FROM audit WHERE seq >= ? ORDER BY seq"
-                                   f" LIMIT {CATCH_UP_LIMIT + 2}", (seq,))
-        if not seq or not entries or tuple(entries[0][:3]) != self.trail or len(entries) > CATCH_UP_LIMIT + 1:
-            return self.load(source)  # an empty trail vouches for nothing: a restore may have filled it
-        entries = entries[1:]
-        if not entries:
+        changes = changes_since(source, self.trail)
+        if changes is None:
+            return self.load(source)
+        if not changes.case_ids:
             return self
-        where, param = source.in_list("id", sorted({str(entry[1]) for entry in entries}))
+        where, param = source.in_list("id", changes.case_ids)
         present = source.fetch_all(f"SELECT pk, {source.date_ordinal_sql} FROM cases WHERE {where}", (param,))
         pks = np.array(sorted(int(pk) for pk, _ in present), dtype=np.int64)
         size = max(len(self.published), int(pks[-1]) + 1 if len(pks) else 0)
         known = np.zeros(size, dtype=bool)  # over the pk space: set operations without sorting
         known[self.case_pks] = True
         dropped = np.zeros(size, dtype=bool)  # the cases whose links and date are read again, or gone
-        if any(entry[3] == "delete" for entry in entries):
+        if changes.deleted:
             case_pks = _case_pks(source)
             dropped[self.case_pks] = True
             dropped[case_pks] = False
@@ -210,14 +207,13 @@ class TermIndex:
         gone = np.flatnonzero(dropped[:len(self.terms_of_case[0]) - 1])
         gone_cases = np.repeat(gone, np.diff(self.terms_of_case[0])[gone])
         gone_terms = _gather(*self.terms_of_case, gone)
-        last_seq, last_case, last_at, _ = entries[-1]
+        by_case, by_term = (links[:, 0], links[:, 1]), (links[:, 1], links[:, 0])
         return TermIndex(
             case_pks=case_pks, published=published,
-            terms_of_case=_spliced(self.terms_of_case, (gone_cases, gone_terms), (links[:, 0], links[:, 1]), size),
-            cases_of_term=_spliced(self.cases_of_term, (gone_terms, gone_cases), (links[:, 1], links[:, 0]),
-                                   len(term_facet)),
+            terms_of_case=spliced(self.terms_of_case, (gone_cases, gone_terms), by_case, size)[:2],
+            cases_of_term=spliced(self.cases_of_term, (gone_terms, gone_cases), by_term, len(term_facet))[:2],
             term_facet=term_facet, term_ids=term_ids, keys=keys, labels=labels, key_rank=key_rank,
-            trail=(int(last_seq), str(last_case), str(last_at)),
+            trail=changes.end,
         )
 
     def _with_terms(self, source: _Source, term_ids: IntArray
