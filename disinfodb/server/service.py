@@ -64,6 +64,10 @@ class Settings:
     # a library app (tests, a script) starts none unasked.
     match_workers: int = 0
     match_queue: int = 16  # match requests in the workers at once, waiting included; more are a 503
+    # Server processes answering on one socket against this database (`serve --workers`):
+    # above 1, the rate limits are shared through the database (server.limits.SharedRateLimiter)
+    # and responses say which process answered (Server-Timing).
+    workers: int = 1
     publisher_name: str = DEFAULT_PUBLISHER.name  # who the ClaimReviews (JSON-LD, Fact Check API) name
     rating_label: str = DEFAULT_PUBLISHER.rating  # their textual rating of every case
     review_language: str = DEFAULT_PUBLISHER.language  # the language the debunks are written in
