@@ -1,7 +1,8 @@
 """`disinfodb serve --workers 2`: two server processes on one socket and one database
 (a SQLite file, then a PostgreSQL database) behave as one server. A write through one is
 seen by searches, facets and matches in the other; a sign-in on one is a session on the
-other, and a form's CSRF token from one is accepted by the other.
+other, and a form's CSRF token from one is accepted by the other; and their rate limits
+are one budget, shared through the database.
 
 Every request goes on a fresh connection, so the kernel hands it to either process;
 `Server-Timing` says which one answered (`worker;desc=<pid>`)."""
@@ -22,7 +23,9 @@ from test_concurrency import _free_port
 
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Case
-from disinfodb.store import open_store
+from disinfodb.errors import RateLimited
+from disinfodb.server.limits import RateLimiter, SharedRateLimiter
+from disinfodb.store import Store, open_store
 
 WORKERS = 2
 PASSWORD = "correct horse battery"
@@ -158,3 +161,55 @@ def test_a_sign_in_on_one_worker_is_a_session_on_every_worker(workers: Workers) 
                                  data={"csrf": csrf, "title": "Bridges are painted with mind-control paint"})
     assert saved.status_code == 303, saved.text
     assert workers.request("GET", "/api/cases?q=bridges")[1].json()["total"] == 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _admitted(limiters: list[RateLimiter], requests: int) -> tuple[int, RateLimited | None]:
+    """Requests of one client taking turns between the limiters: how many were let through,
+    and the first refusal."""
+    admitted, refused = 0, None
+    for number in range(requests):
+        try:
+            limiters[number % len(limiters)].check("ip:203.0.113.9")
+            admitted += 1
+        except RateLimited as error:
+            refused = refused or error
+    return admitted, refused
+
+
+def test_two_workers_limiters_share_one_budget_through_the_database(store: Store) -> None:
+    clock = _Clock()
+    other = store.reopen()
+    try:
+        # Two processes' limiters of 60 matches a minute, each with its own connection.
+        shared = [SharedRateLimiter("match", 60, connection, WORKERS, clock=clock) for connection in (store, other)]
+        admitted, refused = _admitted(shared, 200)
+        # One budget, give or take what the leases hold (60 / 8 each): not 2 x 60.
+        alone, alone_refused = _admitted([RateLimiter("match", 60, clock=clock)], 200)
+        assert alone == 60 and abs(admitted - alone) <= WORKERS * shared[0].lease
+        assert refused is not None and alone_refused is not None
+        assert str(refused) == str(alone_refused) == ("too many match requests: at most 60 a minute per client;"
+                                                      " retry in 1 s")
+        assert refused.retry_after == alone_refused.retry_after == 1
+        # Both refuse until the shared bucket refills: 30 s later, half a budget for the pair.
+        clock.now += 30
+        assert abs(_admitted(shared, 200)[0] - 30) <= WORKERS * shared[0].lease
+        # Anonymous search time: admitted while there is budget, charged after, debts kept.
+        budget = [SharedRateLimiter("anonymous search time", 3.0, connection, WORKERS, clock=clock, unit="seconds")
+                  for connection in (store, other)]
+        spent = 0.0
+        with pytest.raises(RateLimited, match="too much anonymous search time: at most 3 seconds a minute"):
+            for number in range(100):
+                budget[number % 2].admit("ip:198.51.100.7")
+                budget[number % 2].charge("ip:198.51.100.7", 0.1)
+                spent += 0.1
+        assert 3.0 - WORKERS * budget[0].lease <= spent <= 3.0 + WORKERS * (budget[0].lease + 0.1)
+    finally:
+        other.close()
