@@ -2,13 +2,16 @@
 lost writes.
 
 Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker] [--real PATH]
-     [--match-workers 0 1] [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
+     [--match-workers 0 1] [--workers 1 2]
+     [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
 
 Serves a copy of every real case (bench/.cache/real.sqlite or --real, copied into --db
 when that is a PostgreSQL URL: its contents are replaced) with `disinfodb serve` (one
 uvicorn process, model use-m, `--match-workers N`: with several values, one fresh server
 and database after another, so that configurations compare in one run on one machine's
-load) and runs N client threads against it over loopback for the
+load; `--workers N`, `serve --workers N`, likewise: every pair of the two lists is run, and
+each server's every worker has a complete matching index before the load starts) and runs
+N client threads against it over loopback for the
 given time, each picking at random: a search from the bench.import_search mix (70%), a
 case (10%), a match of a case title (10%), an edit of a random case with its version
 (10%: a stale version is a 409 and is retried once after re-reading). Counts every
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -55,6 +59,13 @@ from disinfodb.store.transfer import copy_database
 
 KINDS = ("search", "case", "match", "edit")
 WEIGHTS = (70, 10, 10, 10)
+WORKER = re.compile(r"worker;desc=(\d+)")  # serve --workers N names the process that answered
+
+
+def worker_of(response: httpx.Response) -> str:
+    """The pid of the server process that answered ("server" when there is only one)."""
+    found = WORKER.search(response.headers.get("server-timing", ""))
+    return found.group(1) if found else "server"
 class Tally:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -65,6 +76,12 @@ class Tally:
         self.successes: list[float] = []  # monotonic times of 2xx answers
         self.acked: dict[str, tuple[int, str]] = {}  # case id -> (version, marker) of its last acknowledged edit
         self.acked_edits = 0
+        self.workers: dict[str, int] = defaultdict(int)  # answers per server process
+
+    def count_worker(self, response: httpx.Response) -> None:
+        """An httpx response hook: which process answered."""
+        with self.lock:
+            self.workers[worker_of(response)] += 1
 
     def add(self, kind: str, seconds: float, status: int | None) -> None:
         with self.lock:
@@ -90,7 +107,8 @@ def client(base: str, token: str, ids: list[str], titles: list[str], queries: li
     (the phase is in their marker)."""
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, timeout=30, headers=address(seed) | headers) as http:
+    with httpx.Client(base_url=base, timeout=30, headers=address(seed) | headers,
+                      event_hooks={"response": [tally.count_worker]}) as http:
         while time.monotonic() < until:
             kind = rng.choices(KINDS, WEIGHTS)[0]
             started = time.perf_counter()
@@ -176,32 +194,42 @@ def main() -> int:
                                                  " the copy served is made beside it")
     parser.add_argument("--match-workers", type=int, nargs="+", default=[1],
                         help="`serve --match-workers` (several: one server after another, in this order)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="`serve --workers` (several: one server after another, in this order)")
     parser.add_argument("--restart-after", type=float, help="run --restart-command this many seconds in")
     parser.add_argument("--restart-command", help="a shell command, e.g. restarting the PostgreSQL server")
     args = parser.parse_args()
-    for workers in args.match_workers:
-        print(f"serve --match-workers {workers}:")
-        load(args, workers)
+    if min(args.workers) < 1:
+        parser.error("--workers: every value must be 1 or more")
+    for workers in args.workers:
+        for match_workers in args.match_workers:
+            print(f"serve --workers {workers} --match-workers {match_workers}:")
+            load(args, match_workers, workers)
     return 0
 
 
-def load(args: argparse.Namespace, match_workers: int) -> None:
-    """One fresh database and server with `match_workers`, under the load (each phase)."""
+def load(args: argparse.Namespace, match_workers: int, workers: int = 1) -> None:
+    """One fresh database and server with `workers` processes of `match_workers` each,
+    under the load (each phase)."""
     db, real_cases, token, audit_before = prepare(args.db, args.real)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "disinfodb", "serve", "--db", db, "--port", str(port),
                                "--model", "use-m", "--match-per-minute", "0", "--forwarded-allow-ips", "127.0.0.1",
-                               "--match-workers", str(match_workers)],
+                               "--match-workers", str(match_workers), "--workers", str(workers)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
+        built: set[str] = set()  # the processes whose index is complete (a fresh connection each time)
         for _ in range(600):
             try:
                 warm = httpx.post(f"{base}/api/match", json={"text": "warm up"}, timeout=120)
-                if warm.status_code == 200 and warm.json()["index"]["complete"]:  # the index is built
-                    break
+                if warm.status_code == 200 and warm.json()["index"]["complete"]:
+                    built.add(worker_of(warm))
+                    if len(built) == workers:
+                        break
+                    continue
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
@@ -282,6 +310,8 @@ def report(tally: Tally, elapsed: float, clients: int, db: str, audit_before: in
     print(f"{clients} clients for {elapsed:.0f} s on loopback against `disinfodb serve` ({backend}, 13,665 cases):"
           f" {total:,} requests, {total / elapsed:,.1f} req/s, errors {tally.errors}")
     print(f"  statuses: {dict(sorted(tally.statuses.items()))}")
+    if len(tally.workers) > 1:
+        print(f"  answers per worker process: {', '.join(f'{n:,}' for n in sorted(tally.workers.values()))}")
     for kind in KINDS:
         values = tally.latency[kind]
         if values:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import signal
 from types import FrameType
 from typing import Annotated, Any
@@ -24,10 +25,14 @@ def serve(
     match_per_minute: Annotated[int, typer.Option("--match-per-minute", envvar="DISINFODB_MATCH_PER_MINUTE",
                                                   min=0, help="Match requests per client a minute (0: no limit).")
                                 ] = 60,
+    workers: Annotated[int, typer.Option(
+        "--workers", envvar="DISINFODB_WORKERS", min=1,
+        help="Server processes answering on one socket against the database, each with its own connections,"
+             " models, index and match workers; rate limits are shared through the database.")] = 1,
     match_workers: Annotated[int, typer.Option(
         "--match-workers", envvar="DISINFODB_MATCH_WORKERS", min=0,
         help="Processes that answer match requests, each with its own models and index, so searches never"
-             " wait behind a match (0: match in the server's process).")] = 1,
+             " wait behind a match (0: match in the server's process). Per server worker.")] = 1,
     match_queue: Annotated[int, typer.Option(
         "--match-queue", envvar="DISINFODB_MATCH_QUEUE", min=1,
         help="Match requests in the workers at once, waiting included; more are answered 503 with"
@@ -65,7 +70,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from disinfodb.review import clean_base_url  # noqa: PLC0415
-    from disinfodb.server.app import create_app  # noqa: PLC0415
+    from disinfodb.server.app import WORKER_ENV, create_app, worker_environment  # noqa: PLC0415
     from disinfodb.server.service import MB, Settings  # noqa: PLC0415
 
     try:
@@ -73,11 +78,28 @@ def serve(
     except ValueError as error:
         fail(f"--public-url: {error}")
     settings = Settings(private=private, max_body_bytes=max_upload_mb * MB, match_per_minute=match_per_minute,
-                        match_workers=match_workers, match_queue=match_queue,
+                        match_workers=match_workers, match_queue=match_queue, workers=workers,
                         import_per_minute=import_per_minute, search_seconds_per_minute=search_seconds_per_minute,
                         secure_cookies=secure_cookies, public_url=base, publisher_name=publisher_name,
                         rating_label=rating_label, review_language=review_language)
     proxies = (forwarded_allow_ips or "").strip()
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "proxy_headers": bool(proxies),
+                               "forwarded_allow_ips": proxies or None,
+                               "log_config": _log_config(uvicorn.config.LOGGING_CONFIG)}
+    if workers > 1:
+        with opened(db) as store:  # migrated here once, before the workers open it
+            if store.location in ("", ":memory:"):
+                fail("--workers: an in-memory database cannot be shared by several processes")
+            location, cases = store.location, store.count()
+            shown = store.display_location
+        out.print(f"Serving {shown} ({cases:,} cases) at http://{host}:{port}/ with {workers} worker processes"
+                  " (API docs at /docs)")
+        # uvicorn's supervisor binds the socket, starts the workers (spawned: each one builds
+        # its app with worker_app), reports and replaces one that dies, and stops them all on
+        # SIGTERM or Ctrl-C; each worker closes its own match workers as it stops.
+        os.environ[WORKER_ENV] = worker_environment(location, model, settings)
+        uvicorn.run("disinfodb.server.app:worker_app", factory=True, workers=workers, **options)
+        return
     with opened(db) as store:
         web_app = create_app(store, model, settings)
         web_app.state.service.warm_up()  # embeds what is not cached yet, without blocking pages
@@ -87,8 +109,7 @@ def serve(
         # one would end the process before `finally` stops the match workers and the builds.
         signal.signal(signal.SIGTERM, _exit_through_finally)
         try:
-            uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=bool(proxies),
-                        forwarded_allow_ips=proxies or None, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
+            uvicorn.run(web_app, **options)
         finally:
             web_app.state.service.close()
 

@@ -6,7 +6,12 @@ nothing unexpected ever shows a client a stack trace.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -34,6 +39,11 @@ from disinfodb.server.web import error_page, is_page
 from disinfodb.store import Store, open_store
 
 log = logging.getLogger(__name__)
+
+#: What `serve --workers N` hands each of its processes: the database, the model and the
+#: Settings as JSON (uvicorn starts workers from an import string, so no argument reaches
+#: the factory; a spawned process inherits the environment).
+WORKER_ENV = "DISINFODB_SERVE_WORKER"
 
 
 def create_app(store: Store | None = None, model: str | None = None,
@@ -67,7 +77,33 @@ def create_app(store: Store | None = None, model: str | None = None,
                           settings.max_match_body_bytes)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, path_limits=texts)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(ServerTiming)
+    app.add_middleware(ServerTiming, worker=os.getpid() if settings.workers > 1 else None)
+    return app
+
+
+def worker_environment(location: str, model: str | None, settings: Settings) -> str:
+    """The value of WORKER_ENV that makes `worker_app` serve `location` with these settings."""
+    return json.dumps({"db": location, "model": model, "settings": dataclasses.asdict(settings)})
+
+
+def worker_app() -> FastAPI:
+    """One process of `serve --workers N` (uvicorn's factory, run in each worker): its own
+    connections, matcher, match workers and term index over the database WORKER_ENV names.
+    The matcher's build starts when the worker starts serving, and everything (match
+    workers included) is closed when uvicorn stops it (SIGTERM from the supervisor, Ctrl-C)."""
+    config = json.loads(os.environ[WORKER_ENV])
+    app = create_app(open_store(config["db"]), config["model"], Settings(**config["settings"]))
+    service: Service = app.state.service
+
+    @asynccontextmanager
+    async def serving(_app: FastAPI) -> AsyncIterator[None]:
+        service.warm_up()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app.router.lifespan_context = serving
     return app
 
 

@@ -10,7 +10,9 @@ site which case page they were reading.
 
 Timing: `Server-Timing: app;dur=<ms>`, the time the app took to start answering, so a
 browser's developer tools, a load test or `bench.web_pages` can see server time apart
-from the network and the client.
+from the network and the client. Under `serve --workers N` it also names the process that
+answered (`app;dur=1.2, worker;desc=4242`): a load test, or someone chasing a stale
+answer, can tell the workers apart.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class SecurityHeaders(_ResponseHeaders):
 
 
 class ServerTiming(_ResponseHeaders):
+    def __init__(self, app: ASGIApp, worker: int | None = None) -> None:
+        super().__init__(app)
+        self.worker = b"" if worker is None else f", worker;desc={worker}".encode()
+
     def added(self, headers: Headers, started: float) -> Headers:
         took = (time.perf_counter() - started) * 1000
-        return [(b"server-timing", f"app;dur={took:.1f}".encode())]
+        return [(b"server-timing", f"app;dur={took:.1f}".encode() + self.worker)]

@@ -7,14 +7,20 @@ connection, so a script that uploads too much learns what the limit is.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from disinfodb.errors import BodyTooLarge, RateLimited
+
+if TYPE_CHECKING:
+    from disinfodb.store import Store
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,14 +76,86 @@ class RateLimiter:
             bucket.at = now
             self._buckets[client] = bucket
             if bucket.tokens < needed:
-                per_minute = f"{self.per_minute:g}"
-                raise RateLimited(f"too many {self.what} {self.unit}: at most {per_minute} a minute per client"
-                                  if self.unit == "requests" else
-                                  f"too much {self.what}: at most {per_minute} {self.unit} a minute per client",
-                                  (needed - bucket.tokens) / rate)
+                raise self._refusal(needed, bucket.tokens)
             bucket.tokens -= cost
-            if len(self._buckets) > 10_000:  # forget full buckets: they carry no state
+            if len(self._buckets) > MAX_CLIENTS:  # forget full buckets: they carry no state
                 self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.per_minute - 1}
+
+    def _refusal(self, needed: float, tokens: float) -> RateLimited:
+        """The 429 of a client that needs `needed` units and has `tokens`: Retry-After is
+        how long the bucket takes to refill the difference."""
+        per_minute = f"{self.per_minute:g}"
+        return RateLimited(f"too many {self.what} {self.unit}: at most {per_minute} a minute per client"
+                           if self.unit == "requests" else
+                           f"too much {self.what}: at most {per_minute} {self.unit} a minute per client",
+                           (needed - tokens) / (self.per_minute / 60.0))
+
+
+MAX_CLIENTS = 10_000  # clients a limiter keeps in memory before it forgets those with nothing to remember
+LEASE_SHARE = 4  # a lease is at most 1/(LEASE_SHARE * workers) of the budget (SharedRateLimiter)
+
+
+class SharedRateLimiter(RateLimiter):
+    """A RateLimiter whose buckets are shared by the N processes of `serve --workers N`
+    through the database (`rate_buckets`), so a client gets its budget once, not N times.
+
+    A write per request would make every search a write (SQLite has one writer) and move
+    the database's change counter that every worker's term index watches. Instead a worker
+    takes a *lease* from the client's shared bucket, `budget / (4 N)` units (or what the
+    request needs, if more), spends it from memory, and takes another when it runs out: a
+    client near its limit costs a write per lease, one far from it costs one write per
+    lease's worth of requests, and an address that makes one search costs one.
+
+    What this allows, against one bucket of the same budget: a worker may hold a lease it
+    took before the shared bucket refilled, so a client can get up to N leases, a quarter
+    of its budget, more in a burst; and a client may be refused while up to N-1 leases sit
+    unspent in the other workers, up to a quarter less. A cost charged after the fact (a
+    search's time) may put each worker's lease below zero by one request's cost, as one
+    server's bucket may go; that debt is paid from the next lease that worker takes.
+
+    When the shared bucket cannot be read (PostgreSQL away; an import holding SQLite's
+    write lock past the busy timeout) the worker enforces the budget alone, from its own
+    memory (RateLimiter), until the database answers again: N times the budget at most.
+    Refusals say what one server's say, Retry-After counted from the shared bucket.
+    """
+
+    def __init__(self, what: str, per_minute: float, store: Store, workers: int,
+                 clock: Callable[[], float] = time.time, unit: str = "requests") -> None:
+        super().__init__(what, per_minute, clock, unit)  # its own buckets are the fallback
+        self._store = store  # a connection for the limits alone: a lease never waits behind a request's work
+        self.lease = per_minute / (LEASE_SHARE * workers)
+        self._held: dict[str, float] = {}  # client -> what is left of this worker's leases (below 0: a debt)
+        self._failing = False
+
+    def _take(self, client: str, cost: float, needed: float) -> None:
+        if self.per_minute <= 0:
+            return
+        with self._lock:
+            held = self._held.get(client, 0.0)
+            if held >= needed:
+                self._held[client] = held - cost
+                return
+        least = needed - held
+        try:
+            taken, available = self._store.rate_buckets.take(
+                self.what, client, capacity=float(self.per_minute), per_second=self.per_minute / 60.0,
+                now=self._clock(), least=least, wanted=max(self.lease, least))
+        except Exception:  # the database is away or busy: this worker's own buckets meanwhile
+            if not self._failing:
+                log.exception("the shared %s limit cannot be read; each server process limits alone until it can",
+                              self.what)
+                self._failing = True
+            super()._take(client, cost, needed)
+            return
+        self._failing = False
+        with self._lock:
+            held = self._held.get(client, 0.0) + taken
+            if held < needed:
+                self._held[client] = held
+                raise self._refusal(needed, held + available)
+            self._held[client] = held - cost
+            if len(self._held) > MAX_CLIENTS:  # forget unspent leases (a client may be refused early, once)
+                self._held = {k: v for k, v in self._held.items() if v < 0}
 
 
 class BodySizeLimit:

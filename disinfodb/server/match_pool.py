@@ -20,6 +20,7 @@ import atexit
 import dataclasses
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -42,6 +43,7 @@ RESTART_RETRY_AFTER_S = 5  # a new worker loads its models and index first
 FAILED_RETRY_AFTER_S = 60  # workers that cannot start need someone to read the log
 MAX_FAILED_STARTS = 3
 STATUS_WAIT_S = 2.0  # the check page's banner waits this long for a busy worker
+ORPHAN_CHECK_S = 1.0  # how often a worker looks whether its server is still there
 
 _matchers: Matchers | None = None  # a worker process's own matcher (set by _open_worker)
 
@@ -55,9 +57,21 @@ def _open_worker(location: str, model: str | None, index_wait_seconds: float) ->
     global _matchers  # noqa: PLW0603 - one matcher per worker process, for every request it runs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="disinfodb-orphan-check",
+                     daemon=True).start()
     _matchers = Matchers(open_store(location), model, index_wait_seconds)
     _matchers.warm_up()
     atexit.register(_matchers.close)  # the build stops and its connection closes when the pool shuts down
+
+
+def _exit_when_orphaned(server: int) -> None:
+    """End this worker once its server process is gone. A server killed outright (kill -9,
+    out of memory: one of `serve --workers N` that its supervisor replaces) cannot stop its
+    workers, and they ignore the signals that would: without this they would live on, each
+    holding its models and a connection."""
+    while os.getppid() == server:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(1)
 
 
 def _worker() -> Matchers:

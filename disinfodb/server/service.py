@@ -34,7 +34,7 @@ from disinfodb.ingest.pipeline import ImportReport, import_records
 from disinfodb.matching import Matcher, meaning
 from disinfodb.related import RelatedCase, related_cases
 from disinfodb.search import Results, SearchMode, SearchQuery
-from disinfodb.server.limits import RateLimiter
+from disinfodb.server.limits import RateLimiter, SharedRateLimiter
 from disinfodb.server.match_pool import MatchPool
 from disinfodb.server.matchers import IndexStatus, MatchAnswer, Matchers, MatchRequest
 from disinfodb.store import Store
@@ -64,6 +64,10 @@ class Settings:
     # a library app (tests, a script) starts none unasked.
     match_workers: int = 0
     match_queue: int = 16  # match requests in the workers at once, waiting included; more are a 503
+    # Server processes answering on one socket against this database (`serve --workers`):
+    # above 1, the rate limits are shared through the database (server.limits.SharedRateLimiter)
+    # and responses say which process answered (Server-Timing).
+    workers: int = 1
     publisher_name: str = DEFAULT_PUBLISHER.name  # who the ClaimReviews (JSON-LD, Fact Check API) name
     rating_label: str = DEFAULT_PUBLISHER.rating  # their textual rating of every case
     review_language: str = DEFAULT_PUBLISHER.language  # the language the debunks are written in
@@ -89,11 +93,14 @@ class Service:
         self.reader = store
         self.writer = store.reopen()
         self.accounts = Accounts(self.writer, self.reader)
-        self.match_limiter = RateLimiter("match", self.settings.match_per_minute)
-        self.import_limiter = RateLimiter("import", self.settings.import_per_minute)
-        self.login_limiter = RateLimiter("sign-in", self.settings.login_per_minute)
-        self.search_budget = RateLimiter("anonymous search time", self.settings.search_seconds_per_minute,
-                                         unit="seconds")
+        # One server keeps its clients' buckets in memory; the processes of `serve --workers N`
+        # share theirs through the database, on a connection of their own.
+        self._limits = store.reopen() if self.settings.workers > 1 else None
+        self.match_limiter = self._limiter("match", self.settings.match_per_minute)
+        self.import_limiter = self._limiter("import", self.settings.import_per_minute)
+        self.login_limiter = self._limiter("sign-in", self.settings.login_per_minute)
+        self.search_budget = self._limiter("anonymous search time", self.settings.search_seconds_per_minute,
+                                           unit="seconds")
         # Searches (and the trend pages' counts) run on connections of their own, so a slow
         # one holds back only its connection, not every page that reads the database.
         self._searchers: queue.SimpleQueue[Store] = queue.SimpleQueue()
@@ -106,6 +113,11 @@ class Service:
         in_memory = store.location in ("", ":memory:")  # a worker's own connection would see another database
         self.match_pool = (MatchPool(store.location, model, self.settings)
                            if self.settings.match_workers > 0 and not in_memory else None)
+
+    def _limiter(self, what: str, per_minute: float, unit: str = "requests") -> RateLimiter:
+        if self._limits is None:
+            return RateLimiter(what, per_minute, unit=unit)
+        return SharedRateLimiter(what, per_minute, self._limits, self.settings.workers, unit=unit)
 
     def match(self, request: MatchRequest) -> MatchAnswer:
         """Match a text: in a worker process (MatchingUnavailable, a 503, when the queue is
@@ -224,6 +236,8 @@ class Service:
         except Exception:
             log.exception("recording token uses failed")
         self.writer.close()
+        if self._limits is not None:
+            self._limits.close()
         while not self._searchers.empty():
             self._searchers.get().close()
         if self.match_pool is not None:

@@ -158,6 +158,11 @@ class PostgresStore(SQLStore):
     def _begin_read(self) -> None:
         self._db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
+    row_lock = " FOR UPDATE"
+
+    def _begin_row_write(self) -> None:
+        self._db.execute("BEGIN")
+
     def _change_counter(self) -> int:
         return int(self._db.scalar("SELECT value FROM change_counter WHERE id = 1"))
 

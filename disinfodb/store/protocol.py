@@ -19,6 +19,7 @@ from disinfodb.store.term_index import IntArray, TermIndex
 if TYPE_CHECKING:
     from disinfodb.store.accounts import AccountTables
     from disinfodb.store.narratives import NarrativeBook
+    from disinfodb.store.rate_buckets import RateBuckets
     from disinfodb.store.triage import TriageBook
 
 
@@ -62,6 +63,8 @@ class Store(Protocol):
     def accounts(self) -> AccountTables: ...
     @property
     def triage(self) -> TriageBook: ...
+    @property
+    def rate_buckets(self) -> RateBuckets: ...
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def snapshot(self) -> AbstractContextManager[None]: ...

@@ -224,6 +224,18 @@ triage = Table(
 Index("triage_by_status", triage.c.status, triage.c.id)
 Index("triage_by_case", triage.c.case_pk)
 
+# The rate limits of `serve --workers N`, shared by its processes: one token bucket per
+# limiter and client, as it was at `at` (Unix time). A row untouched for a minute is a
+# full bucket, the same as no row (server.limits.SharedRateLimiter; store.rate_buckets).
+rate_buckets = Table(
+    "rate_buckets", metadata,
+    Column("limiter", Text, primary_key=True),  # "match", "import", "sign-in", ...
+    Column("client", Text, primary_key=True),  # "user:NAME" or "ip:ADDRESS"
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("rate_buckets_by_time", rate_buckets.c.at)
+
 # -- what only one engine has -------------------------------------------------------------
 
 SQLITE_TOKENIZER = "porter unicode61 remove_diacritics 2"  # also the ranking index's (store/ranking.py)
@@ -322,6 +334,8 @@ STEPS: tuple[Step, ...] = (
     Step((watched_documents, watched_files, triage)),
     # 6: themes over the narratives.
     Step((themes, narrative_themes)),
+    # 7: the rate limits that several server processes share.
+    Step((rate_buckets,)),
 )
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLiteDialect(), "postgresql": PGDialect()}  # type: ignore[no-untyped-call]
 

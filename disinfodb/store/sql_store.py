@@ -30,6 +30,7 @@ from disinfodb.store.batch import KnownRow, KnownRows
 from disinfodb.store.narratives import NarrativeBook
 from disinfodb.store.protocol import AuditEntry, Outcome, Store
 from disinfodb.store.ranking import RankIndex
+from disinfodb.store.rate_buckets import RateBuckets
 from disinfodb.store.snapshots import BackgroundSnapshot, SharedSnapshot
 from disinfodb.store.term_index import IntArray, TermIndex, int_array
 from disinfodb.store.triage import TriageBook
@@ -244,6 +245,31 @@ class SQLStore:
 
     def _after_failed_commit(self) -> None:
         """Leave no transaction open after a COMMIT that raised (PostgreSQL has ended it)."""
+
+    #: What a statement of `row_transaction` adds to a SELECT to lock the rows it reads.
+    row_lock = ""
+
+    def _begin_row_write(self) -> None:
+        """Start a write transaction of a few rows that lock themselves (`row_lock`)."""
+        self._begin_write()
+
+    @contextmanager
+    def row_transaction(self) -> Iterator[None]:
+        """A short write transaction that waits for no other write on PostgreSQL (it
+        locks the rows it reads instead of taking the writers' lock) and is not one of the
+        cases' writes: the term ids and this connection's write count are left alone."""
+        with self._lock:
+            self._begin_row_write()
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._after_failed_commit()
+                raise
 
     def _rollback(self) -> None:
         self._db.execute("ROLLBACK")
@@ -650,6 +676,11 @@ class SQLStore:
     def accounts(self) -> AccountTables:
         """The users, API tokens and web sessions (what they mean: `disinfodb.accounts`)."""
         return AccountTables(self)
+
+    @property
+    def rate_buckets(self) -> RateBuckets:
+        """The rate limits' token buckets that server processes share."""
+        return RateBuckets(self)
 
     @property
     def narratives(self) -> NarrativeBook:
