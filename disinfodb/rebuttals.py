@@ -307,7 +307,7 @@ def suggest_disproofs(matcher: Matcher, store: Store, draft_text: str, limit: in
         taken += 1
         score = float(scores[i])
         source = SuggestionSource(index.cases[row].id, index.cases[row].title, round(score, 4),
-                                  matcher.label(score))
+                                  matcher.label(score, found))
         for key in index.keys_of[row]:
             by_key.setdefault(key, []).append(source)
     suggestions = []

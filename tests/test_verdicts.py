@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, Claims2017
 
+from disinfodb.documents import Document
 from disinfodb.embed import DEFAULT_MODEL, load_embedders
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
@@ -61,5 +62,22 @@ def test_removing_the_case_leaves_no_match(seeded: Matcher) -> None:
     assert len(seeds) == 4
     others = np.setdiff1d(seeded.index.case_pks, seeds)
     for item in PARAPHRASES:
-        scores = seeded.scores(seeded.candidates(item["text"], others))
-        assert seeded.label(float(scores.max())) is not Label.MATCH, item["text"][:60]
+        found = seeded.candidates(item["text"], others)
+        assert seeded.label(float(seeded.scores(found).max()), found) is not Label.MATCH, item["text"][:60]
+
+
+def test_a_document_needs_more_to_be_related_than_a_claim(seeded: Matcher) -> None:
+    """The best of a document's many sentences reaches a given score by chance more often
+    than one claim does: `related` starts higher for a document (fitted by bench.verdicts
+    on off-topic passages), and the label of one candidate follows the input's kind."""
+    shipped = seeded.calibration
+    assert shipped is not None and shipped.match_at > shipped.related_at_document > shipped.related_at
+    claim = "The coup in Kazakhstan was staged to distract Russia."
+    document = " ".join([claim, "The weather was fine on Sunday.", "Tickets sold out within hours.",
+                         "The new bridge opens next spring."])
+    assert seeded.thresholds(Document("claim", claim)) == (shipped.match_at, shipped.related_at)
+    assert seeded.thresholds(Document("doc", document)) == (shipped.match_at, shipped.related_at_document)
+    between = (shipped.related_at + shipped.related_at_document) / 2
+    for text, label in ((claim, Label.RELATED), (document, Label.NONE)):
+        found = seeded.candidates(text)
+        assert seeded.label(between, found) is label

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from disinfodb.documents import Document
 from disinfodb.embed import Embedder, Vectors, load_embedders
 from disinfodb.errors import CaseNotFound, InputTooLarge, NothingToMatch
-from disinfodb.matching.calibration import Calibration, feature_names, load_calibration
+from disinfodb.matching.calibration import Calibration, feature_names, is_document, load_calibration
 from disinfodb.matching.channels import CANDIDATES, RRF_K, Candidates, ChannelScores, FloatArray, top_cases
 from disinfodb.matching.index import ClaimIndex, EmbeddingProgress
 from disinfodb.matching.label import Label
@@ -264,7 +264,8 @@ class Matcher:
     def _matches(self, found: Candidates, limit: int, min_label: Label) -> list[Match]:
         scores = self.scores(found)
         order = np.argsort(-scores, kind="stable")[:limit]
-        chosen = [i for i in order if self.label(float(scores[i])).rank >= Label(min_label).rank]
+        labels = {int(i): self.label(float(scores[i]), found) for i in order}
+        chosen = [i for i in order if labels[int(i)].rank >= Label(min_label).rank]
         names = self.store.case_ids([int(self.index.case_pks[found.rows[i]]) for i in chosen])
         matches = []
         for i in chosen:
@@ -273,8 +274,7 @@ class Matcher:
             unit = int(found.best_unit[i])
             evidence = [Evidence(found.input_units[int(found.best_input[i])], self.index.unit_text[unit],
                                  round(float(found.features[i, 0]), 4))]
-            label = self.label(float(scores[i]))
-            matches.append(Match(case_id, title, round(float(scores[i]), 4), label, evidence,
+            matches.append(Match(case_id, title, round(float(scores[i]), 4), labels[int(i)], evidence,
                                  round(float(found.dense[i]), 4), round(float(found.lexical[i]), 4)))
         return matches
 
@@ -304,15 +304,22 @@ class Matcher:
         """The calibrated score of each candidate (RRF where no calibration was fitted)."""
         return self.calibration.score(found) if self.calibration else found.rrf()
 
-    @property
-    def thresholds(self) -> tuple[float, float] | None:
-        """The calibrated scores from which a candidate is labelled match, and related (None: not calibrated)."""
-        return (self.calibration.match_at, self.calibration.related_at) if self.calibration else None
+    def thresholds(self, document: Document) -> tuple[float, float] | None:
+        """The calibrated scores from which a candidate of this document is labelled match,
+        and related (None: not calibrated)."""
+        if self.calibration is None:
+            return None
+        try:
+            units_ = self._input_units(document.text, CONTEXT if document.spoken else None)
+        except NothingToMatch:
+            units_ = []
+        return self.calibration.thresholds(is_document(units_))
 
-    def label(self, score: float) -> Label:
+    def label(self, score: float, found: Candidates) -> Label:
+        """The label of a candidate's score, for the input `found` was scored for."""
         if self.calibration is None:
             return Label.RELATED if score >= 1.0 / (RRF_K + 1) else Label.NONE
-        return self.calibration.label(score)
+        return self.calibration.label(score, is_document(found.input_units))
 
     def neighbourhood(self, case_id: str) -> tuple[int, FloatArray, FloatArray]:
         """What related cases (disinfodb.related) are ranked from: the case's row in the index,

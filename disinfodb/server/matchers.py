@@ -99,7 +99,7 @@ class Matchers:
         wait = None if request.deadline is None else max(0.0, request.deadline - time.time())
         matcher = self.matcher(wait)
         matches = matcher.match_document(request.document, request.query, request.limit, request.min_label)
-        return MatchAnswer(matches, self.index_status(matcher), matcher.thresholds)
+        return MatchAnswer(matches, self.index_status(matcher), matcher.thresholds(request.document))
 
     def matcher(self, wait: float | None = None) -> Matcher:
         """The matcher over the database as it is now, if it is built within `wait` seconds
