@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -171,7 +171,7 @@ class _Clock:
         return self.now
 
 
-def _admitted(limiters: list[RateLimiter], requests: int) -> tuple[int, RateLimited | None]:
+def _admitted(limiters: Sequence[RateLimiter], requests: int) -> tuple[int, RateLimited | None]:
     """Requests of one client taking turns between the limiters: how many were let through,
     and the first refusal."""
     admitted, refused = 0, None
