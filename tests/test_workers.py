@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 from test_concurrency import _free_port
+from typer.testing import CliRunner
 
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Case
+from disinfodb.cli import app
 from disinfodb.errors import RateLimited
 from disinfodb.server.limits import RateLimiter, SharedRateLimiter
 from disinfodb.store import Store, open_store
@@ -103,6 +105,19 @@ def workers(store_location: str) -> Iterator[Workers]:
             server.kill()
             raise
     assert server.returncode == 0, server.stderr.read().decode() if server.stderr else ""
+
+
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_a_worker_count_below_one_is_refused(count: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", count])
+    words = " ".join(word for word in result.output.split() if word != "│")  # the error's box, unwrapped
+    assert result.exit_code == 2 and f"{count} is not in the range x>=1" in words
+
+
+def test_several_workers_cannot_share_an_in_memory_database() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--db", ":memory:"])
+    assert result.exit_code == 1
+    assert "an in-memory database cannot be shared by several processes" in " ".join(result.output.split())
 
 
 def _total(response: httpx.Response) -> int:
