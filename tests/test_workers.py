@@ -9,20 +9,25 @@ Every request goes on a fresh connection, so the kernel hands it to either proce
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from test_concurrency import _free_port
+from typer.testing import CliRunner
 
 from disinfodb.accounts import Accounts
 from disinfodb.cases import Case
+from disinfodb.cli import app
 from disinfodb.errors import RateLimited
 from disinfodb.server.limits import RateLimiter, SharedRateLimiter
 from disinfodb.store import Store, open_store
@@ -49,6 +54,21 @@ class Workers:
         assert found, response.headers.get("server-timing")
         return int(found.group(1)), response
 
+    def wait_for(self, count: int, server: subprocess.Popen[bytes], log: Path) -> None:
+        """Ask on fresh connections until `count` workers have answered a search (each has
+        then loaded its term index once), while the server runs."""
+        deadline = time.monotonic() + 120
+        while len(self.pids) < count:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"only workers {sorted(self.pids)} answered"
+            try:
+                pid, response = self.request("GET", "/api/cases?q=harbour")
+            except httpx.HTTPError:
+                time.sleep(0.2)
+                continue
+            if response.status_code == 200:
+                self.pids.add(pid)
+
     def until_each(self, method: str, path: str, seen: Callable[[httpx.Response], bool], within: float,
                    **kwargs: Any) -> dict[int, float]:
         """Ask again on fresh connections until every worker has answered `seen`; the
@@ -65,10 +85,12 @@ class Workers:
         return took
 
 
-@pytest.fixture
-def workers(store_location: str) -> Iterator[Workers]:
-    """`serve --workers 2` on a free port over a database with two cases and an editor."""
-    store = open_store(store_location)
+@contextmanager
+def _serving(location: str, log: Path, match_workers: int = 0) -> Iterator[tuple[Workers, subprocess.Popen[bytes]]]:
+    """`serve --workers 2` on a free port over a database with two cases and an editor,
+    its log in `log` (a pipe nobody reads would fill and stop the server); stopped with
+    SIGTERM after, which must end it cleanly."""
+    store = open_store(location)
     store.create(Case(id="harbour", title="The harbour was sold to a foreign fleet",
                       summary="A foreign fleet now owns the harbour.", keywords=["Harbour"]))
     store.create(Case(id="vaccine", title="Vaccines carry tracking chips",
@@ -77,24 +99,15 @@ def workers(store_location: str) -> Iterator[Workers]:
     token = Accounts(store).create_token("ed")
     store.close()
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "disinfodb", "serve", "--db", store_location, "--port", str(port),
-         "--workers", str(WORKERS), "--match-workers", "0", "--model", "use-m", "--match-per-minute", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "disinfodb", "serve", "--db", location, "--port", str(port),
+             "--workers", str(WORKERS), "--match-workers", str(match_workers), "--model", "use-m",
+             "--match-per-minute", "0"], stdout=output, stderr=subprocess.STDOUT)
     served = Workers(f"http://127.0.0.1:{port}", token)
     try:
-        deadline = time.monotonic() + 120
-        while len(served.pids) < WORKERS:  # both started, and each has loaded its term index once
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            assert time.monotonic() < deadline, "the workers did not both answer"
-            try:
-                pid, response = served.request("GET", "/api/cases?q=harbour")
-            except httpx.HTTPError:
-                time.sleep(0.2)
-                continue
-            if response.status_code == 200:
-                served.pids.add(pid)
-        yield served
+        served.wait_for(WORKERS, server, log)
+        yield served, server
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -102,7 +115,58 @@ def workers(store_location: str) -> Iterator[Workers]:
         except subprocess.TimeoutExpired:
             server.kill()
             raise
-    assert server.returncode == 0, server.stderr.read().decode() if server.stderr else ""
+    assert server.returncode == 0, log.read_text()
+
+
+@pytest.fixture
+def workers(store_location: str, tmp_path: Path) -> Iterator[Workers]:
+    with _serving(store_location, tmp_path / "serve.log") as (served, _):
+        yield served
+
+
+def _children(pid: int) -> set[int]:
+    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _running(pid: int) -> bool:
+    """Whether a process is there and not a zombie waiting for whoever adopted it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads a process's children from Linux's /proc")
+def test_a_worker_that_dies_is_replaced_and_its_match_workers_exit(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with _serving(str(tmp_path / "cases.sqlite"), log, match_workers=1) as (served, server):
+        victim, survivor = sorted(served.pids)
+        deadline = time.monotonic() + 60
+        while not (orphans := _children(victim)):  # its match worker, started as it began serving
+            assert time.monotonic() < deadline, "the worker started no match worker"
+            time.sleep(0.2)
+        os.kill(victim, signal.SIGKILL)
+        served.pids = {survivor}
+        served.wait_for(WORKERS, server, log)
+        assert victim not in served.pids and f"Child process [{victim}] died" in log.read_text()
+        deadline = time.monotonic() + 10
+        while any(_running(pid) for pid in orphans):
+            assert time.monotonic() < deadline, ("the dead worker's children live on: " + "; ".join(
+                Path(f"/proc/{pid}/cmdline").read_text()[:200] for pid in orphans if _running(pid)))
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("count", ["0", "-2"])
+def test_a_worker_count_below_one_is_refused(count: str) -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", count])
+    words = " ".join(word for word in result.output.split() if word != "│")  # the error's box, unwrapped
+    assert result.exit_code == 2 and f"{count} is not in the range x>=1" in words
+
+
+def test_several_workers_cannot_share_an_in_memory_database() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--db", ":memory:"])
+    assert result.exit_code == 1
+    assert "an in-memory database cannot be shared by several processes" in " ".join(result.output.split())
 
 
 def _total(response: httpx.Response) -> int:
@@ -171,7 +235,7 @@ class _Clock:
         return self.now
 
 
-def _admitted(limiters: list[RateLimiter], requests: int) -> tuple[int, RateLimited | None]:
+def _admitted(limiters: Sequence[RateLimiter], requests: int) -> tuple[int, RateLimited | None]:
     """Requests of one client taking turns between the limiters: how many were let through,
     and the first refusal."""
     admitted, refused = 0, None

@@ -6,12 +6,17 @@ import copy
 import os
 import signal
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from disinfodb.cli.support import DbOption, ModelOption, fail, opened, out
 from disinfodb.export import DEFAULT_PUBLISHER
+
+if TYPE_CHECKING:
+    from disinfodb.server.service import Settings
+
+WORKER_PING_TIMEOUT_S = 30  # uvicorn's default, 5 s, is short for a worker loading its models on 2 busy cores
 
 
 def serve(
@@ -70,7 +75,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
     from disinfodb.review import clean_base_url  # noqa: PLC0415
-    from disinfodb.server.app import WORKER_ENV, create_app, worker_environment  # noqa: PLC0415
+    from disinfodb.server.app import create_app  # noqa: PLC0415
     from disinfodb.server.service import MB, Settings  # noqa: PLC0415
 
     try:
@@ -87,18 +92,7 @@ def serve(
                                "forwarded_allow_ips": proxies or None,
                                "log_config": _log_config(uvicorn.config.LOGGING_CONFIG)}
     if workers > 1:
-        with opened(db) as store:  # migrated here once, before the workers open it
-            if store.location in ("", ":memory:"):
-                fail("--workers: an in-memory database cannot be shared by several processes")
-            location, cases = store.location, store.count()
-            shown = store.display_location
-        out.print(f"Serving {shown} ({cases:,} cases) at http://{host}:{port}/ with {workers} worker processes"
-                  " (API docs at /docs)")
-        # uvicorn's supervisor binds the socket, starts the workers (spawned: each one builds
-        # its app with worker_app), reports and replaces one that dies, and stops them all on
-        # SIGTERM or Ctrl-C; each worker closes its own match workers as it stops.
-        os.environ[WORKER_ENV] = worker_environment(location, model, settings)
-        uvicorn.run("disinfodb.server.app:worker_app", factory=True, workers=workers, **options)
+        _serve_workers(db, model, settings, options)
         return
     with opened(db) as store:
         web_app = create_app(store, model, settings)
@@ -112,6 +106,27 @@ def serve(
             uvicorn.run(web_app, **options)
         finally:
             web_app.state.service.close()
+
+
+def _serve_workers(db: str | None, model: str | None, settings: Settings, options: dict[str, Any]) -> None:
+    """`serve --workers N`: uvicorn's supervisor binds the socket, starts the workers
+    (spawned: each builds its app with worker_app), reports and replaces one that dies, and
+    stops them all on SIGTERM or Ctrl-C; each worker closes its own match workers as it
+    stops. It also pings each worker and kills one that does not answer in time as hung: a
+    worker loading its models and building its index on a busy machine may answer late."""
+    import uvicorn  # noqa: PLC0415
+
+    from disinfodb.server.app import WORKER_ENV, worker_environment  # noqa: PLC0415
+
+    with opened(db) as store:  # migrated here once, before the workers open it
+        if store.location in ("", ":memory:"):
+            fail("--workers: an in-memory database cannot be shared by several processes")
+        location, cases, shown = store.location, store.count(), store.display_location
+    out.print(f"Serving {shown} ({cases:,} cases) at http://{options['host']}:{options['port']}/ with"
+              f" {settings.workers} worker processes (API docs at /docs)")
+    os.environ[WORKER_ENV] = worker_environment(location, model, settings)
+    uvicorn.run("disinfodb.server.app:worker_app", factory=True, workers=settings.workers,
+                timeout_worker_healthcheck=WORKER_PING_TIMEOUT_S, **options)
 
 
 def _log_config(default: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -155,18 +157,33 @@ def _rows_of(matrix: Vectors, has: npt.NDArray[np.bool_], kept: npt.NDArray[np.b
 def _embed_stale(store: Store, embedder: Embedder, pks: list[int], texts: list[list[str]],
                  blocks: list[Vectors | None], stale: list[int],
                  progress: EmbeddingProgress | None, chunk: int = 256) -> None:
+    """Embed the stale cases a chunk at a time, caching each chunk as it is done.
+
+    Several processes may build at once over one database (`serve --workers N`, each with
+    its match workers): each takes the chunks in an order of its own (shuffled by its pid)
+    and takes a chunk another process has cached since instead of embedding it again, so
+    together they embed most chunks once. The chunks are the same in every process (the same stale cases,
+    cut the same way), so the vectors are too, whoever embeds them."""
     if progress and stale:
         progress(embedder.name, 0, len(stale))
-    for start in range(0, len(stale), chunk):
+    starts = list(range(0, len(stale), chunk))
+    random.Random(os.getpid()).shuffle(starts)
+    for done, start in enumerate(starts, 1):
         rows = stale[start:start + chunk]
-        flat = [unit for row in rows for unit in texts[row]]
-        vectors = embedder.embed(flat, "passage")
-        offset, cached = 0, []
-        for row in rows:
-            block = vectors[offset:offset + len(texts[row])]
-            offset += len(texts[row])
-            blocks[row] = block
-            cached.append((pks[row], _units_hash(texts[row]), json.dumps(texts[row]), block.tobytes()))
-        store.save_embeddings(embedder.cache_key, cached)
+        hashes = [_units_hash(texts[row]) for row in rows]
+        cached = store.cached_embeddings(embedder.cache_key, [pks[row] for row in rows])
+        if all(cached.get(pks[row], ("", b""))[0] == text_hash for row, text_hash in zip(rows, hashes, strict=True)):
+            for row in rows:
+                blocks[row] = np.frombuffer(cached[pks[row]][1], dtype=np.float32).reshape(len(texts[row]),
+                                                                                           embedder.dim)
+        else:
+            vectors = embedder.embed([unit for row in rows for unit in texts[row]], "passage")
+            offset, rows_out = 0, []
+            for row, text_hash in zip(rows, hashes, strict=True):
+                block = vectors[offset:offset + len(texts[row])]
+                offset += len(texts[row])
+                blocks[row] = block
+                rows_out.append((pks[row], text_hash, json.dumps(texts[row]), block.tobytes()))
+            store.save_embeddings(embedder.cache_key, rows_out)
         if progress:
-            progress(embedder.name, min(start + chunk, len(stale)), len(stale))
+            progress(embedder.name, min(done * chunk, len(stale)), len(stale))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from disinfodb.accounts import Role, User
 from disinfodb.errors import NotAllowed, NotSignedIn, RateLimited
@@ -126,8 +127,12 @@ async def _admitted(service: Service, user: User | None, request: Request) -> Se
     if user is not None:
         return Searcher(user, None)
     key = client_key(None, request)
+    budget = service.search_budget
     try:
-        service.search_budget.admit(key)
+        if budget.blocking:  # it may wait for the database: not on the event loop
+            await run_in_threadpool(budget.admit, key)
+        else:
+            budget.admit(key)
     except RateLimited as refused:
         await asyncio.sleep(min(refused.retry_after, TARPIT_SECONDS))
         raise

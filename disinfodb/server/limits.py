@@ -44,6 +44,8 @@ class RateLimiter:
     may go below zero, and that debt delays the client's next request.
     """
 
+    blocking = False  # whether a check may wait for the database (then not on the event loop)
+
     def __init__(self, what: str, per_minute: float, clock: Callable[[], float] = time.monotonic,
                  unit: str = "requests") -> None:
         self.what = what
@@ -103,8 +105,8 @@ class SharedRateLimiter(RateLimiter):
     the database's change counter that every worker's term index watches. Instead a worker
     takes a *lease* from the client's shared bucket, `budget / (4 N)` units (or what the
     request needs, if more), spends it from memory, and takes another when it runs out: a
-    client near its limit costs a write per lease, one far from it costs one write per
-    lease's worth of requests, and an address that makes one search costs one.
+    client costs one write per lease's worth of requests (an address that searches once
+    costs one).
 
     What this allows, against one bucket of the same budget: a worker may hold a lease it
     took before the shared bucket refilled, so a client can get up to N leases, a quarter
@@ -118,6 +120,8 @@ class SharedRateLimiter(RateLimiter):
     memory (RateLimiter), until the database answers again: N times the budget at most.
     Refusals say what one server's say, Retry-After counted from the shared bucket.
     """
+
+    blocking = True
 
     def __init__(self, what: str, per_minute: float, store: Store, workers: int,
                  clock: Callable[[], float] = time.time, unit: str = "requests") -> None:

@@ -48,7 +48,7 @@ ORPHAN_CHECK_S = 1.0  # how often a worker looks whether its server is still the
 _matchers: Matchers | None = None  # a worker process's own matcher (set by _open_worker)
 
 
-def _open_worker(location: str, model: str | None, index_wait_seconds: float) -> None:
+def _open_worker(server: int, location: str, model: str | None, index_wait_seconds: float) -> None:
     """A worker's start: its own connection and matcher, built at once in the background.
 
     Ctrl-C and a SIGTERM sent to the whole process group are the server's to handle: a
@@ -57,7 +57,7 @@ def _open_worker(location: str, model: str | None, index_wait_seconds: float) ->
     global _matchers  # noqa: PLW0603 - one matcher per worker process, for every request it runs
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="disinfodb-orphan-check",
+    threading.Thread(target=_exit_when_orphaned, args=(server,), name="disinfodb-orphan-check",
                      daemon=True).start()
     _matchers = Matchers(open_store(location), model, index_wait_seconds)
     _matchers.warm_up()
@@ -95,7 +95,9 @@ class MatchPool:
     """Worker processes that answer match requests, each with its own matcher."""
 
     def __init__(self, location: str, model: str | None, settings: Settings) -> None:
-        self._args = (location, model, settings.index_wait_seconds)
+        # The server's pid, not the worker's getppid(): a server that died while the worker
+        # was still starting would leave it watching whoever adopted it.
+        self._args = (os.getpid(), location, model, settings.index_wait_seconds)
         self.index_wait_seconds = settings.index_wait_seconds
         self.workers = settings.match_workers
         self.queue_size = settings.match_queue

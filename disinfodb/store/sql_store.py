@@ -659,6 +659,14 @@ class SQLStore:
                 [(pk, model, text_hash, units, vectors) for pk, text_hash, units, vectors in rows])
 
     @_under_lock
+    def cached_embeddings(self, model: str, case_pks: list[int]) -> dict[int, tuple[str, bytes]]:
+        """pk -> (text_hash, vectors) of the given cases' cached embeddings for `model`
+        (what another process may have cached while this one was embedding)."""
+        where, param = self.in_list("case_pk", case_pks)
+        return {int(pk): (str(text_hash), bytes(vectors)) for pk, text_hash, vectors in self._db.execute(
+            f"SELECT case_pk, text_hash, vectors FROM embeddings WHERE model = ? AND {where}", (model, param))}
+
+    @_under_lock
     def case_ids(self, case_pks: list[int]) -> dict[int, tuple[str, str]]:
         """pk -> (id, title) for the given cases."""
         where, param = self.in_list("pk", case_pks)
