@@ -24,13 +24,14 @@ from fastapi.testclient import TestClient
 from pg_cluster import free_port
 from web_support import COUP_EN, KAZAKH_COUP, MODEL, served
 
+from disinfodb.cases import Case
 from disinfodb.ingest import read_file
 from disinfodb.ingest.pipeline import import_records
 from disinfodb.matching import open_matcher
 from disinfodb.server.app import create_app
-from disinfodb.server.matchers import Matchers
+from disinfodb.server.matchers import Claims, Matchers
 from disinfodb.server.service import Settings
-from disinfodb.store import SQLiteStore
+from disinfodb.store import SQLiteStore, SQLStore
 
 POOL = Settings(match_workers=1, match_per_minute=0)
 
@@ -220,3 +221,24 @@ def test_a_write_that_leaves_the_claims_is_indexed_without_a_rebuild(seeded: SQL
         assert found.title == "A putsch in Astana, staged by the West"
     finally:
         matchers.close()
+
+
+def test_claims_caught_up_from_the_trail_are_the_claims(store: SQLStore) -> None:
+    """What a server reads to know whether its matching index is current: after each kind
+    of write the claims caught up from the audit trail equal the claims read whole, and a
+    write that changes no claim leaves them as they were."""
+    first = store.create(Case(title="The West staged the coup", summary="It did.", keywords=["Coup"]))
+    claims = Claims.read(store)
+    store.replace(first.id, first.model_copy(update={"keywords": ["Kazakhstan"], "reported_by": "someone"}))
+    unchanged = claims.now(store)
+    assert unchanged.texts == claims.texts and unchanged.mark != claims.mark
+    for step in ("create", "edit a summary", "delete"):
+        if step == "create":
+            store.create(Case(title="NATO prepares a war", summary="Says who."))
+        elif step == "edit a summary":
+            store.replace(first.id, store.get(first.id).model_copy(update={"summary": "Now longer."}))
+        else:
+            store.delete(first.id)
+        caught_up = claims.now(store)
+        assert caught_up.texts == Claims.read(store).texts != claims.texts
+        claims = caught_up

@@ -10,7 +10,6 @@ one home for the build and the partial answer, whichever process matches.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from disinfodb.documents import Document
 from disinfodb.matching import Label, Match, Matcher, open_matcher
 from disinfodb.search import SearchQuery
 from disinfodb.store import Store
+from disinfodb.store.trail import TrailMark
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Matchers:
         self._stopping = threading.Event()
         self._matcher: Matcher | None = None  # the newest complete matcher (of _matcher_version)
         self._matcher_version: tuple[int, int] | None = None
-        self._matcher_claims: bytes | None = None  # claims_digest of what _matcher indexes (None: unknown)
+        self._matcher_claims: Claims | None = None  # what _matcher indexes (None: unknown)
         self._partial: Matcher | None = None  # cases with cached vectors, while no complete one exists
         self._partial_at = 0.0
         self._embedding: str | None = None
@@ -156,19 +156,23 @@ class Matchers:
 
         The index is a function of the cases' claims (title and summary) alone, and most
         writes change neither (a verdict, a keyword, a reporter): then the matcher built is
-        the matcher there is, and taking it as current costs one read of the claims, where
-        rebuilding costs a second of CPU after every edit (and a match waits for it)."""
+        the matcher there is, and taking it as current costs a read of the claims the audit
+        trail names since (`Claims.now`), where rebuilding costs a second of CPU after every
+        edit (and a match waits for it)."""
         try:
             while not self._stopping.is_set():
                 version = store.data_version()
-                claims = claims_digest(store)
                 with self._lock:
-                    unchanged = self._matcher is not None and claims == self._matcher_claims
+                    indexed = self._matcher_claims if self._matcher is not None else None
+                claims = indexed.now(store) if indexed is not None else Claims.read(store)
+                unchanged = indexed is not None and claims.texts == indexed.texts
+                with self._lock:
                     if unchanged:
-                        self._matcher_version = version
+                        self._matcher_version, self._matcher_claims = version, claims
                 if not unchanged:
                     matcher = open_matcher(store, self.model, self._note_embedding)
-                    built_from = claims if claims_digest(store) == claims else None  # None: changed during the build
+                    # None: a claim changed during the build (the next round finds out which)
+                    built_from = claims if claims.now(store).texts == claims.texts else None
                     with self._lock:
                         self._matcher, self._matcher_version, self._matcher_claims = matcher, version, built_from
                         self._partial, self._embedding = None, None
@@ -206,11 +210,26 @@ class Matchers:
             self._own.close()
 
 
-def claims_digest(store: Store) -> bytes:
-    """A digest of every case's claim (pk, title and summary): what a matching index is
-    built from (a claim's vectors are cached by its text)."""
-    digest = hashlib.blake2b(digest_size=16)
-    claims = store.claim_texts()
-    for pk in sorted(claims):
-        digest.update(f"{pk}\0{claims[pk]}\0".encode())
-    return digest.digest()
+@dataclass(frozen=True)
+class Claims:
+    """Every case's claim (pk -> title and summary: what a matching index is built from; a
+    claim's vectors are cached by its text), as of one entry of the audit trail."""
+
+    texts: dict[int, str]
+    mark: TrailMark
+
+    @classmethod
+    def read(cls, store: Store) -> Claims:
+        with store.snapshot():
+            return cls(store.claim_texts(), store.trail_end())
+
+    def now(self, store: Store) -> Claims:
+        """The claims as they are now: only those of the cases the trail names since are read
+        again (all of them when it cannot say, or a case was deleted)."""
+        with store.snapshot():
+            changes = store.changes_since(self.mark)
+            if changes is None or changes.deleted:
+                return Claims.read(store)
+            if not changes.case_ids:
+                return self
+            return Claims(self.texts | store.claim_texts(changes.case_ids), changes.end)

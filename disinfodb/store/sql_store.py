@@ -33,6 +33,7 @@ from disinfodb.store.ranking import RankIndex
 from disinfodb.store.rate_buckets import RateBuckets
 from disinfodb.store.snapshots import BackgroundSnapshot, SharedSnapshot
 from disinfodb.store.term_index import IntArray, TermIndex, int_array
+from disinfodb.store.trail import Changes, TrailMark, changes_since, trail_end
 from disinfodb.store.triage import TriageBook
 
 T = TypeVar("T")
@@ -700,10 +701,20 @@ class SQLStore:
         """What `watch` has seen, and the triage queue of its hits."""
         return TriageBook(self)
 
-    def claim_texts(self) -> dict[int, str]:
-        """case pk -> "title. summary": what narratives are labelled from."""
+    def claim_texts(self, case_ids: Sequence[str] | None = None) -> dict[int, str]:
+        """case pk -> "title. summary" of every case (or of those of the given ids that are
+        here): what narratives are labelled from, and what a matching index is built from."""
+        where, params = self.in_list("id", case_ids) if case_ids is not None else ("1 = 1", None)
         return {int(pk): f"{title}. {summary}" for pk, title, summary in self.fetch_all(
-            "SELECT pk, title, summary FROM cases")}
+            f"SELECT pk, title, summary FROM cases WHERE {where}", () if params is None else (params,))}
+
+    def trail_end(self) -> TrailMark:
+        """The last entry of the audit trail (in the caller's snapshot)."""
+        return trail_end(self.fetch_all)
+
+    def changes_since(self, mark: TrailMark) -> Changes | None:
+        """What the audit trail says changed after `mark` (None: it cannot say; `store.trail`)."""
+        return changes_since(self, mark)
 
     def disproofs(self) -> list[tuple[int, str, str, date | None, str]]:
         """(pk, id, title, published, disproof) of every case with a disproof, oldest first
