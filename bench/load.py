@@ -1,7 +1,7 @@
 """The API under a bounded load from another process: throughput, latency, errors and
 lost writes.
 
-Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker] [--real PATH]
+Run: .venv/bin/python -m bench.load [--clients 8] [--seconds 60] [--attacker] [--real PATH] [--search-mode auto]
      [--match-workers 0 1] [--workers 1 2]
      [--db postgresql://... [--restart-after 30 --restart-command "pg_ctl ... restart"]]
 
@@ -196,6 +196,8 @@ def main() -> int:
                         help="`serve --match-workers` (several: one server after another, in this order)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="`serve --workers` (several: one server after another, in this order)")
+    parser.add_argument("--search-mode", choices=("auto", "words", "meaning"), default="auto",
+                        help="the searches' mode (auto, the default, embeds every query with the models)")
     parser.add_argument("--restart-after", type=float, help="run --restart-command this many seconds in")
     parser.add_argument("--restart-command", help="a shell command, e.g. restarting the PostgreSQL server")
     args = parser.parse_args()
@@ -233,7 +235,8 @@ def load(args: argparse.Namespace, match_workers: int, workers: int = 1) -> None
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        queries = [httpx.QueryParams(tuple(page_params(q)[:-1])) for _, q in query_mix(real_cases, 400)]
+        mode = [("mode", args.search_mode)] if args.search_mode != "auto" else []  # auto: the API's default
+        queries = [httpx.QueryParams((*page_params(q)[:-1], *mode)) for _, q in query_mix(real_cases, 400)]
         ids, titles = [c.id for c in real_cases], [c.title for c in real_cases]
         phases = [False, True] if args.attacker else [False]
         for phase, with_attacker in enumerate(phases):
