@@ -49,7 +49,7 @@ import numpy.typing as npt
 
 from disinfodb.search import parse_query
 from disinfodb.store.fts5_scratch import FTS_COLUMNS, fts5_tokens, select_over
-from disinfodb.store.term_index import IntArray, int_array, spliced
+from disinfodb.store.term_index import IntArray, dropped_cases, int_array, spliced
 from disinfodb.store.trail import TrailMark, changes_since, trail_end
 
 if TYPE_CHECKING:
@@ -77,9 +77,8 @@ class RankIndex:
     cases: npt.NDArray[np.int32]  # ascending within a term
     counts: npt.NDArray[np.float32]  # the term's occurrences in that case, times its columns' weights
     lengths: npt.NDArray[np.int32]  # per pk: the case's tokens in all columns
-    rows: int  # cases in the FTS5 table
     mean_length: float
-    case_pks: IntArray  # the cases it holds, ascending (what a delete takes out)
+    case_pks: IntArray  # the cases it holds (the FTS5 table's rows), ascending
     trail: TrailMark  # the last audit entry it holds
 
     @classmethod
@@ -98,7 +97,6 @@ class RankIndex:
             coded = int_array(db.execute(
                 f"SELECT group_concat((doc << {_COLUMN_CODE_BITS}) + instr(?, ',' || col || ','))"
                 " FROM temp.cases_fts_instance", (_COLUMN_LIST,)).fetchone()[0])
-            size, rows = db.execute("SELECT coalesce(max(pk), 0) + 1, count(*) FROM cases").fetchone()
             case_pks = np.sort(int_array(db.execute("SELECT group_concat(pk) FROM cases").fetchone()[0]))
             trail = trail_end(lambda sql: db.execute(sql).fetchall())
         finally:
@@ -118,10 +116,11 @@ class RankIndex:
         if len(posting_starts) != int(documents.sum()):
             raise RuntimeError("FTS5's term and instance tables disagree")
         counts = np.add.reduceat(weights, posting_starts) if len(coded) else weights
+        size = int(case_pks[-1]) + 1 if len(case_pks) else 1
         lengths = np.bincount(coded, minlength=size).astype(np.int32)
         return cls(terms=terms, starts=np.concatenate([[0], np.cumsum(documents, dtype=np.int64)]),
                    cases=coded[posting_starts].astype(np.int32), counts=counts.astype(np.float32),
-                   lengths=lengths, rows=int(rows), mean_length=len(coded) / rows if rows else 1.0,
+                   lengths=lengths, mean_length=len(coded) / len(case_pks) if len(case_pks) else 1.0,
                    case_pks=case_pks, trail=trail)
 
     def caught_up(self, source: SQLStore, case_pks: IntArray) -> RankIndex | None:
@@ -130,7 +129,7 @@ class RankIndex:
         since are taken out, and their current text, tokenised by FTS5 itself (the scratch
         table), put in; the same arrays a full read would give. None when the trail
         cannot say what changed (the caller builds it afresh in the background)."""
-        changes = changes_since(source, self.trail)
+        changes = changes_since(source.fetch_all, self.trail)
         if changes is None:
             return None
         if not changes.case_ids:
@@ -138,12 +137,8 @@ class RankIndex:
         where, param = source.in_list("id", changes.case_ids)
         texts = source.fetch_all(f"SELECT pk, {', '.join(FTS_COLUMNS)} FROM cases WHERE {where}", (param,))
         size = max(len(self.lengths), int(case_pks[-1]) + 1 if len(case_pks) else 0)
-        dropped = np.zeros(size, dtype=bool)  # over the pk space: the cases read again, or gone
-        dropped[[int(row[0]) for row in texts]] = True
-        if changes.deleted:
-            still = np.zeros(size, dtype=bool)
-            still[case_pks] = True
-            dropped[self.case_pks[~still[self.case_pks]]] = True
+        dropped = dropped_cases(size, np.array([int(row[0]) for row in texts], dtype=np.int64), self.case_pks,
+                                case_pks if changes.deleted else None)
         weight: dict[tuple[str, int], float] = defaultdict(float)
         lengths = np.zeros(size, dtype=np.int32)
         lengths[:len(self.lengths)] = self.lengths
@@ -165,7 +160,7 @@ class RankIndex:
             len(terms), (self.counts, np.array([count for _, count in added], dtype=np.float32)))
         assert counts is not None
         return RankIndex(terms=terms, starts=starts, cases=cases.astype(np.int32), counts=counts, lengths=lengths,
-                         rows=len(case_pks), mean_length=int(lengths.sum()) / len(case_pks) if len(case_pks) else 1.0,
+                         mean_length=int(lengths.sum()) / len(case_pks) if len(case_pks) else 1.0,
                          case_pks=case_pks, trail=changes.end)
 
     def _with_terms(self, new_terms: list[str]) -> tuple[list[str], IntArray, IntArray]:
@@ -187,6 +182,11 @@ class RankIndex:
     def _holds(self, term: str) -> bool:
         position = bisect_left(self.terms, term)
         return position < len(self.terms) and self.terms[position] == term
+
+    @property
+    def rows(self) -> int:
+        """Cases in the FTS5 table (bm25's N)."""
+        return len(self.case_pks)
 
     @property
     def nbytes(self) -> int:

@@ -704,9 +704,12 @@ class SQLStore:
     def claim_texts(self, case_ids: Sequence[str] | None = None) -> dict[int, str]:
         """case pk -> "title. summary" of every case (or of those of the given ids that are
         here): what narratives are labelled from, and what a matching index is built from."""
-        where, params = self.in_list("id", case_ids) if case_ids is not None else ("1 = 1", None)
-        return {int(pk): f"{title}. {summary}" for pk, title, summary in self.fetch_all(
-            f"SELECT pk, title, summary FROM cases WHERE {where}", () if params is None else (params,))}
+        if case_ids is None:
+            rows = self.fetch_all("SELECT pk, title, summary FROM cases")
+        else:
+            where, param = self.in_list("id", case_ids)
+            rows = self.fetch_all(f"SELECT pk, title, summary FROM cases WHERE {where}", (param,))
+        return {int(pk): f"{title}. {summary}" for pk, title, summary in rows}
 
     def trail_end(self) -> TrailMark:
         """The last entry of the audit trail (in the caller's snapshot)."""
@@ -714,7 +717,7 @@ class SQLStore:
 
     def changes_since(self, mark: TrailMark) -> Changes | None:
         """What the audit trail says changed after `mark` (None: it cannot say; `store.trail`)."""
-        return changes_since(self, mark)
+        return changes_since(self.fetch_all, mark)
 
     def disproofs(self) -> list[tuple[int, str, str, date | None, str]]:
         """(pk, id, title, published, disproof) of every case with a disproof, oldest first

@@ -106,6 +106,20 @@ def spliced(csr: tuple[IntArray, npt.NDArray[Link]], removed: tuple[IntArray, In
             np.insert(np.delete(values, removed_at), add_at, add_values).astype(values.dtype, copy=False), moved)
 
 
+def dropped_cases(size: int, read_again: IntArray, before: IntArray, after: IntArray | None
+                  ) -> npt.NDArray[np.bool_]:
+    """Over the pk space (`size`): the cases an index catching up takes out, to put back
+    what is read again: those `read_again`, and after a delete (`after`: every case now)
+    those of `before` (every case the index held) that are gone."""
+    dropped = np.zeros(size, dtype=bool)
+    if after is not None:
+        still = np.zeros(size, dtype=bool)
+        still[after] = True
+        dropped[before[~still[before]]] = True
+    dropped[read_again] = True
+    return dropped
+
+
 def _key_rank(keys: list[str]) -> IntArray:
     """Per term id: the rank of its key in sort order (ties in facet counts go by key)."""
     rank = np.empty(len(keys), dtype=np.int64)
@@ -171,7 +185,7 @@ class TermIndex:
         named in the entries after `trail` are read again (or dropped) and spliced in. A
         full reload when the trail no longer holds the entry the index was read at (a
         restore), or when so much changed that reading everything is as cheap."""
-        changes = changes_since(source, self.trail)
+        changes = changes_since(source.fetch_all, self.trail)
         if changes is None:
             return self.load(source)
         if not changes.case_ids:
@@ -180,18 +194,16 @@ class TermIndex:
         present = source.fetch_all(f"SELECT pk, {source.date_ordinal_sql} FROM cases WHERE {where}", (param,))
         pks = np.array(sorted(int(pk) for pk, _ in present), dtype=np.int64)
         size = max(len(self.published), int(pks[-1]) + 1 if len(pks) else 0)
-        known = np.zeros(size, dtype=bool)  # over the pk space: set operations without sorting
-        known[self.case_pks] = True
-        dropped = np.zeros(size, dtype=bool)  # the cases whose links and date are read again, or gone
         if changes.deleted:
             case_pks = _case_pks(source)
-            dropped[self.case_pks] = True
-            dropped[case_pks] = False
         else:
+            known = np.zeros(size, dtype=bool)  # over the pk space: set operations without sorting
+            known[self.case_pks] = True
             new_pks = pks[~known[pks]]
             case_pks = np.sort(np.concatenate([self.case_pks, new_pks]), kind="stable") if len(new_pks) \
                 else self.case_pks
-        dropped[pks] = True
+        # the cases whose links and date are read again, or gone
+        dropped = dropped_cases(size, pks, self.case_pks, case_pks if changes.deleted else None)
         published = np.full(size, NO_DATE, dtype=np.int64)
         published[:len(self.published)] = self.published
         published[dropped] = NO_DATE

@@ -10,16 +10,15 @@ another history in place it is gone, and the caller reads everything again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 #: Past this many entries since an index was read, reading it whole is as cheap.
 CATCH_UP_LIMIT = 2_000
 
-
-class TrailSource(Protocol):
-    def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]: ...
+#: How the trail is read: a store's `fetch_all`, or a bare connection's execute-and-fetch.
+FetchAll = Callable[..., list[Any]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,11 @@ class TrailMark:
     seq: int = 0
     case_id: str = ""
     at: str = ""
+
+    @classmethod
+    def of(cls, row: Any) -> TrailMark:
+        """The mark of an audit row read as (seq, case_id, at, ...)."""
+        return cls(int(row[0]), str(row[1]), str(row[2]))
 
 
 @dataclass(frozen=True)
@@ -41,25 +45,22 @@ class Changes:
     end: TrailMark
 
 
-def trail_end(fetch_all: Callable[[str], list[Any]]) -> TrailMark:
-    """The last entry of the trail, read by `fetch_all` (a store's, or a bare
-    connection's) in the caller's snapshot."""
+def trail_end(fetch_all: FetchAll) -> TrailMark:
+    """The last entry of the trail, in the caller's snapshot."""
     rows = fetch_all("SELECT seq, case_id, at FROM audit ORDER BY seq DESC LIMIT 1")
-    return TrailMark(int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else TrailMark()
+    return TrailMark.of(rows[0]) if rows else TrailMark()
 
 
-def changes_since(source: TrailSource, mark: TrailMark) -> Changes | None:
+def changes_since(fetch_all: FetchAll, mark: TrailMark) -> Changes | None:
     """What the trail says changed after `mark`, in the caller's snapshot; None when it
     cannot say: the mark is gone (a restore), the trail was empty then (an empty trail
     vouches for nothing), or more than CATCH_UP_LIMIT entries followed."""
     if not mark.seq:
         return None
-    rows = source.fetch_all("SELECT seq, case_id, at, action FROM audit WHERE seq >= ? ORDER BY seq"
-                            f" LIMIT {CATCH_UP_LIMIT + 2}", (mark.seq,))
-    if not rows or TrailMark(int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) != mark \
-            or len(rows) > CATCH_UP_LIMIT + 1:
+    rows = fetch_all("SELECT seq, case_id, at, action FROM audit WHERE seq >= ? ORDER BY seq"
+                     f" LIMIT {CATCH_UP_LIMIT + 2}", (mark.seq,))
+    if not rows or TrailMark.of(rows[0]) != mark or len(rows) > CATCH_UP_LIMIT + 1:
         return None
-    last = rows[-1]
     return Changes(case_ids=tuple(sorted({str(row[1]) for row in rows[1:]})),
-                   deleted=any(row[3] == "delete" for row in rows[1:]),
-                   end=TrailMark(int(last[0]), str(last[1]), str(last[2])))
+                   deleted=any(row[3] == "delete" for row in rows[1:]), end=TrailMark.of(rows[-1]))
+
