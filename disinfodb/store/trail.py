@@ -63,4 +63,3 @@ def changes_since(fetch_all: FetchAll, mark: TrailMark) -> Changes | None:
         return None
     return Changes(case_ids=tuple(sorted({str(row[1]) for row in rows[1:]})),
                    deleted=any(row[3] == "delete" for row in rows[1:]), end=TrailMark.of(rows[-1]))
-
